@@ -1,0 +1,85 @@
+/** Shared measuring helpers for `npm run bench` (a script, never a test). */
+import { performance } from 'node:perf_hooks';
+
+/** One measured line of a benchmark table. */
+export interface BenchRow {
+  section: string;
+  name: string;
+  opsPerSec: number;
+  /** Median latency of one operation, in microseconds. */
+  p50Us: number;
+  /** 99th percentile latency of one operation, in microseconds. */
+  p99Us: number;
+  note?: string;
+}
+
+/** How to run one measurement. */
+export interface MeasureOptions {
+  /** Total operations to time. */
+  ops: number;
+  /** Operations kept in flight at once (1 = awaited one at a time). */
+  concurrency?: number;
+  /** Untimed operations run first. Default: 10% of ops. */
+  warmup?: number;
+}
+
+/**
+ * Times `op` `ops` times with `concurrency` in flight and answers ops/s with p50/p99 latency.
+ * With concurrency > 1 each batch of `concurrency` operations is started together and awaited.
+ */
+export async function measure(section: string, name: string, op: (i: number) => Promise<unknown>, options: MeasureOptions): Promise<BenchRow> {
+  const concurrency = options.concurrency ?? 1;
+  const warmup = options.warmup ?? Math.ceil(options.ops / 10);
+  for (let i = 0; i < warmup; i += concurrency) {
+    await Promise.all(Array.from({ length: Math.min(concurrency, warmup - i) }, (_, j) => op(i + j)));
+  }
+  const latencies = new Float64Array(options.ops);
+  const start = performance.now();
+  if (concurrency === 1) {
+    for (let i = 0; i < options.ops; i++) {
+      const t0 = performance.now();
+      await op(i);
+      latencies[i] = performance.now() - t0;
+    }
+  } else {
+    for (let i = 0; i < options.ops; i += concurrency) {
+      const n = Math.min(concurrency, options.ops - i);
+      const batch: Promise<void>[] = new Array(n);
+      for (let j = 0; j < n; j++) {
+        const t0 = performance.now();
+        batch[j] = op(i + j).then(() => {
+          latencies[i + j] = performance.now() - t0;
+        });
+      }
+      await Promise.all(batch);
+    }
+  }
+  const elapsedMs = performance.now() - start;
+  const sorted = Array.from(latencies).sort((a, b) => a - b);
+  return {
+    section,
+    name,
+    opsPerSec: (options.ops / elapsedMs) * 1000,
+    p50Us: sorted[Math.floor(sorted.length * 0.5)] * 1000,
+    p99Us: sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))] * 1000,
+  };
+}
+
+/** Formats rows as a Markdown table, with each row's ratio to the section's first row. */
+export function formatTable(rows: BenchRow[]): string {
+  const out = ['| section | case | ops/s | p50 µs | p99 µs | × first in section | note |', '|---|---|---:|---:|---:|---:|---|'];
+  const firstOf = new Map<string, number>();
+  for (const r of rows) {
+    if (!firstOf.has(r.section)) firstOf.set(r.section, r.opsPerSec);
+    const ratio = r.opsPerSec / (firstOf.get(r.section) ?? r.opsPerSec);
+    out.push(`| ${r.section} | ${r.name} | ${Math.round(r.opsPerSec).toLocaleString('en-US')} | ${r.p50Us.toFixed(1)} | ${r.p99Us.toFixed(1)} | ${ratio.toFixed(2)} | ${r.note ?? ''} |`);
+  }
+  return out.join('\n');
+}
+
+/** A JSON value of about `bytes` bytes shaped like a market quote. */
+export function quotePayload(bytes = 1024): Record<string, unknown> {
+  const base = { ticker: 'AAPL', open: 189.12, high: 191.5, low: 188.7, close: 190.33, volume: 53_123_456, asOf: '2026-11-20T21:00:00.000Z' };
+  const pad = Math.max(0, bytes - JSON.stringify(base).length - 12);
+  return { ...base, notes: 'x'.repeat(pad) };
+}

@@ -1,0 +1,87 @@
+import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
+import { CacheValidationError } from '../errors/cache-errors.js';
+
+/** How to reach Redis: one of `url`, `clusterNodes` or `sentinels` (+ `sentinelName`). */
+export interface RedisConnectionOptions {
+  /** `redis://[user:pass@]host:port[/db]` or `rediss://…` (TLS). */
+  url?: string;
+  /** Cluster seed nodes as `host:port` (or `redis://host:port`). */
+  clusterNodes?: string[];
+  /** Sentinels as `host:port`. */
+  sentinels?: string[];
+  /** Name of the master the sentinels watch. */
+  sentinelName?: string;
+  /** ACL user name (overrides the URL's). */
+  username?: string;
+  /** Password (overrides the URL's). Never logged. */
+  password?: string;
+  /** Use TLS for cluster/sentinel nodes (a `rediss://` URL implies it). */
+  tls?: boolean;
+  /** Per-command timeout in milliseconds. Default 250. */
+  commandTimeoutMs?: number;
+  /** Connect timeout in milliseconds. Default 2000. */
+  connectTimeoutMs?: number;
+}
+
+/** Either client flavour ioredis offers. */
+export type RedisClient = Redis | Cluster;
+
+/** Parses `host:port` or `redis://host:port` into an ioredis node address. */
+export function parseHostPort(value: string, field: string): { host: string; port: number } {
+  const text = value.trim().replace(/^rediss?:\/\//, '').replace(/\/.*$/, '').replace(/^[^@]*@/, '');
+  const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port < 1 || port > 65535) throw new CacheValidationError(field, `${field}: '${text}' is not host:port`);
+  return { host: m[1].replace(/^\[|\]$/g, ''), port };
+}
+
+/**
+ * Builds the one ioredis client of the process, configured to fail fast: no offline queue,
+ * at most one retry per request, a command timeout, and reconnection with capped back-off.
+ * The client is created with `lazyConnect`; call `connect()` on it.
+ */
+export function createRedisClient(options: RedisConnectionOptions): RedisClient {
+  const common: RedisOptions = {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout: options.commandTimeoutMs ?? 250,
+    connectTimeout: options.connectTimeoutMs ?? 2000,
+    enableReadyCheck: true,
+    retryStrategy: (times: number) => Math.min(times * 100, 1000),
+    ...(options.username ? { username: options.username } : {}),
+    ...(options.password ? { password: options.password } : {}),
+  };
+  if (options.clusterNodes && options.clusterNodes.length > 0) {
+    const nodes: ClusterNode[] = options.clusterNodes.map((n, i) => parseHostPort(n, `clusterNodes[${i}]`));
+    return new Cluster(nodes, {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      enableReadyCheck: true,
+      scaleReads: 'master',
+      slotsRefreshTimeout: 2000,
+      clusterRetryStrategy: (times: number) => Math.min(times * 100, 1000),
+      redisOptions: { ...common, lazyConnect: false, ...(options.tls ? { tls: {} } : {}) },
+    });
+  }
+  if (options.sentinels && options.sentinels.length > 0) {
+    if (!options.sentinelName) throw new CacheValidationError('sentinelName', 'sentinelName (REDIS_SENTINEL_NAME) is required with sentinels');
+    return new Redis({
+      ...common,
+      sentinels: options.sentinels.map((s, i) => parseHostPort(s, `sentinels[${i}]`)),
+      name: options.sentinelName,
+      sentinelRetryStrategy: (times: number) => Math.min(times * 100, 1000),
+      ...(options.tls ? { tls: {}, enableTLSForSentinelMode: true } : {}),
+    });
+  }
+  if (!options.url) throw new CacheValidationError('url', 'one of url (REDIS_URL), clusterNodes (REDIS_CLUSTER_NODES) or sentinels (REDIS_SENTINELS) is required');
+  if (!/^rediss?:\/\//.test(options.url)) throw new CacheValidationError('url', 'url (REDIS_URL) must start with redis:// or rediss://');
+  return new Redis(options.url, { ...common, ...(options.tls ? { tls: {} } : {}) });
+}
+
+/** A description of where the client points, without credentials. */
+export function describeTarget(options: RedisConnectionOptions): string {
+  if (options.clusterNodes?.length) return `cluster(${options.clusterNodes.length} seed nodes)`;
+  if (options.sentinels?.length) return `sentinel(${options.sentinelName ?? '?'})`;
+  return options.url?.startsWith('rediss://') ? 'standalone(tls)' : 'standalone';
+}

@@ -1,0 +1,85 @@
+/**
+ * The one interface every L2 driver implements (RedisCache, MemoryStore, FileStore).
+ *
+ * Drivers store strings; serialization lives above them (TieredCache). Every key a driver
+ * writes has a TTL. Drivers never throw for a failing backend: they answer a miss, `false`,
+ * `0` or `undefined` within their timeout and count the error (`StoreStats.errors`).
+ * They do throw `CacheValidationError` for bad arguments (a non-positive TTL, say).
+ */
+export interface CacheStore {
+  /** Driver kind, reported as the source of values served from it. */
+  readonly kind: 'redis' | 'memory' | 'file';
+
+  /** Opens connections / directories. Resolves even when the backend is down (it is retried). */
+  connect(): Promise<void>;
+  /** Closes what `connect` opened. */
+  disconnect(): Promise<void>;
+
+  /** The value of `key`, or `undefined` (miss or error). */
+  get(key: string): Promise<string | undefined>;
+  /** Stores `value` under `key` for `ttlMs` milliseconds. `false` when it could not be stored. */
+  set(key: string, value: string, ttlMs: number): Promise<boolean>;
+  /** Removes `key`. `true` when a key was removed. */
+  delete(key: string): Promise<boolean>;
+  /** True when `key` exists. */
+  exists(key: string): Promise<boolean>;
+  /** Remaining time to live of `key` in milliseconds; -2 when missing (or on error), -1 when it has none. */
+  ttl(key: string): Promise<number>;
+  /** Resets the TTL of an existing key, in milliseconds. `true` when the key exists. */
+  expire(key: string, ttlMs: number): Promise<boolean>;
+  /** Stored keys matching a glob `pattern` (SCAN-style, never a blocking KEYS). */
+  keys(pattern: string): Promise<string[]>;
+  /** Values of many keys in as few round trips as possible, in order (`undefined` for misses). */
+  pipelineGet(keys: readonly string[]): Promise<(string | undefined)[]>;
+  /** Stores many entries in as few round trips as possible. `false` when any could not be stored. */
+  pipelineSet(entries: readonly StoreEntry[]): Promise<boolean>;
+  /**
+   * Removes every key matching `pattern` (and, when given, accepted by `filter`), in batches.
+   * Answers how many keys were removed.
+   */
+  flushPattern(pattern: string, filter?: (key: string) => boolean): Promise<number>;
+
+  /**
+   * Atomically increments the integer counter at `key`, giving it a TTL of `ttlMs` when it has
+   * none. Answers the new value and the remaining TTL in ms, or `undefined` when unavailable.
+   */
+  increment(key: string, ttlMs: number): Promise<{ value: number; ttlMs: number } | undefined>;
+  /** Sets `key` to `token` only if absent, for `ttlMs` ms: a lock. 'unavailable' when the store cannot answer. */
+  acquireLock(key: string, token: string, ttlMs: number): Promise<'acquired' | 'busy' | 'unavailable'>;
+  /** Deletes `key` only if it still holds `token` (atomic). */
+  releaseLock(key: string, token: string): Promise<boolean>;
+
+  /** Health of the backend; never throws. */
+  getHealth(): Promise<StoreHealth>;
+  /** Counters since start. */
+  getStats(): StoreStats;
+}
+
+/** One entry of `pipelineSet`. */
+export interface StoreEntry {
+  key: string;
+  value: string;
+  /** Time to live in milliseconds. */
+  ttlMs: number;
+}
+
+/** Health of a store as `getHealth` reports it. */
+export interface StoreHealth {
+  status: 'up' | 'down';
+  kind: CacheStore['kind'];
+  connected: boolean;
+  /** Round trip of a PING (or the equivalent), in milliseconds. */
+  latencyMs?: number;
+  /** Why the store is down, without host names or secrets. */
+  reason?: string;
+  [detail: string]: unknown;
+}
+
+/** Counters of a store since start. */
+export interface StoreStats {
+  hits: number;
+  misses: number;
+  errors: number;
+  /** Circuit breaker state, for stores that have one. */
+  breaker?: 'closed' | 'open' | 'half-open';
+}

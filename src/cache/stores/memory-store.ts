@@ -1,0 +1,148 @@
+import { LRUCache } from 'lru-cache';
+import { CacheValidationError } from '../errors/cache-errors.js';
+import { assertTtlMs as checkTtl } from './store-args.js';
+import { globToRegExp } from '../util/glob.js';
+import type { CacheStore, StoreEntry, StoreHealth, StoreStats } from './cache-store.js';
+
+interface Slot {
+  value: string;
+  /** Epoch ms. */
+  expiresAt: number;
+}
+
+/** Options of `MemoryStore`. */
+export interface MemoryStoreOptions {
+  /** Most entries kept. Default 50 000. */
+  maxEntries?: number;
+  /** Most bytes kept (UTF-16 length × 2 of keys and values). Default 256 MiB. */
+  maxBytes?: number;
+}
+
+/**
+ * The embedded default L2 store: an in-process LRU (lru-cache) with per-key TTLs, bounded by
+ * entries and bytes. Used when no Redis setting is given (`CACHE_DRIVER` unset → memory).
+ */
+export class MemoryStore implements CacheStore {
+  readonly kind = 'memory' as const;
+  private readonly lru: LRUCache<string, Slot>;
+  private readonly stats: StoreStats = { hits: 0, misses: 0, errors: 0 };
+
+  constructor(options: MemoryStoreOptions = {}) {
+    const maxEntries = options.maxEntries ?? 50_000;
+    const maxBytes = options.maxBytes ?? 256 * 1024 * 1024;
+    if (!Number.isInteger(maxEntries) || maxEntries < 1) throw new CacheValidationError('maxEntries', 'maxEntries must be a positive integer');
+    if (!Number.isInteger(maxBytes) || maxBytes < 1) throw new CacheValidationError('maxBytes', 'maxBytes must be a positive integer');
+    this.lru = new LRUCache<string, Slot>({
+      max: maxEntries,
+      maxSize: maxBytes,
+      sizeCalculation: (slot, key) => (slot.value.length + key.length) * 2 || 1,
+      ttlAutopurge: false,
+      allowStale: false,
+    });
+  }
+
+  async connect(): Promise<void> {}
+  async disconnect(): Promise<void> {
+    this.lru.clear();
+  }
+
+  /** The live slot of `key` (expired slots are dropped here; lru-cache's clock is coarse). */
+  private slot(key: string): Slot | undefined {
+    const slot = this.lru.get(key);
+    if (slot && slot.expiresAt <= Date.now()) {
+      this.lru.delete(key);
+      return undefined;
+    }
+    return slot;
+  }
+
+  private put(key: string, value: string, ttlMs: number): void {
+    this.lru.set(key, { value, expiresAt: Date.now() + ttlMs }, { ttl: Math.ceil(ttlMs) + 1 });
+  }
+
+  async get(key: string): Promise<string | undefined> {
+    const v = this.slot(key)?.value;
+    if (v === undefined) this.stats.misses++;
+    else this.stats.hits++;
+    return v;
+  }
+
+  async set(key: string, value: string, ttlMs: number): Promise<boolean> {
+    checkTtl(ttlMs);
+    this.put(key, value, ttlMs);
+    return this.lru.has(key);
+  }
+
+  async delete(key: string): Promise<boolean> {
+    return this.slot(key) !== undefined && this.lru.delete(key);
+  }
+
+  async exists(key: string): Promise<boolean> {
+    return this.slot(key) !== undefined;
+  }
+
+  async ttl(key: string): Promise<number> {
+    const slot = this.slot(key);
+    return slot ? Math.max(0, slot.expiresAt - Date.now()) : -2;
+  }
+
+  async expire(key: string, ttlMs: number): Promise<boolean> {
+    checkTtl(ttlMs);
+    const slot = this.slot(key);
+    if (!slot) return false;
+    this.put(key, slot.value, ttlMs);
+    return true;
+  }
+
+  async keys(pattern: string): Promise<string[]> {
+    const re = globToRegExp(pattern);
+    const out: string[] = [];
+    for (const k of [...this.lru.keys()]) if (re.test(k) && this.slot(k)) out.push(k);
+    return out;
+  }
+
+  async pipelineGet(keys: readonly string[]): Promise<(string | undefined)[]> {
+    return Promise.all(keys.map((k) => this.get(k)));
+  }
+
+  async pipelineSet(entries: readonly StoreEntry[]): Promise<boolean> {
+    for (const e of entries) checkTtl(e.ttlMs);
+    for (const e of entries) this.put(e.key, e.value, e.ttlMs);
+    return entries.every((e) => this.lru.has(e.key));
+  }
+
+  async flushPattern(pattern: string, filter?: (key: string) => boolean): Promise<number> {
+    let n = 0;
+    for (const k of await this.keys(pattern)) if ((!filter || filter(k)) && this.lru.delete(k)) n++;
+    return n;
+  }
+
+  async increment(key: string, ttlMs: number): Promise<{ value: number; ttlMs: number }> {
+    checkTtl(ttlMs);
+    const slot = this.slot(key);
+    const value = (slot ? Number(slot.value) || 0 : 0) + 1;
+    const remaining = slot ? Math.max(1, slot.expiresAt - Date.now()) : ttlMs;
+    this.put(key, String(value), remaining);
+    return { value, ttlMs: remaining };
+  }
+
+  async acquireLock(key: string, token: string, ttlMs: number): Promise<'acquired' | 'busy'> {
+    checkTtl(ttlMs);
+    if (this.slot(key)) return 'busy';
+    this.put(key, token, ttlMs);
+    return 'acquired';
+  }
+
+  async releaseLock(key: string, token: string): Promise<boolean> {
+    if (this.slot(key)?.value !== token) return false;
+    return this.lru.delete(key);
+  }
+
+  async getHealth(): Promise<StoreHealth> {
+    return { status: 'up', kind: this.kind, connected: true, latencyMs: 0, entries: this.lru.size, bytes: this.lru.calculatedSize };
+  }
+
+  getStats(): StoreStats {
+    return { ...this.stats };
+  }
+}

@@ -1,0 +1,138 @@
+import { randomBytes } from 'node:crypto';
+import { CacheValidationError } from '../../src/cache/errors/cache-errors.js';
+import type { CacheStore } from '../../src/cache/stores/cache-store.js';
+
+/**
+ * The one behaviour contract every `CacheStore` driver must meet. Each test works under its own
+ * random key prefix, so drivers may share a backend with other suites.
+ */
+export function describeCacheStoreContract(name: string, makeStore: () => Promise<CacheStore>, cleanup?: (store: CacheStore) => Promise<void>): void {
+  describe(`CacheStore contract: ${name}`, () => {
+    let store: CacheStore;
+    let ns: string;
+    const k = (s: string) => `${ns}:${s}`;
+
+    beforeAll(async () => {
+      store = await makeStore();
+    });
+    afterAll(async () => {
+      if (cleanup) await cleanup(store);
+      else await store.disconnect();
+    });
+    beforeEach(() => {
+      ns = `ct${randomBytes(4).toString('hex')}`;
+    });
+
+    it('stores and reads back a string, and misses an absent key', async () => {
+      expect(await store.set(k('a'), 'value-a', 10_000)).toBe(true);
+      expect(await store.get(k('a'))).toBe('value-a');
+      expect(await store.get(k('absent'))).toBeUndefined();
+    });
+
+    it('keeps unicode and large values intact', async () => {
+      const big = 'ü€𝄞'.repeat(10_000) + JSON.stringify({ a: [1, 2, 3] });
+      expect(await store.set(k('big'), big, 10_000)).toBe(true);
+      expect(await store.get(k('big'))).toBe(big);
+    });
+
+    it('overwrites and deletes', async () => {
+      await store.set(k('o'), '1', 10_000);
+      await store.set(k('o'), '2', 10_000);
+      expect(await store.get(k('o'))).toBe('2');
+      expect(await store.delete(k('o'))).toBe(true);
+      expect(await store.delete(k('o'))).toBe(false);
+      expect(await store.exists(k('o'))).toBe(false);
+    });
+
+    it('expires keys after their TTL and reports the remaining TTL in ms', async () => {
+      await store.set(k('t'), 'x', 5_000);
+      const ttl = await store.ttl(k('t'));
+      expect(ttl).toBeGreaterThan(3_000);
+      expect(ttl).toBeLessThanOrEqual(5_000);
+      expect(await store.ttl(k('missing'))).toBe(-2);
+      await store.set(k('short'), 'x', 60);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(await store.get(k('short'))).toBeUndefined();
+      expect(await store.exists(k('short'))).toBe(false);
+    });
+
+    it('renews a TTL with expire, and only for existing keys', async () => {
+      await store.set(k('e'), 'x', 1_000);
+      expect(await store.expire(k('e'), 60_000)).toBe(true);
+      expect(await store.ttl(k('e'))).toBeGreaterThan(30_000);
+      expect(await store.expire(k('none'), 60_000)).toBe(false);
+    });
+
+    it('refuses a non-positive or non-finite TTL with a validation error naming it', async () => {
+      await expect(store.set(k('bad'), 'x', 0)).rejects.toBeInstanceOf(CacheValidationError);
+      await expect(store.set(k('bad'), 'x', -5)).rejects.toThrow(/ttlMs/);
+      await expect(store.set(k('bad'), 'x', Number.NaN)).rejects.toThrow(/ttlMs/);
+      expect(await store.exists(k('bad'))).toBe(false);
+    });
+
+    it('batches reads and writes in order, with misses as undefined', async () => {
+      const entries = Array.from({ length: 50 }, (_, i) => ({ key: k(`p${i}`), value: `v${i}`, ttlMs: 10_000 }));
+      expect(await store.pipelineSet(entries)).toBe(true);
+      const keys = [k('p3'), k('nope'), ...entries.map((e) => e.key), k('p3')];
+      const values = await store.pipelineGet(keys);
+      expect(values[0]).toBe('v3');
+      expect(values[1]).toBeUndefined();
+      expect(values.slice(2, 52)).toEqual(entries.map((e) => e.value));
+      expect(values[52]).toBe('v3');
+      expect(await store.pipelineGet([])).toEqual([]);
+      expect(await store.ttl(k('p7'))).toBeGreaterThan(0);
+    });
+
+    it('lists keys by glob and flushes only the matching ones (with a filter)', async () => {
+      await store.pipelineSet(['a:1', 'a:2', 'a:3', 'b:1'].map((s) => ({ key: k(s), value: s, ttlMs: 10_000 })));
+      expect((await store.keys(k('a:*'))).sort()).toEqual([k('a:1'), k('a:2'), k('a:3')]);
+      expect(await store.keys(k('a:?'))).toHaveLength(3);
+      expect(await store.keys(k('a:[12]'))).toHaveLength(2);
+      expect(await store.flushPattern(k('a:*'), (key) => !key.endsWith(':3'))).toBe(2);
+      expect(await store.get(k('a:3'))).toBe('a:3');
+      expect(await store.flushPattern(k('*'))).toBe(2);
+      expect(await store.get(k('b:1'))).toBeUndefined();
+    });
+
+    it('treats escaped glob characters in patterns literally', async () => {
+      await store.set(k('lit*x'), '1', 10_000);
+      await store.set(k('litAx'), '2', 10_000);
+      expect(await store.keys(k('lit\\*x'))).toEqual([k('lit*x')]);
+    });
+
+    it('increments atomically under concurrency and gives the counter a TTL', async () => {
+      const results = await Promise.all(Array.from({ length: 200 }, () => store.increment(k('n'), 60_000)));
+      const values = results.map((r) => r?.value).sort((a, b) => (a ?? 0) - (b ?? 0));
+      expect(values).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+      expect(await store.get(k('n'))).toBe('200');
+      const ttl = await store.ttl(k('n'));
+      expect(ttl).toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(60_000);
+    });
+
+    it('locks with a token: one holder, release only by the holder', async () => {
+      const attempts = await Promise.all(Array.from({ length: 20 }, (_, i) => store.acquireLock(k('lock'), `t${i}`, 10_000)));
+      expect(attempts.filter((a) => a === 'acquired')).toHaveLength(1);
+      const holder = `t${attempts.indexOf('acquired')}`;
+      expect(await store.releaseLock(k('lock'), 'not-the-holder')).toBe(false);
+      expect(await store.releaseLock(k('lock'), holder)).toBe(true);
+      expect(await store.acquireLock(k('lock'), 'next', 10_000)).toBe('acquired');
+    });
+
+    it('lets a lock expire after its TTL', async () => {
+      expect(await store.acquireLock(k('l2'), 'a', 60)).toBe('acquired');
+      await new Promise((r) => setTimeout(r, 200));
+      expect(await store.acquireLock(k('l2'), 'b', 10_000)).toBe('acquired');
+    });
+
+    it('reports health and counters without throwing', async () => {
+      const health = await store.getHealth();
+      expect(health.status).toBe('up');
+      expect(health.kind).toBe(store.kind);
+      await store.get(k('miss'));
+      const stats = store.getStats();
+      expect(stats.misses).toBeGreaterThan(0);
+      expect(stats.errors).toBeGreaterThanOrEqual(0);
+    });
+  });
+}
