@@ -364,10 +364,16 @@ export class RedisCache implements CacheStore {
   async getHealth(): Promise<StoreHealth> {
     const base = { kind: this.kind, mode: this.isCluster ? 'cluster' : this.options.sentinels?.length ? 'sentinel' : 'standalone', breaker: this.breaker.state };
     if (!this.isReady) return { ...base, status: 'down', connected: false, reason: `connection ${this.client.status}` };
+    // Health pings past the breaker: it must tell the real state, also while calls are short-circuited.
     const t0 = process.hrtime.bigint();
-    const pong = await this.guard('ping', undefined, (c) => (c instanceof Cluster ? c.nodes('master')[0]?.ping() ?? Promise.resolve(undefined) : c.ping()));
+    let pong: string | undefined;
+    try {
+      pong = await (this.client instanceof Cluster ? this.client.nodes('master')[0]?.ping() : this.client.ping());
+    } catch (e) {
+      this.log.warn('ping', `redis health ping failed: ${errorSummary(e)}`);
+    }
     const latencyMs = Number(process.hrtime.bigint() - t0) / 1e6;
-    if (pong !== 'PONG') return { ...base, status: 'down', connected: this.isReady, reason: 'ping failed or timed out' };
+    if (pong !== 'PONG') return { ...base, status: 'down', connected: false, reason: 'ping failed or timed out' };
     const infos = (await this.infoAll()) ?? [];
     const sum = (f: string) => infos.reduce((a, i) => a + num(i[f]), 0);
     const hits = sum('keyspace_hits');

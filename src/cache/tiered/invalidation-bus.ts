@@ -28,6 +28,7 @@ export class InvalidationBus {
   private subscriber: RedisClient | undefined;
   private everReady = false;
   private lostSinceReady = false;
+  private subscribed = false;
   private readonly log = new RateLimitedLogger(new Logger(InvalidationBus.name));
   /** Messages received from other instances. */
   received = 0;
@@ -39,9 +40,9 @@ export class InvalidationBus {
     private readonly onMessage: (message: BusMessage) => void,
   ) {}
 
-  /** True while the subscriber connection is ready. */
+  /** True while the subscriber connection is ready and subscribed to the channel. */
   get connected(): boolean {
-    return this.subscriber?.status === 'ready';
+    return this.subscribed && this.subscriber?.status === 'ready';
   }
 
   /** Opens the subscriber connection (in the background when Redis is down). */
@@ -51,6 +52,7 @@ export class InvalidationBus {
     sub.on('error', (e: unknown) => this.log.warn('bus', `invalidation bus connection: ${errorSummary(e)}`));
     sub.on('message', (_channel: string, text: string) => this.receive(text));
     sub.on('close', () => {
+      this.subscribed = false;
       if (this.everReady) this.lostSinceReady = true;
     });
     sub.on('ready', () => {
@@ -59,7 +61,10 @@ export class InvalidationBus {
         this.onMessage({ kind: 'all' });
       }
       this.everReady = true;
-      sub.subscribe(this.channel).catch((e: unknown) => this.log.warn('bus-subscribe', `bus subscribe failed: ${errorSummary(e)}`));
+      sub.subscribe(this.channel).then(
+        () => (this.subscribed = true),
+        (e: unknown) => this.log.warn('bus-subscribe', `bus subscribe failed: ${errorSummary(e)}`),
+      );
     });
     try {
       await sub.connect();

@@ -357,7 +357,10 @@ export class TieredCache {
     const ttlMs = this.ttlMsOf(options.ttl, type);
     const counters = this.stats.of(type);
     let fallback = hit;
+    const errorsBefore = this.store.getStats().errors;
     const entry = await this.readL2<T>(storageKey, type);
+    // When L2 just failed, skip the lock: one timeout per call is the most a caller pays.
+    const l2Failed = this.store.getStats().errors > errorsBefore;
     const now = Date.now();
     if (entry) {
       if (now < entry.staleAt) {
@@ -378,7 +381,7 @@ export class TieredCache {
     }
     const lockKey = this.keys.lockKey(storageKey);
     const token = randomUUID();
-    let lock = await this.store.acquireLock(lockKey, token, this.lockTtlMs);
+    let lock = l2Failed ? 'unavailable' : await this.store.acquireLock(lockKey, token, this.lockTtlMs);
     if (lock === 'busy') {
       const written = await this.waitForHolder<T>(storageKey, type, fallback?.asOf ?? 0);
       if (written) {
@@ -420,18 +423,26 @@ export class TieredCache {
     const counters = this.stats.of(type);
     counters.factoryCalls++;
     const started = Date.now();
-    const work = startFactory(factory).then((value) => this.write(storageKey, type, value, ttlMs, Date.now()));
-    const settled = work.then(release, (e: unknown) => {
-      release();
-      counters.factoryErrors++;
-      this.log.warn('factory', `cache factory failed: ${errorSummary(e)}`);
+    // The caller gets the value as soon as the factory answers; the L2 write, the bus message and
+    // the lock release follow in the background (lock waiters poll L2, so they see the write).
+    const work = startFactory(factory).then((value) => {
+      const { raw, entry } = this.encode(storageKey, type, value, ttlMs, Date.now());
+      this.l1.set(storageKey, entry);
+      this.track(this.persist(storageKey, raw, entry).finally(release));
+      return entry;
     });
-    this.track(settled);
+    this.track(
+      work.then(undefined, (e: unknown) => {
+        release();
+        counters.factoryErrors++;
+        this.log.warn('factory', `cache factory failed: ${errorSummary(e)}`);
+      }),
+    );
     const hardTimeoutMs = options.hardTimeoutMs ?? this.options.hardTimeoutMs;
     const usable = fallback && started < fallback.keepUntil ? fallback : undefined;
     const softTimeoutMs = usable ? (options.softTimeoutMs ?? this.options.softTimeoutMs) : undefined;
     const outcome = await raceFactory(work, softTimeoutMs, hardTimeoutMs);
-    if (outcome.kind === 'value') return { value: outcome.value.entry.value as T, source: 'factory', asOf: outcome.value.entry.asOf };
+    if (outcome.kind === 'value') return { value: outcome.value.value, source: 'factory', asOf: outcome.value.asOf };
     if (usable && Date.now() < usable.keepUntil) {
       if (outcome.kind === 'soft-timeout') counters.staleHits++;
       else {
@@ -449,9 +460,14 @@ export class TieredCache {
   private async write<T>(storageKey: string, type: CacheKeyType | undefined, value: T, ttlMs: number, now: number): Promise<{ entry: CacheEntry<T>; stored: boolean }> {
     const { raw, entry } = this.encode(storageKey, type, value, ttlMs, now);
     this.l1.set(storageKey, entry, now);
-    const stored = await this.store.set(storageKey, raw, entry.keepUntil - now);
+    return { entry, stored: await this.persist(storageKey, raw, entry) };
+  }
+
+  /** Writes an encoded entry to L2 (TTL: until `keepUntil`) and evicts it from the other instances' L1. */
+  private async persist(storageKey: string, raw: string, entry: CacheEntry): Promise<boolean> {
+    const stored = await this.store.set(storageKey, raw, Math.max(1, entry.keepUntil - Date.now()));
     await this.bus?.publish({ kind: 'keys', keys: [storageKey] });
-    return { entry, stored };
+    return stored;
   }
 
   /** The stored text of a value and its frozen decoded entry; refuses values over `maxValueBytes`. */

@@ -1,0 +1,236 @@
+import { CacheKeyType } from '../../src/cache/keys/cache-key-type.js';
+import { FactoryError, FactoryTimeoutError } from '../../src/cache/errors/cache-errors.js';
+import type { MarketCacheModuleOptions } from '../../src/cache/market-cache.options.js';
+import { RedisServerProcess } from '../harness/redis-server.js';
+import { testCluster, testRedis } from '../harness/test-env.js';
+import { createCacheContext, sleep, uniquePrefix, waitFor, type CacheContext } from '../support/cache-context.js';
+
+const unhandled: unknown[] = [];
+const onUnhandled = (e: unknown) => unhandled.push(e);
+beforeAll(() => process.on('unhandledRejection', onUnhandled));
+afterAll(() => {
+  process.off('unhandledRejection', onUnhandled);
+  expect(unhandled).toEqual([]);
+});
+
+function describeCrossInstance(label: string, options: () => MarketCacheModuleOptions) {
+  describe(`cross-instance L1 invalidation (${label})`, () => {
+    let a: CacheContext;
+    let b: CacheContext;
+    beforeAll(async () => {
+      const keyPrefix = uniquePrefix('x');
+      a = await createCacheContext({ ...options(), keyPrefix });
+      b = await createCacheContext({ ...options(), keyPrefix });
+      await waitFor(() => a.tiered.busConnected && b.tiered.busConnected, 5000);
+      await sleep(50);
+    });
+    afterAll(async () => {
+      await a.close();
+      await b.close();
+    });
+
+    it('B sees A’s new value within 100 ms of A’s write', async () => {
+      await a.cache.set('market_data:k', { v: 1 });
+      expect(await b.cache.getOrSet('market_data:k', () => ({ v: 'factory' }))).toEqual({ v: 1 });
+      expect((await b.cache.lookup('market_data:k')).source).toBe('l1');
+      const t0 = Date.now();
+      await a.cache.set('market_data:k', { v: 2 });
+      await waitFor(async () => (await b.cache.getOrSet('market_data:k', () => ({ v: 'factory' }))).v === 2, 1000);
+      expect(Date.now() - t0).toBeLessThan(100);
+    });
+
+    it('B stops serving a key A deleted within 100 ms', async () => {
+      await a.cache.set('market_data:d', { v: 1 });
+      await b.cache.getOrSet('market_data:d', () => ({ v: 'factory' }));
+      const t0 = Date.now();
+      await a.cache.delete('market_data:d');
+      await waitFor(async () => !(await b.cache.lookup('market_data:d')).success, 1000);
+      expect(Date.now() - t0).toBeLessThan(100);
+    });
+
+    it('B stops serving a namespace A cleared within 100 ms', async () => {
+      await a.cache.set('market_data:n', { v: 1 }, { namespace: 'screens' });
+      expect(await b.cache.getOrSet('market_data:n', () => ({ v: 'b' }), { namespace: 'screens' })).toEqual({ v: 1 });
+      const t0 = Date.now();
+      await a.tiered.clearNamespace('screens');
+      await waitFor(async () => !(await b.cache.lookup('market_data:n', { namespace: 'screens' })).success, 1000);
+      expect(Date.now() - t0).toBeLessThan(100);
+      expect(await b.cache.getOrSet('market_data:n', () => ({ v: 'fresh' }), { namespace: 'screens' })).toEqual({ v: 'fresh' });
+    });
+  });
+}
+
+describeCrossInstance('standalone', () => ({ redisUrl: testRedis().url }));
+describeCrossInstance('cluster', () => ({ clusterNodes: testCluster().nodeList.split(','), commandTimeoutMs: 1000 }));
+
+describe('stale-while-revalidate and fail-safe', () => {
+  let a: CacheContext;
+  let b: CacheContext;
+  beforeAll(async () => {
+    const base: MarketCacheModuleOptions = {
+      redisUrl: testRedis().url,
+      keyPrefix: uniquePrefix('swr'),
+      swrPercent: 50,
+      maxStalenessSeconds: { [CacheKeyType.STOCK_PRICE]: 1 },
+      failSafeThrottleMs: 200,
+    };
+    a = await createCacheContext(base);
+    b = await createCacheContext(base);
+    await waitFor(() => a.tiered.busConnected && b.tiered.busConnected, 5000);
+  });
+  afterAll(async () => {
+    await a.close();
+    await b.close();
+  });
+
+  it('serves the old value at once after the stale point, with one refresh across two instances', async () => {
+    let calls = 0;
+    const factory = async () => {
+      calls++;
+      await sleep(50);
+      return { n: calls };
+    };
+    const opts = { ttl: 0.4, keyType: CacheKeyType.STOCK_PRICE };
+    expect(await a.cache.getOrSet('stock_price:SWR', factory, opts)).toEqual({ n: 1 });
+    expect(await b.cache.getOrSet('stock_price:SWR', factory, opts)).toEqual({ n: 1 });
+    await sleep(250); // past the stale point (50% of 400 ms), before expiry
+    const t0 = Date.now();
+    const [ra, rb] = await Promise.all([a.cache.getOrSetResult('stock_price:SWR', factory, opts), b.cache.getOrSetResult('stock_price:SWR', factory, opts)]);
+    expect(Date.now() - t0).toBeLessThan(40);
+    expect([ra.value, rb.value]).toEqual([{ n: 1 }, { n: 1 }]);
+    expect([ra.source, rb.source]).toEqual(['stale', 'stale']);
+    await a.tiered.drain();
+    await b.tiered.drain();
+    expect(calls).toBe(2);
+    await waitFor(async () => (await b.cache.getOrSet('stock_price:SWR', factory, opts)).n === 2, 500);
+    expect(await a.cache.getOrSet('stock_price:SWR', factory, opts)).toEqual({ n: 2 });
+    expect(calls).toBe(2);
+    expect((await a.cache.getCacheStatistics()).swr.staleHits + (await b.cache.getCacheStatistics()).swr.staleHits).toBeGreaterThanOrEqual(2);
+  });
+
+  it('serves the stale value when the source fails after expiry, then a typed error past maxStaleness', async () => {
+    const opts = { ttl: 0.2, keyType: CacheKeyType.STOCK_PRICE };
+    await a.cache.getOrSet('stock_price:FS', () => ({ p: 10 }), opts);
+    await sleep(300); // expired; max staleness is 1 s past expiry
+    const failing = () => {
+      throw new Error('vendor down');
+    };
+    const r = await a.cache.getOrSetResult('stock_price:FS', failing, opts);
+    expect(r).toMatchObject({ value: { p: 10 }, source: 'stale' });
+    const throttled = await a.cache.getOrSetResult('stock_price:FS', () => ({ p: 'not called' }), opts);
+    expect(throttled).toMatchObject({ value: { p: 10 }, source: 'stale' });
+    const stats = (await a.cache.getCacheStatistics()).byKeyType[CacheKeyType.STOCK_PRICE];
+    expect(stats.failSafe.served).toBeGreaterThanOrEqual(1);
+    expect(stats.failSafe.throttled).toBeGreaterThanOrEqual(1);
+    await sleep(1000); // past expiry + max staleness
+    await expect(a.cache.getOrSet('stock_price:FS', failing, opts)).rejects.toBeInstanceOf(FactoryError);
+    await expect(a.cache.getOrSet('stock_price:FS', failing, opts)).rejects.toMatchObject({ code: 'CACHE_FACTORY_FAILED' });
+  });
+
+  it('answers the stale value after the soft timeout and stores the late result', async () => {
+    const opts = { ttl: 0.2, keyType: CacheKeyType.STOCK_PRICE, softTimeoutMs: 50, hardTimeoutMs: 2000 };
+    await a.cache.getOrSet('stock_price:SOFT', () => ({ p: 'old' }), opts);
+    await sleep(250);
+    const t0 = Date.now();
+    const r = await a.cache.getOrSetResult('stock_price:SOFT', async () => {
+      await sleep(500);
+      return { p: 'new' };
+    }, opts);
+    expect(Date.now() - t0).toBeLessThan(100);
+    expect(r).toMatchObject({ value: { p: 'old' }, source: 'stale' });
+    await a.tiered.drain();
+    expect((await b.cache.lookup('stock_price:SOFT')).value).toEqual({ p: 'new' });
+  });
+
+  it('gives a typed timeout error past the hard timeout when nothing stale exists', async () => {
+    const t0 = Date.now();
+    await expect(
+      a.cache.getOrSet('stock_price:HARD', async () => {
+        await sleep(300);
+        return 1;
+      }, { hardTimeoutMs: 100 }),
+    ).rejects.toBeInstanceOf(FactoryTimeoutError);
+    expect(Date.now() - t0).toBeLessThan(250);
+    await a.tiered.drain();
+  });
+
+  it('never caches a failing factory and never leaks its rejection', async () => {
+    await expect(a.cache.getOrSet('market_data:boom', () => Promise.reject(new Error('nope')))).rejects.toBeInstanceOf(FactoryError);
+    expect(await a.cache.getOrSet('market_data:boom', () => 'ok')).toBe('ok');
+  });
+});
+
+describe('L1 bounds and safety', () => {
+  it('stays under its byte bound and serves oversize values from L2', async () => {
+    const ctx = await createCacheContext({ redisUrl: testRedis().url, keyPrefix: uniquePrefix('l1'), l1MaxBytes: 64 * 1024, l1MaxItemBytes: 8 * 1024 });
+    try {
+      const value = 'x'.repeat(1000);
+      for (let i = 0; i < 128; i++) await ctx.cache.set(`market_data:fill:${i}`, value); // ≈ 2 × 64 KiB
+      expect(ctx.tiered.l1.bytes).toBeLessThanOrEqual(64 * 1024);
+      expect(ctx.tiered.l1.size).toBeLessThan(128);
+      await ctx.cache.set('market_data:huge', 'y'.repeat(20_000));
+      expect(await ctx.cache.lookup('market_data:huge')).toMatchObject({ success: true, source: 'l2' });
+      expect((await ctx.cache.getCacheStatistics()).l1.utilization).toBeLessThanOrEqual(1);
+    } finally {
+      await ctx.close();
+    }
+  });
+
+  it('hands out frozen values: a caller mutating one never changes the next caller’s', async () => {
+    const ctx = await createCacheContext({ redisUrl: testRedis().url, keyPrefix: uniquePrefix('fz') });
+    try {
+      const first = await ctx.cache.getOrSet('market_data:fz', () => ({ list: [1, 2], nested: { a: 1 } }));
+      expect(() => {
+        (first as { nested: { a: number } }).nested.a = 99;
+      }).toThrow(TypeError);
+      expect(() => (first.list as number[]).push(3)).toThrow(TypeError);
+      expect(await ctx.cache.getOrSet('market_data:fz', () => ({ list: [], nested: { a: 0 } }))).toEqual({ list: [1, 2], nested: { a: 1 } });
+      const source = { a: 1 };
+      await ctx.cache.set('market_data:src', source);
+      source.a = 2;
+      expect(await ctx.cache.getOrSet('market_data:src', () => ({ a: 0 }))).toEqual({ a: 1 });
+      expect(Object.isFrozen(source)).toBe(false);
+    } finally {
+      await ctx.close();
+    }
+  });
+});
+
+describe('Redis stopped under the tiered cache', () => {
+  it('keeps hitting L1, sends misses to the factory, and shows the breaker in stats', async () => {
+    const server = await RedisServerProcess.start();
+    const ctx = await createCacheContext({ redisUrl: server.url, keyPrefix: uniquePrefix('l1d'), commandTimeoutMs: 200 });
+    try {
+      await ctx.cache.set('market_data:hot', { v: 'hot' });
+      await server.kill();
+      for (let i = 0; i < 8; i++) {
+        expect(await ctx.cache.getOrSet('market_data:hot', () => ({ v: 'factory' }))).toEqual({ v: 'hot' });
+        expect(await ctx.cache.getOrSet(`market_data:miss${i}`, () => ({ v: i }))).toEqual({ v: i });
+      }
+      const stats = await ctx.cache.getCacheStatistics();
+      expect(stats.store.breaker).toBe('open');
+      expect(stats.l1.hits).toBeGreaterThanOrEqual(8);
+      expect(stats.health.status).toBe('down');
+    } finally {
+      await ctx.close();
+      await server.stop();
+    }
+  });
+
+  it('clears its L1 when the bus reconnects after a drop (messages may be lost)', async () => {
+    const server = await RedisServerProcess.start();
+    const ctx = await createCacheContext({ redisUrl: server.url, keyPrefix: uniquePrefix('bus') });
+    try {
+      await waitFor(() => ctx.tiered.busConnected, 5000);
+      await ctx.cache.set('market_data:kept', 1);
+      expect(ctx.tiered.l1.size).toBe(1);
+      await server.kill();
+      await server.restart();
+      await waitFor(() => ctx.tiered.busConnected, 5000);
+      await waitFor(() => ctx.tiered.l1.size === 0, 2000);
+    } finally {
+      await ctx.close();
+      await server.stop();
+    }
+  });
+});

@@ -1,0 +1,54 @@
+import { Test } from '@nestjs/testing';
+import type { INestApplicationContext } from '@nestjs/common';
+import { CacheManager } from '../../src/cache/cache.manager.js';
+import { CacheService } from '../../src/cache/cache.service.js';
+import { MARKET_CACHE_STORE } from '../../src/cache/constants.js';
+import { MarketCacheModule } from '../../src/cache/market-cache.module.js';
+import type { MarketCacheModuleOptions } from '../../src/cache/market-cache.options.js';
+import type { CacheStore } from '../../src/cache/stores/cache-store.js';
+import { TieredCache } from '../../src/cache/tiered/tiered-cache.js';
+
+/** One application context with the cache module, as a test sees it. */
+export interface CacheContext {
+  app: INestApplicationContext;
+  cache: CacheService;
+  manager: CacheManager;
+  tiered: TieredCache;
+  store: CacheStore;
+  close(): Promise<void>;
+}
+
+/** Starts a Nest application context importing `MarketCacheModule.forRoot(options)`. */
+export async function createCacheContext(options: MarketCacheModuleOptions): Promise<CacheContext> {
+  const moduleRef = await Test.createTestingModule({ imports: [MarketCacheModule.forRoot(options)] }).compile();
+  const app = await moduleRef.init();
+  app.enableShutdownHooks?.();
+  return {
+    app,
+    cache: app.get(CacheService),
+    manager: app.get(CacheManager),
+    tiered: app.get(TieredCache),
+    store: app.get<CacheStore>(MARKET_CACHE_STORE),
+    close: () => app.close(),
+  };
+}
+
+/** A random key prefix, so suites sharing one Redis never see each other's keys. */
+export function uniquePrefix(label = 't'): string {
+  return `${label}${Math.random().toString(36).slice(2, 10)}`;
+}
+
+/** Resolves after `ms` milliseconds. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Polls `check` every 10 ms until it is truthy or `timeoutMs` passes; answers the elapsed ms. */
+export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 2000): Promise<number> {
+  const t0 = Date.now();
+  while (!(await check())) {
+    if (Date.now() - t0 > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await sleep(10);
+  }
+  return Date.now() - t0;
+}
