@@ -1,7 +1,7 @@
 /** Self-test of the Redis test harness (global setup, server processes, cluster, TCP proxy). */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import Redis from 'ioredis';
+import { Redis } from 'ioredis';
 import { clusterNodes, freePort, redisCommand, RedisServerProcess } from './redis-server.js';
 import { TcpProxy } from './tcp-proxy.js';
 import { testCluster, testRedis } from './test-env.js';

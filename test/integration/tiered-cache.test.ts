@@ -35,7 +35,7 @@ function describeCrossInstance(label: string, options: () => MarketCacheModuleOp
       expect((await b.cache.lookup('market_data:k')).source).toBe('l1');
       const t0 = Date.now();
       await a.cache.set('market_data:k', { v: 2 });
-      await waitFor(async () => (await b.cache.getOrSet('market_data:k', () => ({ v: 'factory' }))).v === 2, 1000);
+      await waitFor(async () => (await b.cache.getOrSet<{ v: number | string }>('market_data:k', () => ({ v: 'factory' }))).v === 2, 1000);
       expect(Date.now() - t0).toBeLessThan(100);
     });
 

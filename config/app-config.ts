@@ -1,0 +1,64 @@
+import { CacheValidationError } from '../src/cache/errors/cache-errors.js';
+import type { MarketCacheModuleOptions } from '../src/cache/market-cache.options.js';
+
+/** The app's settings, read from the environment (DESIGN §5), with defaults. */
+export interface AppConfig {
+  /** HTTP port. Env `PORT`, default 3000. */
+  port: number;
+  /** Cache module options derived from `REDIS_*`, `CACHE_*`, `API_DAILY_QUOTA`. */
+  cache: MarketCacheModuleOptions;
+  /** PostgreSQL source; unset = the built-in synthetic source. Env `DATABASE_URL`. */
+  databaseUrl?: string;
+  /** Admin key for `/api/cache/*` admin routes; unset = admin routes refuse every request. Env `ADMIN_API_KEY`. */
+  adminApiKey?: string;
+  /** Requests per API key per day. Env `API_DAILY_QUOTA`, default 1000. */
+  apiDailyQuota: number;
+  /** Simulated vendor latency of the synthetic source, in ms. Env `SYNTHETIC_LATENCY_MS`, default 0. */
+  syntheticLatencyMs: number;
+  /** Longest date range of `/bars`, in days. Env `MAX_BARS_RANGE_DAYS`, default 3660. */
+  maxBarsRangeDays: number;
+  /** Longest date range of `/api/trades/query`, in days. Env `MAX_TRADES_RANGE_DAYS`, default 366. */
+  maxTradesRangeDays: number;
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Parses and validates the environment; a bad value throws an error naming the variable. */
+export function loadAppConfig(env: Env = process.env): AppConfig {
+  const list = (name: string) => (env[name] ? env[name]!.split(',').map((s) => s.trim()).filter(Boolean) : undefined);
+  const driver = env.CACHE_DRIVER?.trim();
+  if (driver && !['redis', 'memory', 'file'].includes(driver)) throw new CacheValidationError('CACHE_DRIVER', `CACHE_DRIVER must be redis, memory or file, got '${driver}'`);
+  const apiDailyQuota = int(env, 'API_DAILY_QUOTA', 1000, 0);
+  const cache: MarketCacheModuleOptions = {
+    driver: driver as MarketCacheModuleOptions['driver'],
+    redisUrl: env.REDIS_URL || undefined,
+    clusterNodes: list('REDIS_CLUSTER_NODES'),
+    sentinels: list('REDIS_SENTINELS'),
+    sentinelName: env.REDIS_SENTINEL_NAME || undefined,
+    keyPrefix: env.CACHE_KEY_PREFIX || undefined,
+    fileDirectory: env.CACHE_FILE_DIR || undefined,
+    apiDailyQuota,
+  };
+  for (const k of Object.keys(cache) as (keyof MarketCacheModuleOptions)[]) if (cache[k] === undefined) delete cache[k];
+  return {
+    port: int(env, 'PORT', 3000, 0, 65535),
+    cache,
+    databaseUrl: env.DATABASE_URL || undefined,
+    adminApiKey: env.ADMIN_API_KEY || undefined,
+    apiDailyQuota,
+    syntheticLatencyMs: int(env, 'SYNTHETIC_LATENCY_MS', 0, 0, 60_000),
+    maxBarsRangeDays: int(env, 'MAX_BARS_RANGE_DAYS', 3660, 1),
+    maxTradesRangeDays: int(env, 'MAX_TRADES_RANGE_DAYS', 366, 1),
+  };
+}
+
+function int(env: Env, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) throw new CacheValidationError(name, `${name} must be an integer from ${min} to ${max}, got '${raw}'`);
+  return n;
+}
+
+/** Injection token of the `AppConfig`. */
+export const APP_CONFIG = 'MARKET_APP:CONFIG';

@@ -1,0 +1,6 @@
+import type { INestApplication } from '@nestjs/common';
+
+/** OpenAPI document at `/docs`. */
+export function setupDocs(app: INestApplication): void {
+  void app;
+}
