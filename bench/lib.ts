@@ -21,6 +21,8 @@ export interface MeasureOptions {
   concurrency?: number;
   /** Untimed operations run first. Default: 10% of ops. */
   warmup?: number;
+  /** Time every n-th operation only (for sub-microsecond operations, where the clock costs more than the work). Default 1. */
+  sampleEvery?: number;
 }
 
 /**
@@ -33,9 +35,18 @@ export async function measure(section: string, name: string, op: (i: number) => 
   for (let i = 0; i < warmup; i += concurrency) {
     await Promise.all(Array.from({ length: Math.min(concurrency, warmup - i) }, (_, j) => op(i + j)));
   }
-  const latencies = new Float64Array(options.ops);
+  const sampleEvery = options.sampleEvery ?? 1;
+  const latencies = new Float64Array(concurrency === 1 ? Math.ceil(options.ops / sampleEvery) : options.ops);
   const start = performance.now();
-  if (concurrency === 1) {
+  if (concurrency === 1 && sampleEvery > 1) {
+    for (let i = 0; i < options.ops; i++) {
+      if (i % sampleEvery === 0) {
+        const t0 = performance.now();
+        await op(i);
+        latencies[i / sampleEvery] = performance.now() - t0;
+      } else await op(i);
+    }
+  } else if (concurrency === 1) {
     for (let i = 0; i < options.ops; i++) {
       const t0 = performance.now();
       await op(i);

@@ -14,6 +14,7 @@ export * from './tiered/cache-stats.js';
 export * from './tiered/tiered-cache.js';
 export * from './tiered/invalidation-bus.js';
 export * from './util/circuit-breaker.js';
+export * from './decorators/cacheable.decorator.js';
 export * from './cache.service.js';
 export * from './cache.manager.js';
 export * from './market-cache.options.js';

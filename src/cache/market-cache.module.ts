@@ -1,4 +1,5 @@
-import { Inject, Injectable, Logger, Module, type OnApplicationShutdown, type Provider } from '@nestjs/common';
+import { Inject, Injectable, Logger, Module, type OnApplicationShutdown, type OnModuleInit, type Provider } from '@nestjs/common';
+import { setDefaultDecoratorCache } from './decorators/cacheable.decorator.js';
 import { CacheManager } from './cache.manager.js';
 import { CacheService } from './cache.service.js';
 import { MARKET_CACHE_OPTIONS, MARKET_CACHE_STORE } from './constants.js';
@@ -65,7 +66,7 @@ export async function createTieredCache(store: CacheStore, keys: CacheKeyBuilder
 
 /** Closes what the module opened, on application shutdown. */
 @Injectable()
-export class MarketCacheLifecycle implements OnApplicationShutdown {
+export class MarketCacheLifecycle implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('MarketCacheModule');
   /** True once shutdown began (readiness turns 503). */
   shuttingDown = false;
@@ -75,6 +76,11 @@ export class MarketCacheLifecycle implements OnApplicationShutdown {
     @Inject(MARKET_CACHE_STORE) private readonly store: CacheStore,
   ) {}
 
+  /** Makes this module's cache the default of `@Cacheable` / `@CacheEvict`. */
+  onModuleInit(): void {
+    setDefaultDecoratorCache(this.tiered);
+  }
+
   /** Marks the module as shutting down, so readiness fails before connections close. */
   beginShutdown(): void {
     this.shuttingDown = true;
@@ -82,6 +88,7 @@ export class MarketCacheLifecycle implements OnApplicationShutdown {
 
   async onApplicationShutdown(): Promise<void> {
     this.shuttingDown = true;
+    setDefaultDecoratorCache(undefined, this.tiered);
     await this.tiered.detachBus();
     await this.tiered.drain();
     await this.store.disconnect();

@@ -71,6 +71,8 @@ export class RedisCache implements CacheStore {
   private readonly batchSize: number;
   private readonly target: string;
   private pending: Map<string, PendingRead[]> | undefined;
+  /** Read commands sent and not yet answered: while any is out, new reads are batched. */
+  private readsInFlight = 0;
 
   constructor(private readonly options: RedisCacheOptions) {
     this.client = options.client ?? createRedisClient(options);
@@ -107,7 +109,7 @@ export class RedisCache implements CacheStore {
   async connect(): Promise<void> {
     if (this.client.status !== 'wait') return;
     try {
-      await this.client.connect();
+      await withTimeout(this.client.connect(), this.options.connectTimeoutMs ?? 2000, 'connect timed out');
     } catch (e) {
       this.breaker.trip();
       this.log.warn('connect', `redis ${this.target} not reachable at start-up; serving without it and retrying: ${errorSummary(e)}`);
@@ -151,8 +153,17 @@ export class RedisCache implements CacheStore {
     }
   }
 
+  /**
+   * A read goes out at once when no other read is in flight (sequential reads pay nothing);
+   * while reads overlap, the ones issued in the same tick are batched into MGETs.
+   */
   async get(key: string): Promise<string | undefined> {
-    if (!this.coalesce) return this.count(await this.guard('get', undefined, (c) => c.get(key).then(nullToUndefined)));
+    if (!this.coalesce || (this.readsInFlight === 0 && this.pending === undefined)) {
+      this.readsInFlight++;
+      const value = await this.guard('get', undefined, (c) => c.get(key).then(nullToUndefined));
+      this.readsInFlight--;
+      return this.count(value);
+    }
     return new Promise((resolve) => {
       if (!this.pending) {
         this.pending = new Map();
@@ -169,14 +180,15 @@ export class RedisCache implements CacheStore {
     const batch = this.pending;
     this.pending = undefined;
     if (!batch) return;
-    const keys = [...batch.keys()];
     const settle = (ks: string[], values: (string | undefined)[]) => {
+      this.readsInFlight--;
       ks.forEach((k, i) => {
         const v = this.count(values[i]);
         for (const w of batch.get(k) ?? []) w.resolve(v);
       });
     };
-    for (const group of this.groupBySlot(keys)) {
+    for (const group of this.groupBySlot([...batch.keys()])) {
+      this.readsInFlight++;
       if (group.length === 1) {
         void this.guard('get', undefined, (c) => c.get(group[0]).then(nullToUndefined)).then((v) => settle(group, [v]));
       } else {
@@ -228,16 +240,22 @@ export class RedisCache implements CacheStore {
 
   async pipelineGet(keys: readonly string[]): Promise<(string | undefined)[]> {
     if (keys.length === 0) return [];
+    if (!this.isCluster) {
+      const values = await this.guard('mget', [] as (string | null)[], (c) => c.mget(keys as string[]));
+      return keys.map((_, i) => this.count(nullToUndefined(values[i] ?? null)));
+    }
     const out = new Array<string | undefined>(keys.length);
-    const index = new Map<string, number[]>();
-    keys.forEach((k, i) => index.set(k, [...(index.get(k) ?? []), i]));
+    const bySlot = new Map<number, number[]>();
+    keys.forEach((k, i) => {
+      const slot = calculateSlot(k);
+      const g = bySlot.get(slot);
+      if (g) g.push(i);
+      else bySlot.set(slot, [i]);
+    });
     await Promise.all(
-      this.groupBySlot([...index.keys()]).map(async (group) => {
-        const values = await this.guard('mget', [] as (string | null)[], (c) => c.mget(group));
-        group.forEach((k, j) => {
-          const v = this.count(nullToUndefined(values[j] ?? null));
-          for (const i of index.get(k) ?? []) out[i] = v;
-        });
+      [...bySlot.values()].map(async (indexes) => {
+        const values = await this.guard('mget', [] as (string | null)[], (c) => c.mget(indexes.map((i) => keys[i])));
+        indexes.forEach((i, j) => (out[i] = this.count(nullToUndefined(values[j] ?? null))));
       }),
     );
     return out;
@@ -402,6 +420,16 @@ export class RedisCache implements CacheStore {
   getStats(): StoreStats & { shortCircuited: number } {
     return { ...this.stats, breaker: this.breaker.state };
   }
+}
+
+/** Rejects with `message` when `promise` has not settled within `ms` (the promise keeps running). */
+export function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+  });
+  promise.catch(() => undefined); // a late rejection after the timeout is expected and handled by the client's reconnect
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 function nullToUndefined(v: string | null): string | undefined {

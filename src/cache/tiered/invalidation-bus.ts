@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { RedisClient } from '../redis/redis-connection.js';
-import type { RedisCache } from '../redis/redis-cache.js';
+import { withTimeout, type RedisCache } from '../redis/redis-cache.js';
 import { RateLimitedLogger, errorSummary } from '../util/rate-limited-logger.js';
 
 /** What one instance tells the others. Keys only, never values. */
@@ -67,7 +67,7 @@ export class InvalidationBus {
       );
     });
     try {
-      await sub.connect();
+      await withTimeout(sub.connect(), 2000, 'bus connect timed out');
     } catch (e) {
       this.log.warn('bus-connect', `invalidation bus not connected at start-up; retrying: ${errorSummary(e)}`);
     }

@@ -9,45 +9,63 @@ export interface L1Options {
   maxBytes: number;
   /** Largest single value kept in L1, in bytes; larger ones live in L2 only. Default 1 MiB. */
   maxItemBytes: number;
-  /** Longest an entry stays in L1, in ms, whatever its L2 TTL. Default: as long as in L2. */
+  /** Longest an entry is served from L1, in ms, whatever its L2 TTL. Default: as long as in L2. */
   maxTtlMs?: number;
 }
 
 /**
  * The in-process tier: lru-cache bounded by entry count and bytes, holding decoded, frozen
  * entries so a hit is one map lookup with no parsing or copying.
+ *
+ * Methods take stored keys (`{prefix}:…`); inside, entries are keyed without the prefix, so a
+ * plain logical key can be looked up as it is (`getLogical`), with no string building per hit.
  */
 export class L1Cache {
   private readonly lru: LRUCache<string, CacheEntry>;
+  private readonly prefixLength: number;
 
-  constructor(readonly options: L1Options) {
+  constructor(
+    readonly options: L1Options,
+    prefix: string,
+  ) {
+    this.prefixLength = prefix.length + 1;
     this.lru = new LRUCache<string, CacheEntry>({
       max: options.maxEntries,
       maxSize: options.maxBytes,
       sizeCalculation: (entry, key) => entry.size + key.length + 64,
-      ttlAutopurge: false,
     });
   }
 
-  /** The entry under `key` (expired-but-kept entries included; the caller checks their timeline). */
-  get(key: string): CacheEntry | undefined {
-    return this.lru.get(key);
+  /** The entry under a stored key (expired-but-kept entries included; the caller checks their timeline). */
+  get(storageKey: string): CacheEntry | undefined {
+    return this.lru.get(storageKey.slice(this.prefixLength));
   }
 
-  /** Keeps `entry` until its `keepUntil` (capped by `maxTtlMs`); refuses values over `maxItemBytes`. */
-  set(key: string, entry: CacheEntry, now = Date.now()): boolean {
-    if (entry.size > this.options.maxItemBytes) {
+  /** The entry of a logical key outside any namespace: the hot path, no string building. */
+  getLogical(logicalKey: string): CacheEntry | undefined {
+    return this.lru.get(logicalKey);
+  }
+
+  /**
+   * Keeps `entry`; refuses values over `maxItemBytes`. No lru-cache TTL: every entry carries its
+   * own timeline, which readers check (a hit costs no clock read inside lru-cache); entries past
+   * `keepUntil` are dropped when read, or evicted by the entry/byte bounds. With `maxTtlMs`, the
+   * entry's timeline in L1 is cut to it, so the next read after it goes to L2.
+   */
+  set(storageKey: string, entry: CacheEntry, now = Date.now()): boolean {
+    const key = storageKey.slice(this.prefixLength);
+    if (entry.size > this.options.maxItemBytes || entry.keepUntil <= now) {
       this.lru.delete(key);
       return false;
     }
-    const ttl = Math.min(entry.keepUntil - now, this.options.maxTtlMs ?? Infinity);
-    if (ttl <= 0) return false;
-    this.lru.set(key, entry, { ttl: Math.ceil(ttl) });
+    const cap = this.options.maxTtlMs === undefined ? Infinity : now + this.options.maxTtlMs;
+    const kept = cap < entry.keepUntil ? { ...entry, staleAt: Math.min(entry.staleAt, cap), expiresAt: Math.min(entry.expiresAt, cap), keepUntil: cap } : entry;
+    this.lru.set(key, kept);
     return true;
   }
 
-  delete(key: string): void {
-    this.lru.delete(key);
+  delete(storageKey: string): void {
+    this.lru.delete(storageKey.slice(this.prefixLength));
   }
 
   clear(): void {

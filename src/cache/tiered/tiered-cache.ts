@@ -85,7 +85,7 @@ export class TieredCache {
     readonly policy: CacheTTLPolicy,
     private readonly options: TieredCacheOptions,
   ) {
-    this.l1 = new L1Cache(options.l1);
+    this.l1 = new L1Cache(options.l1, keys.prefix);
     this.instanceId = options.instanceId ?? randomUUID();
     this.lockTtlMs = options.lockTtlMs ?? options.hardTimeoutMs + 1000;
     this.lockWaitMs = options.lockWaitMs ?? this.lockTtlMs;
@@ -128,7 +128,15 @@ export class TieredCache {
    * single-flight and the distributed lock. Stale values are served per SWR and fail-safe rules.
    */
   async getOrSet<T>(key: string, factory: Factory<T>, options: TieredCallOptions = {}): Promise<T> {
-    const storageKey = options.namespace === undefined ? this.keys.storageKey(key) : await this.namespacedKey(key, options.namespace);
+    if (options.namespace === undefined) {
+      const hit = this.l1.getLogical(key);
+      if (hit !== undefined && Date.now() < hit.staleAt) {
+        this.stats.of(hit.keyType).l1Hits++;
+        return hit.value as T;
+      }
+      return (await this.resolve(this.keys.storageKey(key), key, factory, options, hit)).value;
+    }
+    const storageKey = await this.namespacedKey(key, options.namespace);
     const hit = this.l1.get(storageKey);
     if (hit !== undefined && Date.now() < hit.staleAt) {
       this.stats.of(hit.keyType).l1Hits++;
@@ -328,12 +336,17 @@ export class TieredCache {
   }
 
   /** The slow path of `getOrSet`: stale L1 handling, then single-flight over L2 and the factory. */
-  private async resolve<T>(storageKey: string, key: string, factory: Factory<T>, options: TieredCallOptions, hit: CacheEntry | undefined): Promise<Resolved<T>> {
+  private async resolve<T>(storageKey: string, key: string, factory: Factory<T>, options: TieredCallOptions, found: CacheEntry | undefined): Promise<Resolved<T>> {
+    let hit = found;
     this.keys.assertLogicalKey(key);
     const type = options.keyType ?? this.keys.typeOf(key);
     const counters = this.stats.of(type);
     counters.l1Misses++;
     const now = Date.now();
+    if (hit && now >= hit.keepUntil) {
+      this.l1.delete(storageKey);
+      hit = undefined;
+    }
     if (hit) {
       if (now < hit.expiresAt) {
         counters.staleHits++;
