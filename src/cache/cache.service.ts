@@ -9,7 +9,7 @@ import type { ResolvedMarketCacheOptions } from './market-cache.options.js';
 import type { CacheStore } from './stores/cache-store.js';
 import type { CacheSource, TieredStatsView } from './tiered/cache-stats.js';
 import { decodeJsonValue } from './tiered/cache-entry.js';
-import { TieredCache, type Factory, type TieredCallOptions } from './tiered/tiered-cache.js';
+import { TieredCache, type Factory, type Resolved, type TieredCallOptions } from './tiered/tiered-cache.js';
 
 /** Outcome of `lookup`: whether a value was found, where, and how long it took. */
 export interface CacheResult<T = unknown> {
@@ -73,7 +73,7 @@ export class CacheService {
   }
 
   /** Like `getOrSet`, answering the source (`l1`, `l2`, `file`, `factory`, `stale`) and `asOf` too. */
-  getOrSetResult<T>(key: string, factory: Factory<T>, opts?: TieredCallOptions) {
+  getOrSetResult<T>(key: string, factory: Factory<T>, opts?: TieredCallOptions): Promise<Resolved<T>> {
     return this.tiered.getOrSetResult(key, factory, opts);
   }
 
@@ -127,7 +127,7 @@ export class CacheService {
     return usage(used, max, ttl > 0 ? now + ttl : windowEnd(now, windowMs), false);
   }
 
-  private quotaArgs(userId: string, window: QuotaWindow, limit: number | undefined) {
+  private quotaArgs(userId: string, window: QuotaWindow, limit: number | undefined): { key: string; max: number; windowMs: number } {
     checkId(userId, 'userId');
     if (!(window in WINDOW_MS)) throw new CacheValidationError('window', `window must be one of ${Object.keys(WINDOW_MS).join(', ')}`);
     const max = limit ?? this.options.apiDailyQuota;
@@ -175,7 +175,7 @@ export class CacheService {
   }
 
   /** Computed analysis for `ticker`/`analysisType`, cached with the AI-analysis policy (6 h). */
-  getAiAnalysisCached<T>(ticker: string, analysisType: string, factory: Factory<T>) {
+  getAiAnalysisCached<T>(ticker: string, analysisType: string, factory: Factory<T>): Promise<Resolved<T>> {
     return this.tiered.getOrSetResult(this.keys.aiAnalysis(ticker, analysisType), factory, { keyType: CacheKeyType.AI_ANALYSIS });
   }
 
