@@ -3,12 +3,14 @@ import os from 'node:os';
 import { runCoreBench } from './core.bench.js';
 import { runFileStoreBench } from './file-store.bench.js';
 import { runMarketSourceBench } from './market-source.bench.js';
+import { runRangeBench } from './range.bench.js';
 import { formatTable, type BenchRow } from './lib.js';
 
 const sections: Record<string, () => Promise<BenchRow[]>> = {
   core: runCoreBench,
   'file-store': runFileStoreBench,
   'market-source': runMarketSourceBench,
+  range: runRangeBench,
 };
 
 async function main(): Promise<void> {

@@ -1,10 +1,41 @@
 import { Module, type DynamicModule } from '@nestjs/common';
+import { APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import type { AppConfig } from '../config/app-config.js';
+import { CacheAdminController } from './admin/cache-admin.controller.js';
+import { CacheMetrics } from './cache/metrics/cache-metrics.js';
+import { MetricsController } from './cache/metrics/metrics.controller.js';
+import { AdminKeyGuard } from './cache/nest/admin-key.guard.js';
+import { CacheManagerCompatModule } from './cache/nest/cache-manager-compat.module.js';
+import { HttpCacheInterceptor } from './cache/nest/http-cache.interceptor.js';
+import { MARKET_CACHE_ADMIN_KEY, MARKET_CACHE_QUOTA_OPTIONS } from './cache/nest/nest.constants.js';
+import { QuotaGuard, type QuotaGuardOptions } from './cache/nest/quota.guard.js';
 
-/** The Nest edge of the app: interceptors, guards, metrics, CACHE_MANAGER, admin routes. */
+/**
+ * The Nest edge of the app: the HTTP cache interceptor (global; acts on `@CacheResponse` routes),
+ * the API quota guard (global; `/api/**` with `X-API-Key`), `/metrics`, `CACHE_MANAGER` over the
+ * market cache, and the cache admin routes (admin key from `AppConfig.adminApiKey`).
+ * Needs `MarketCacheModule` registered globally.
+ */
 @Module({})
 export class EdgeModule {
-  static forConfig(_config: AppConfig): DynamicModule {
-    return { module: EdgeModule };
+  /** The edge for a config: quota limit `apiDailyQuota` per key per day, admin key `adminApiKey`. */
+  static forConfig(config: AppConfig): DynamicModule {
+    const quota: QuotaGuardOptions = { limit: config.apiDailyQuota, window: 'daily', pathPrefixes: ['/api/'] };
+    return {
+      module: EdgeModule,
+      imports: [CacheManagerCompatModule.register()],
+      controllers: [MetricsController, CacheAdminController],
+      providers: [
+        CacheMetrics,
+        HttpCacheInterceptor,
+        QuotaGuard,
+        AdminKeyGuard,
+        { provide: MARKET_CACHE_ADMIN_KEY, useValue: config.adminApiKey },
+        { provide: MARKET_CACHE_QUOTA_OPTIONS, useValue: quota },
+        { provide: APP_INTERCEPTOR, useExisting: HttpCacheInterceptor },
+        { provide: APP_GUARD, useExisting: QuotaGuard },
+      ],
+      exports: [CacheMetrics, HttpCacheInterceptor, MARKET_CACHE_ADMIN_KEY, CacheManagerCompatModule],
+    };
   }
 }

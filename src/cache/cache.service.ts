@@ -9,7 +9,7 @@ import type { ResolvedMarketCacheOptions } from './market-cache.options.js';
 import type { CacheStore } from './stores/cache-store.js';
 import type { CacheSource, TieredStatsView } from './tiered/cache-stats.js';
 import { decodeJsonValue } from './tiered/cache-entry.js';
-import { TieredCache, type Factory, type Resolved, type TieredCallOptions } from './tiered/tiered-cache.js';
+import { TieredCache, type BatchEntry, type Factory, type Resolved, type TieredCallOptions } from './tiered/tiered-cache.js';
 
 /** Outcome of `lookup`: whether a value was found, where, and how long it took. */
 export interface CacheResult<T = unknown> {
@@ -184,8 +184,8 @@ export class CacheService {
     return this.tiered.getMany<T>(keys);
   }
 
-  /** Stores many values in one batch. */
-  pipelineSet(entries: readonly { key: string; value: unknown; ttl?: TtlInput; keyType?: CacheKeyType }[]): Promise<boolean> {
+  /** Stores many values in one batch (per-entry TTL, key type and max staleness). */
+  pipelineSet(entries: readonly BatchEntry[]): Promise<boolean> {
     return this.tiered.setMany(entries);
   }
 

@@ -660,6 +660,11 @@ export interface RedisClusterOptions {
   masters?: number;
   /** Replicas per master (default 1). */
   replicasPerMaster?: number;
+  /**
+   * `cluster-node-timeout` in ms (default 5000). Failover tests want it short (1000: failover in
+   * ≈ 2 s); the shared cluster keeps it long so a loaded 2-core machine never triggers spurious failovers.
+   */
+  nodeTimeoutMs?: number;
 }
 
 /** A private Redis Cluster made of `redis-server` children (default 3 masters + 3 replicas). */
@@ -688,7 +693,7 @@ export class RedisClusterProcess {
     const total = masters * (1 + replicas);
     const servers: RedisServerProcess[] = [];
     try {
-      const started = await Promise.allSettled(Array.from({ length: total }, () => startClusterNode()));
+      const started = await Promise.allSettled(Array.from({ length: total }, () => startClusterNode(opts.nodeTimeoutMs ?? 5000)));
       for (const r of started) if (r.status === 'fulfilled') servers.push(r.value);
       const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) throw failed.reason;
@@ -787,7 +792,7 @@ export class RedisClusterProcess {
   }
 }
 
-async function startClusterNode(): Promise<RedisServerProcess> {
+async function startClusterNode(nodeTimeoutMs: number): Promise<RedisServerProcess> {
   let lastError: unknown;
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort({ clusterBus: true });
@@ -796,7 +801,7 @@ async function startClusterNode(): Promise<RedisServerProcess> {
         port,
         args: [
           '--cluster-enabled', 'yes',
-          '--cluster-node-timeout', '1000',
+          '--cluster-node-timeout', String(nodeTimeoutMs),
           '--cluster-config-file', `nodes-${port}.conf`,
           // Replicas full-sync immediately instead of after the default 5 s diskless delay.
           '--repl-diskless-sync-delay', '0',

@@ -30,7 +30,7 @@ function describeCrossInstance(label: string, options: () => MarketCacheModuleOp
     });
 
     it('B sees A’s new value within 100 ms of A’s write', async () => {
-      await a.cache.set('market_data:k', { v: 1 });
+      expect(await a.cache.set('market_data:k', { v: 1 })).toBe(true);
       expect(await b.cache.getOrSet('market_data:k', () => ({ v: 'factory' }))).toEqual({ v: 1 });
       expect((await b.cache.lookup('market_data:k')).source).toBe('l1');
       const t0 = Date.now();
@@ -49,7 +49,7 @@ function describeCrossInstance(label: string, options: () => MarketCacheModuleOp
     });
 
     it('B stops serving a namespace A cleared within 100 ms', async () => {
-      await a.cache.set('market_data:n', { v: 1 }, { namespace: 'screens' });
+      expect(await a.cache.set('market_data:n', { v: 1 }, { namespace: 'screens' })).toBe(true);
       expect(await b.cache.getOrSet('market_data:n', () => ({ v: 'b' }), { namespace: 'screens' })).toEqual({ v: 1 });
       const t0 = Date.now();
       await a.tiered.clearNamespace('screens');

@@ -149,4 +149,16 @@ export class CacheKeyBuilder {
     // `prefix:type:entity*` covers both `…:entity` and `…:entity:params`; `matches` trims the rest.
     return { pattern: entity === undefined ? pattern : pattern + '*', matches };
   }
+
+  /** `price_bars:{ticker}:{YYYY-MM-DD}` — one day's bucket of a ticker's daily bars (range cache). */
+  priceBarDay(ticker: string, date: string): string {
+    return this.build(CacheKeyType.PRICE_BARS, ticker, date);
+  }
+  /**
+   * `market_data:trades:{signature}:{YYYY-MM-DD}` — a trades query's day index (range cache);
+   * with `part`, `…:{YYYY-MM-DD}:{part}` holds that part's trades.
+   */
+  tradeDay(signature: string, date: string, part?: number): string {
+    return part === undefined ? this.build(CacheKeyType.MARKET_DATA, 'trades', signature, date) : this.build(CacheKeyType.MARKET_DATA, 'trades', signature, date, part);
+  }
 }

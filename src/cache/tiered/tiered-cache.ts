@@ -56,6 +56,17 @@ export interface Resolved<T> {
   asOf: number;
 }
 
+/** One entry of `setMany`. */
+export interface BatchEntry {
+  key: string;
+  value: unknown;
+  /** TTL: seconds, a duration string or a `Date`. Default: the key type's TTL. */
+  ttl?: TtlInput;
+  keyType?: CacheKeyType;
+  /** Seconds past expiry the value may still be served (fail-safe). Default: the key type's. */
+  maxStalenessSeconds?: number;
+}
+
 /** A factory producing the value on a miss; it may be sync or async. */
 export type Factory<T> = () => Promise<T> | T;
 
@@ -270,14 +281,17 @@ export class TieredCache {
     return out;
   }
 
-  /** Stores many values in one L2 batch, then tells the other instances in one message. */
-  async setMany(entries: readonly { key: string; value: unknown; ttl?: TtlInput; keyType?: CacheKeyType }[]): Promise<boolean> {
+  /**
+   * Stores many values in one L2 batch, then tells the other instances in one message. An entry's
+   * `maxStalenessSeconds` overrides its key type's (0: never served past its TTL, e.g. a live day).
+   */
+  async setMany(entries: readonly BatchEntry[]): Promise<boolean> {
     const now = Date.now();
     const prepared = entries.map((e, i) => {
       this.keys.assertLogicalKey(e.key, `entries[${i}].key`);
       const type = e.keyType ?? this.keys.typeOf(e.key);
       const ttlMs = this.ttlMsOf(e.ttl, type);
-      return { storageKey: this.keys.storageKey(e.key), type, ttlMs, ...this.encode(this.keys.storageKey(e.key), type, e.value, ttlMs, now) };
+      return { storageKey: this.keys.storageKey(e.key), type, ttlMs, ...this.encode(this.keys.storageKey(e.key), type, e.value, ttlMs, now, e.maxStalenessSeconds) };
     });
     for (const p of prepared) this.l1.set(p.storageKey, p.entry, now);
     const stored = await this.store.pipelineSet(prepared.map((p) => ({ key: p.storageKey, value: p.raw, ttlMs: p.entry.keepUntil - now })));
@@ -484,10 +498,10 @@ export class TieredCache {
   }
 
   /** The stored text of a value and its frozen decoded entry; refuses values over `maxValueBytes`. */
-  private encode<T>(storageKey: string, type: CacheKeyType | undefined, value: T, ttlMs: number, now: number): { raw: string; entry: CacheEntry<T> } {
+  private encode<T>(storageKey: string, type: CacheKeyType | undefined, value: T, ttlMs: number, now: number, maxStalenessSeconds?: number): { raw: string; entry: CacheEntry<T> } {
     const expiresAt = now + ttlMs;
     const staleAt = expiresAt - (ttlMs * this.options.swrPercent) / 100;
-    const keepUntil = expiresAt + this.policy.maxStalenessFor(type) * 1000;
+    const keepUntil = expiresAt + (maxStalenessSeconds ?? this.policy.maxStalenessFor(type)) * 1000;
     const raw = encodeEntry(value, now, staleAt, expiresAt, keepUntil);
     if (raw.length > this.options.maxValueBytes) throw new ValueTooLargeError(storageKey, raw.length, this.options.maxValueBytes);
     const entry = decodeEntry<T>(raw, type);

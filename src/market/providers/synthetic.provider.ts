@@ -4,7 +4,6 @@ import {
   NEWS_LIMIT,
   NEWS_LOOKBACK_DAYS,
   compareNewsDesc,
-  compareTradeEvents,
   compareTrades,
   latestBars,
   latestReportedFiscalYear,

@@ -1,0 +1,97 @@
+import { Inject, Injectable, Optional } from '@nestjs/common';
+import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
+import { MARKET_CACHE_STORE } from '../constants.js';
+import { RedisCache } from '../redis/redis-cache.js';
+import type { CacheStore, StoreHealth } from '../stores/cache-store.js';
+import type { BreakerState } from '../util/circuit-breaker.js';
+
+/** Default bound of one Redis health probe (PING + INFO), in milliseconds. */
+export const REDIS_HEALTH_TIMEOUT_MS = 1000;
+
+/** What the Redis probe found; no host names, no secrets. */
+export interface RedisHealthDetails {
+  /** `not_configured` with the memory or file driver (not a failure). */
+  status: 'up' | 'down' | 'not_configured';
+  configured: boolean;
+  connected: boolean;
+  /** `standalone`, `cluster` or `sentinel`; the driver kind when Redis is not configured. */
+  mode: string;
+  /** PING round trip, in milliseconds. */
+  latencyMs?: number;
+  /** Keyspace hit rate from INFO, in percent (0–100). */
+  hitRatePercent?: number;
+  usedMemoryBytes?: number;
+  /** Used memory as Redis prints it (`1.50M`). */
+  usedMemoryHuman?: string;
+  /** `maxmemory` in bytes (0 = no limit). */
+  maxMemoryBytes?: number;
+  evictedKeys?: number;
+  connectedClients?: number;
+  uptimeSeconds?: number;
+  totalCommands?: number;
+  breaker?: BreakerState;
+  /** Why Redis is down (connection state or timeout), without host names. */
+  reason?: string;
+}
+
+/**
+ * Terminus indicator of Redis: PING and INFO within a timeout, reported `up` with mode,
+ * latency, keyspace hit rate, used / max memory, evicted keys, clients, uptime and total
+ * commands, or `down` (unreachable or timed out) — never a throw. With the memory or file
+ * driver, Redis is reported as not configured (`up`, `configured: false`), not as down.
+ */
+@Injectable()
+export class RedisHealthIndicator {
+  constructor(
+    @Inject(HealthIndicatorService) private readonly indicators: HealthIndicatorService,
+    @Inject(MARKET_CACHE_STORE) private readonly store: CacheStore,
+    @Optional() @Inject(RedisCache) private readonly redis?: RedisCache | null,
+  ) {}
+
+  /** The Terminus result under `key` (default `redis`); `timeoutMs` bounds the probe (default 1000). */
+  async isHealthy<const Key extends string = 'redis'>(key: Key = 'redis' as Key, timeoutMs = REDIS_HEALTH_TIMEOUT_MS): Promise<HealthIndicatorResult<Key>> {
+    const session = this.indicators.check(key);
+    const { status, ...details } = await this.probe(timeoutMs);
+    return status === 'down' ? session.down(details) : session.up(details);
+  }
+
+  /** Probes Redis (PING + INFO) within `timeoutMs` milliseconds; never throws. */
+  async probe(timeoutMs = REDIS_HEALTH_TIMEOUT_MS): Promise<RedisHealthDetails> {
+    const redis = this.redis;
+    if (!redis) return { status: 'not_configured', configured: false, connected: false, mode: this.store.kind };
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), timeoutMs);
+      timer.unref();
+    });
+    const health = await Promise.race([redis.getHealth(), timeout]).finally(() => clearTimeout(timer));
+    if (!health) {
+      return { status: 'down', configured: true, connected: false, mode: redis.isCluster ? 'cluster' : 'standalone', breaker: redis.breakerState, reason: `no answer within ${timeoutMs} ms` };
+    }
+    return toDetails(health, redis.breakerState);
+  }
+}
+
+function toDetails(h: StoreHealth, breaker: BreakerState): RedisHealthDetails {
+  const n = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+  const details: RedisHealthDetails = {
+    status: h.status,
+    configured: true,
+    connected: h.connected,
+    mode: typeof h.mode === 'string' ? h.mode : 'standalone',
+    breaker,
+  };
+  if (h.status === 'down') return { ...details, reason: typeof h.reason === 'string' ? h.reason : 'unreachable' };
+  return {
+    ...details,
+    latencyMs: n(h.latencyMs),
+    hitRatePercent: n(h.hitRatePercent),
+    usedMemoryBytes: n(h.usedMemoryBytes),
+    usedMemoryHuman: typeof h.usedMemoryHuman === 'string' ? h.usedMemoryHuman : undefined,
+    maxMemoryBytes: n(h.maxMemoryBytes),
+    evictedKeys: n(h.evictedKeys),
+    connectedClients: n(h.connectedClients),
+    uptimeSeconds: n(h.uptimeSeconds),
+    totalCommands: n(h.totalCommands),
+  };
+}

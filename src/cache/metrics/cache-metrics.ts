@@ -1,0 +1,205 @@
+import { Inject, Injectable, Optional } from '@nestjs/common';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { MARKET_CACHE_STORE } from '../constants.js';
+import { MARKET_CACHE_METRICS_OPTIONS } from '../nest/nest.constants.js';
+import { RedisCache } from '../redis/redis-cache.js';
+import type { CacheStore } from '../stores/cache-store.js';
+import type { TypeCounters } from '../tiered/cache-stats.js';
+import { TieredCache } from '../tiered/tiered-cache.js';
+
+/** Options of `CacheMetrics` (token `MARKET_CACHE_METRICS_OPTIONS`). */
+export interface CacheMetricsOptions {
+  /** Prefix of every metric name. Default `market_cache_`. */
+  prefix?: string;
+  /** Also collect prom-client's default process metrics into this registry. Default false. */
+  defaultMetrics?: boolean;
+  /** Buckets of the latency histogram, in seconds. Default 0.5 ms … 10 s. */
+  latencyBucketsSeconds?: number[];
+}
+
+const DEFAULT_BUCKETS_SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const BREAKER_STATES = ['closed', 'half-open', 'open'] as const;
+
+/**
+ * Prometheus metrics of the cache, in a registry of its own (never prom-client's global one, so
+ * two apps in one process do not collide).
+ *
+ * Hit / miss / stale / fail-safe / error counters are read from the tiered cache's counters at
+ * scrape time (`collect()`), so serving a request pays nothing for them. The latency histogram
+ * is fed by the HTTP cache interceptor and by `time()`, never on the L1-hit path of the cache.
+ */
+@Injectable()
+export class CacheMetrics {
+  /** The registry `/metrics` exposes. */
+  readonly registry = new Registry();
+  private readonly latency: Histogram<'operation' | 'tier'>;
+
+  constructor(
+    @Inject(TieredCache) private readonly tiered: TieredCache,
+    @Inject(MARKET_CACHE_STORE) private readonly store: CacheStore,
+    @Optional() @Inject(MARKET_CACHE_METRICS_OPTIONS) options?: CacheMetricsOptions,
+  ) {
+    const p = options?.prefix ?? 'market_cache_';
+    const registers = [this.registry];
+    const counters = (): IterableIterator<[string, TypeCounters]> => this.tiered.stats.entries();
+    const fromStats = (fill: (set: (labels: Record<string, string>, value: number) => void) => void) =>
+      function (this: Counter<string>) {
+        this.reset();
+        fill((labels, value) => this.inc(labels, value));
+      };
+
+    new Counter({
+      name: `${p}hits_total`,
+      help: 'Cache hits by tier (l1, l2) and key type',
+      labelNames: ['tier', 'key_type'],
+      registers,
+      collect: fromStats((set) => {
+        for (const [type, c] of counters()) {
+          set({ tier: 'l1', key_type: type }, c.l1Hits);
+          set({ tier: 'l2', key_type: type }, c.l2Hits);
+        }
+      }),
+    });
+    new Counter({
+      name: `${p}misses_total`,
+      help: 'Cache misses by tier (l1, l2) and key type',
+      labelNames: ['tier', 'key_type'],
+      registers,
+      collect: fromStats((set) => {
+        for (const [type, c] of counters()) {
+          set({ tier: 'l1', key_type: type }, c.l1Misses);
+          set({ tier: 'l2', key_type: type }, c.l2Misses);
+        }
+      }),
+    });
+    new Counter({
+      name: `${p}stale_served_total`,
+      help: 'Stale values served while refreshing (stale-while-revalidate, soft timeout) by key type',
+      labelNames: ['key_type'],
+      registers,
+      collect: fromStats((set) => {
+        for (const [type, c] of counters()) set({ key_type: type }, c.staleHits);
+      }),
+    });
+    new Counter({
+      name: `${p}fail_safe_total`,
+      help: 'Stale values served because the source failed (served) or within the fail-safe throttle (throttled), by key type',
+      labelNames: ['kind', 'key_type'],
+      registers,
+      collect: fromStats((set) => {
+        for (const [type, c] of counters()) {
+          set({ kind: 'served', key_type: type }, c.failSafeServed);
+          set({ kind: 'throttled', key_type: type }, c.failSafeThrottled);
+        }
+      }),
+    });
+    new Counter({
+      name: `${p}errors_total`,
+      help: 'Errors by tier and kind: l2 store errors (all key types), corrupt l2 values, factory failures, background refresh failures',
+      labelNames: ['tier', 'kind', 'key_type'],
+      registers,
+      collect: fromStats((set) => {
+        set({ tier: 'l2', kind: 'store', key_type: 'all' }, this.store.getStats().errors);
+        for (const [type, c] of counters()) {
+          set({ tier: 'l2', kind: 'corrupt', key_type: type }, c.corrupt);
+          set({ tier: 'factory', kind: 'factory', key_type: type }, c.factoryErrors);
+          set({ tier: 'factory', kind: 'refresh', key_type: type }, c.refreshFailures);
+        }
+      }),
+    });
+    new Counter({
+      name: `${p}factory_calls_total`,
+      help: 'Factory (source) calls on a miss, and background refreshes, by key type',
+      labelNames: ['kind', 'key_type'],
+      registers,
+      collect: fromStats((set) => {
+        for (const [type, c] of counters()) {
+          set({ kind: 'miss', key_type: type }, c.factoryCalls);
+          set({ kind: 'refresh', key_type: type }, c.backgroundRefreshes);
+        }
+      }),
+    });
+
+    const l1 = this.tiered.l1;
+    const cacheStore = this.store;
+    const tieredCache = this.tiered;
+    new Gauge({
+      name: `${p}l1_entries`,
+      help: 'Entries held in the L1 memory tier',
+      registers,
+      collect() {
+        this.set(l1.size);
+      },
+    });
+    new Gauge({
+      name: `${p}l1_bytes`,
+      help: 'Bytes held in the L1 memory tier (serialized sizes plus per-entry overhead)',
+      registers,
+      collect() {
+        this.set(l1.bytes);
+      },
+    });
+    new Gauge({
+      name: `${p}breaker_state`,
+      help: 'Circuit breaker of the L2 store: 1 for the current state (closed, half-open, open), else 0',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        this.reset();
+        const current = cacheStore.getStats().breaker;
+        if (current === undefined) return;
+        for (const s of BREAKER_STATES) this.set({ state: s }, s === current ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: `${p}redis_up`,
+      help: 'Whether the Redis client is connected and ready (1) or not (0); absent when the driver is not redis',
+      registers,
+      collect() {
+        this.reset();
+        if (cacheStore instanceof RedisCache) this.set(cacheStore.isReady ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: `${p}bus_connected`,
+      help: 'Whether the cross-instance invalidation bus is connected (1) or not (0)',
+      registers,
+      collect() {
+        this.set(tieredCache.busConnected ? 1 : 0);
+      },
+    });
+    this.latency = new Histogram({
+      name: `${p}operation_duration_seconds`,
+      help: 'Duration of cache operations by operation and tier/source (l1, l2, factory, stale), in seconds',
+      labelNames: ['operation', 'tier'],
+      buckets: options?.latencyBucketsSeconds ?? DEFAULT_BUCKETS_SECONDS,
+      registers,
+    });
+    if (options?.defaultMetrics) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Records one operation's duration, in seconds. Keep `operation` and `tier` to a small fixed set (they are labels). */
+  observe(operation: string, tier: string, seconds: number): void {
+    this.latency.observe({ operation, tier }, seconds);
+  }
+
+  /** Runs `fn` and records its duration under `operation` / `tier` (also when it throws). */
+  async time<T>(operation: string, tier: string, fn: () => Promise<T>): Promise<T> {
+    const end = this.latency.startTimer({ operation, tier });
+    try {
+      return await fn();
+    } finally {
+      end();
+    }
+  }
+
+  /** The Content-Type of the exposition text. */
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** The metrics in the Prometheus text exposition format. */
+  metrics(): Promise<string> {
+    return this.registry.metrics();
+  }
+}

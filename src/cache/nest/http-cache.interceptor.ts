@@ -1,0 +1,283 @@
+import { Inject, Injectable, Optional, StreamableFile, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { createHash } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { lastValueFrom, of, type Observable } from 'rxjs';
+import { CacheService } from '../cache.service.js';
+import { CACHE_RESPONSE_METADATA, MARKET_CACHE_OPTIONS } from '../constants.js';
+import { CacheValidationError, FactoryError } from '../errors/cache-errors.js';
+import { CacheKeyType } from '../keys/cache-key-type.js';
+import { ttlToSeconds } from '../keys/ttl.js';
+import type { ResolvedMarketCacheOptions } from '../market-cache.options.js';
+import { CacheMetrics } from '../metrics/cache-metrics.js';
+import type { Resolved } from '../tiered/tiered-cache.js';
+import { etagOf, matchesIfNoneMatch, xCacheOf } from './cache-headers.js';
+import type { CacheResponseOptions } from './cache-response.decorator.js';
+
+/** The parts of an (Express-compatible) request the interceptor reads. */
+export interface CacheableRequest {
+  method: string;
+  url: string;
+  originalUrl?: string;
+  headers: Record<string, string | string[] | undefined>;
+  params?: Record<string, string | undefined>;
+  /** Set by an authentication guard (passport style); its `id`, `sub` or `userId` is the caller's identity. */
+  user?: unknown;
+}
+
+/** The parts of an (Express-compatible) response the interceptor reads and writes. */
+export interface CacheableResponse {
+  statusCode: number;
+  headersSent: boolean;
+  setHeader(name: string, value: string | number | readonly string[]): unknown;
+  getHeader(name: string): unknown;
+}
+
+/** What is cached per response: the body as the handler returned it, and its strong ETag (computed once, on the miss). */
+export interface CachedHttpResponse {
+  body: unknown;
+  etag: string;
+}
+
+/** Request headers that make a request personal: its response is cached per identity (and `private`). */
+export const CREDENTIAL_HEADERS: readonly string[] = ['authorization', 'x-api-key', 'cookie'];
+
+/** Longest route path + query kept verbatim in a key, in characters; longer ones are hashed. */
+const MAX_VERBATIM_CHARS = 512;
+/** Room left for the stored envelope around the body, in characters. */
+const ENVELOPE_OVERHEAD_CHARS = 512;
+
+/** Marks a request some instance of the interceptor already handles (so a global one and a `@UseInterceptors` one never both cache). */
+const CLAIMED: unique symbol = Symbol('market_cache:http_cache_claimed');
+
+/** Raised inside the cache factory when the handler's response must not be stored (never leaves the interceptor). */
+class UncacheableResponse extends Error {
+  constructor(reason: string) {
+    super(`response not cached: ${reason}`);
+    this.name = 'UncacheableResponse';
+  }
+}
+
+/**
+ * Caches the responses of GET/HEAD routes marked `@CacheResponse(...)` in the market cache.
+ *
+ * - Key: `{keyType}:{entity}:http:{path}:{sorted query}[:{vary hash}]` (entity = the `ticker`
+ *   route parameter by default, so `invalidateStockCache` drops cached responses too). Query
+ *   parameters are sorted; with `query: [...]` unknown ones are refused (400 naming them).
+ *   A request carrying credentials, or a route with `varyBy: 'user'`, is cached per identity
+ *   (hashed; never a raw credential in a key) and answered `Cache-Control: private`.
+ * - Concurrent identical requests on a cold key run the handler once (per process, and once
+ *   across instances sharing Redis); stale values are served per the SWR and fail-safe rules.
+ * - Never stored: non-2xx responses, thrown errors, streamed / binary bodies, responses that
+ *   set a cookie, empty bodies, bodies over `maxValueBytes`. Those are answered as they are.
+ * - Headers: `X-Cache: HIT|MISS|STALE`, a strong `ETag` (a matching `If-None-Match` gets 304
+ *   with no body), `Cache-Control: max-age` = what is left of the TTL (0 when stale),
+ *   `Last-Modified` (when the value was produced) and `Vary`. Only the body is cached: headers a
+ *   handler sets imperatively are not replayed on hits (those set with `@Header()` are).
+ *
+ * Overridable hooks, as in Nest's `CacheInterceptor`: `trackBy`, `isRequestCacheable`,
+ * `isResponseCacheable`, `identityOf`.
+ */
+@Injectable()
+export class HttpCacheInterceptor implements NestInterceptor {
+  /** Methods whose responses are cached (HEAD shares GET's entry). */
+  protected readonly allowedMethods: readonly string[] = ['GET', 'HEAD'];
+
+  constructor(
+    @Inject(CacheService) protected readonly cache: CacheService,
+    @Inject(Reflector) protected readonly reflector: Reflector,
+    @Optional() @Inject(CacheMetrics) protected readonly metrics?: CacheMetrics,
+    @Optional() @Inject(MARKET_CACHE_OPTIONS) private readonly cacheOptions?: ResolvedMarketCacheOptions,
+  ) {}
+
+  async intercept(context: ExecutionContext, next: CallHandler): Promise<Observable<unknown>> {
+    if (context.getType() !== 'http') return next.handle();
+    const options = this.reflector.getAllAndOverride<CacheResponseOptions | undefined>(CACHE_RESPONSE_METADATA, [context.getHandler(), context.getClass()]);
+    if (!options) return next.handle();
+    const req = context.switchToHttp().getRequest<CacheableRequest & { [CLAIMED]?: true }>();
+    if (req[CLAIMED]) return next.handle();
+    req[CLAIMED] = true;
+    if (!this.isRequestCacheable(context, options)) return next.handle();
+    const key = this.trackBy(context, options);
+    if (key === undefined) return next.handle();
+
+    const res = context.switchToHttp().getResponse<CacheableResponse>();
+    const keyType = options.keyType ?? CacheKeyType.MARKET_DATA;
+    const own: { rendered: boolean; body: unknown } = { rendered: false, body: undefined };
+    const started = performance.now();
+    let resolved: Resolved<CachedHttpResponse>;
+    try {
+      resolved = await this.cache.getOrSetResult<CachedHttpResponse>(key, () => this.render(context, next, own), { keyType, ttl: options.ttl });
+    } catch (e) {
+      // This request's handler answered, but its response could not be stored: send it as it is.
+      if (own.rendered) return this.uncached(res, own.body);
+      const cause = e instanceof FactoryError ? e.cause : e;
+      // Another request's handler answered with a response that is not shareable: run our own.
+      if (cause instanceof UncacheableResponse) {
+        res.setHeader('X-Cache', 'MISS');
+        return next.handle();
+      }
+      // The handler's own error (HttpException, a domain error...), or a factory timeout.
+      throw cause;
+    }
+    // Stale served instead of this request's own (uncacheable) answer: the handler's answer wins.
+    if (own.rendered && resolved.source === 'stale') return this.uncached(res, own.body);
+    const { value, source, asOf } = resolved;
+    if (typeof value?.etag !== 'string') {
+      await this.cache.delete(key);
+      return next.handle();
+    }
+    this.metrics?.observe('http', source, (performance.now() - started) / 1000);
+
+    const ttlSeconds = options.ttl === undefined ? this.cache.tiered.policy.ttlFor(keyType) : ttlToSeconds(options.ttl);
+    const maxAgeSeconds = source === 'stale' ? 0 : Math.max(0, Math.round(ttlSeconds - (Date.now() - asOf) / 1000));
+    const personal = wantsUser(options) || this.identityOf(req) !== undefined;
+    res.setHeader('X-Cache', xCacheOf(source));
+    res.setHeader('ETag', value.etag);
+    res.setHeader('Cache-Control', `${personal ? 'private, ' : ''}max-age=${maxAgeSeconds}`);
+    res.setHeader('Last-Modified', new Date(asOf).toUTCString());
+    res.setHeader('Vary', varyHeader(options));
+    if (matchesIfNoneMatch(req.headers['if-none-match'], value.etag)) {
+      res.statusCode = 304;
+      return of(undefined);
+    }
+    return of(value.body);
+  }
+
+  /**
+   * The logical cache key of a request, or `undefined` to skip caching it. Throws
+   * `CacheValidationError` (→ 400) for a query parameter outside `options.query`.
+   */
+  protected trackBy(context: ExecutionContext, options: CacheResponseOptions): string | undefined {
+    const req = context.switchToHttp().getRequest<CacheableRequest>();
+    const url = req.originalUrl ?? req.url;
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    const query = normalizeQuery(q < 0 ? '' : url.slice(q + 1), options.query);
+    const entity = req.params?.[options.entityParam ?? 'ticker'] ?? '_';
+    const target = path.length + query.length > MAX_VERBATIM_CHARS ? ['h', sha256(`${path}?${query}`)] : [path, query];
+    const vary = this.varyOf(req, options);
+    const type = options.keyType ?? CacheKeyType.MARKET_DATA;
+    return vary === undefined ? this.cache.keys.build(type, entity, 'http', ...target) : this.cache.keys.build(type, entity, 'http', ...target, vary);
+  }
+
+  /** Whether the request may be answered from / stored in the cache: GET or HEAD, and not a range request. */
+  protected isRequestCacheable(context: ExecutionContext, _options: CacheResponseOptions): boolean {
+    const req = context.switchToHttp().getRequest<CacheableRequest>();
+    return this.allowedMethods.includes(req.method) && req.headers.range === undefined;
+  }
+
+  /** Whether the handler's answer may be stored: 2xx, no cookie set, a body that is neither empty nor streamed / binary. */
+  protected isResponseCacheable(context: ExecutionContext, body: unknown): boolean {
+    const res = context.switchToHttp().getResponse<CacheableResponse>();
+    if (res.headersSent || res.statusCode < 200 || res.statusCode >= 300) return false;
+    const cookie = res.getHeader('set-cookie');
+    if (cookie !== undefined && !(Array.isArray(cookie) && cookie.length === 0)) return false;
+    return body !== undefined && body !== null && !isStreamOrBinary(body);
+  }
+
+  /**
+   * The caller's identity, or `undefined` for an anonymous request: `request.user`'s `id` /
+   * `sub` / `userId`, else the first credential header present (`Authorization`, `X-API-Key`,
+   * `Cookie`). It is hashed before it goes into a key.
+   */
+  protected identityOf(req: CacheableRequest): string | undefined {
+    const user = req.user;
+    if (typeof user === 'object' && user !== null) {
+      const u = user as Record<string, unknown>;
+      const id = u.id ?? u.sub ?? u.userId;
+      if (typeof id === 'string' || typeof id === 'number') return `user:${id}`;
+    }
+    for (const name of CREDENTIAL_HEADERS) {
+      const value = headerText(req, name);
+      if (value) return `${name}:${value}`;
+    }
+    return undefined;
+  }
+
+  /** The vary segment of a key (a hash of identity and varied headers), or `undefined` when the response is shared. */
+  private varyOf(req: CacheableRequest, options: CacheResponseOptions): string | undefined {
+    const parts: string[] = [];
+    const identity = this.identityOf(req);
+    if (identity !== undefined || wantsUser(options)) parts.push(`id=${identity ?? 'anonymous'}`);
+    if (Array.isArray(options.varyBy)) for (const h of options.varyBy) if (h !== 'user') parts.push(`${h}=${headerText(req, h) ?? ''}`);
+    return parts.length ? 'v' + sha256(parts.join('\n')) : undefined;
+  }
+
+  /** Runs the handler once for the key; its answer is stored only if it is cacheable. */
+  private async render(context: ExecutionContext, next: CallHandler, own: { rendered: boolean; body: unknown }): Promise<CachedHttpResponse> {
+    const body: unknown = await lastValueFrom(next.handle(), { defaultValue: undefined });
+    own.rendered = true;
+    own.body = body;
+    if (!this.isResponseCacheable(context, body)) throw new UncacheableResponse('not a cacheable response (status, cookie, stream or empty body)');
+    let text: string | undefined;
+    try {
+      text = typeof body === 'string' ? body : JSON.stringify(body);
+    } catch (e) {
+      throw new UncacheableResponse(`body is not JSON-serializable (${e instanceof Error ? e.name : 'error'})`);
+    }
+    if (text === undefined) throw new UncacheableResponse('body is not JSON-serializable');
+    const limit = this.cacheOptions?.maxValueBytes;
+    if (limit !== undefined && text.length + ENVELOPE_OVERHEAD_CHARS > limit) throw new UncacheableResponse('body is larger than maxValueBytes');
+    return { body, etag: etagOf(text) };
+  }
+
+  /** Answers this request's own response, not stored. */
+  private uncached(res: CacheableResponse, body: unknown): Observable<unknown> {
+    if (!res.headersSent) res.setHeader('X-Cache', 'MISS');
+    return of(body);
+  }
+}
+
+function wantsUser(options: CacheResponseOptions): boolean {
+  return options.varyBy === 'user' || (Array.isArray(options.varyBy) && options.varyBy.includes('user'));
+}
+
+/** `Vary` header values per route options, computed once per route. */
+const varyHeaders = new WeakMap<CacheResponseOptions, string>();
+
+function varyHeader(options: CacheResponseOptions): string {
+  let value = varyHeaders.get(options);
+  if (value === undefined) {
+    const extra = Array.isArray(options.varyBy) ? options.varyBy.filter((h) => h !== 'user') : [];
+    value = ['Authorization', 'Cookie', 'X-API-Key', ...extra].join(', ');
+    varyHeaders.set(options, value);
+  }
+  return value;
+}
+
+function headerText(req: CacheableRequest, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v.join(', ') : v;
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('base64url');
+}
+
+/**
+ * Sorted `name=value` pairs of a query string (repeated names kept, in value order). With
+ * `allowed`, a parameter outside it throws `CacheValidationError` naming it.
+ */
+export function normalizeQuery(search: string, allowed?: readonly string[]): string {
+  if (!search) return '';
+  const params = [...new URLSearchParams(search)];
+  if (allowed) {
+    for (const [name] of params) {
+      if (!allowed.includes(name)) {
+        const shown = name.slice(0, 64);
+        throw new CacheValidationError(shown, `unknown query parameter '${shown}'${allowed.length ? ` (accepted: ${allowed.join(', ')})` : ''}`);
+      }
+    }
+  }
+  params.sort(([a, x], [b, y]) => (a < b ? -1 : a > b ? 1 : x < y ? -1 : x > y ? 1 : 0));
+  return params.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&');
+}
+
+function isStreamOrBinary(body: unknown): boolean {
+  if (typeof body !== 'object' || body === null) return false;
+  if (body instanceof StreamableFile || ArrayBuffer.isView(body) || body instanceof ArrayBuffer) return true;
+  if (typeof (body as { pipe?: unknown }).pipe === 'function' || typeof (body as { getReader?: unknown }).getReader === 'function') return true;
+  if (typeof Response !== 'undefined' && body instanceof Response) return true;
+  return Symbol.asyncIterator in body;
+}

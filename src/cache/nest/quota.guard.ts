@@ -1,0 +1,101 @@
+import { Inject, Injectable, Logger, Optional, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import { createHash } from 'node:crypto';
+import { CacheService, type QuotaUsage, type QuotaWindow } from '../cache.service.js';
+import { CacheError } from '../errors/cache-errors.js';
+import { RateLimitedLogger, errorSummary } from '../util/rate-limited-logger.js';
+import { MARKET_CACHE_QUOTA_OPTIONS } from './nest.constants.js';
+
+/** Options of `QuotaGuard` (token `MARKET_CACHE_QUOTA_OPTIONS`). */
+export interface QuotaGuardOptions {
+  /** Requests per key per window. Default: the module's `apiDailyQuota` (1000). */
+  limit?: number;
+  /** Counting window (fixed, UTC). Default `daily`. */
+  window?: QuotaWindow;
+  /** Path prefixes the quota applies to. Default `['/api/']` (not `/health`, `/metrics`, `/docs`). */
+  pathPrefixes?: readonly string[];
+  /** Request header carrying the API key. Default `x-api-key`. */
+  header?: string;
+}
+
+/** A key went past its quota: the app's exception filter answers 429 with `Retry-After`. */
+export class QuotaExceededError extends CacheError {
+  constructor(
+    readonly limit: number,
+    /** Seconds until the window resets. */
+    readonly retryAfterSeconds: number,
+  ) {
+    super('CACHE_QUOTA_EXCEEDED', `API quota of ${limit} requests exceeded; retry in ${retryAfterSeconds} s`);
+  }
+}
+
+/** Minimal request/response surfaces the guard needs (Express-compatible). */
+interface QuotaRequest {
+  url: string;
+  originalUrl?: string;
+  headers: Record<string, string | string[] | undefined>;
+}
+interface QuotaResponse {
+  setHeader(name: string, value: string | number): unknown;
+}
+
+/**
+ * Counts requests carrying an API key (`X-API-Key`) against a per-key quota with
+ * `CacheService.trackApiQuota` (atomic across instances), on `/api/**` only.
+ *
+ * - Every counted response carries `X-RateLimit-Limit`, `X-RateLimit-Remaining` and
+ *   `X-RateLimit-Reset` — the **epoch second** (UTC) at which the window resets, as GitHub does.
+ * - Past the limit: `QuotaExceededError` (the app maps it to 429) with `Retry-After` in seconds.
+ * - Requests without a key are not counted (and get no rate-limit headers).
+ * - Keys are counted under their SHA-256, never stored raw. Redis down: the per-instance counter
+ *   answers (fail-open, `QuotaUsage.degraded`); a failure of the counter itself lets the request
+ *   through. The guard never turns a cache problem into a 500.
+ */
+@Injectable()
+export class QuotaGuard implements CanActivate {
+  private readonly log = new RateLimitedLogger(new Logger(QuotaGuard.name));
+  private readonly prefixes: readonly string[];
+  private readonly header: string;
+
+  constructor(
+    @Inject(CacheService) private readonly cache: CacheService,
+    @Optional() @Inject(MARKET_CACHE_QUOTA_OPTIONS) private readonly options: QuotaGuardOptions = {},
+  ) {
+    this.prefixes = this.options?.pathPrefixes ?? ['/api/'];
+    this.header = (this.options?.header ?? 'x-api-key').toLowerCase();
+  }
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    if (context.getType() !== 'http') return true;
+    const req = context.switchToHttp().getRequest<QuotaRequest>();
+    if (!this.applies(req)) return true;
+    const raw = req.headers[this.header];
+    const apiKey = Array.isArray(raw) ? raw[0] : raw;
+    if (!apiKey) return true;
+    let usage: QuotaUsage;
+    try {
+      usage = await this.cache.trackApiQuota(quotaIdOf(apiKey), this.options?.window ?? 'daily', this.options?.limit);
+    } catch (e) {
+      this.log.warn('quota', `quota could not be counted; request let through: ${errorSummary(e)}`);
+      return true;
+    }
+    const res = context.switchToHttp().getResponse<QuotaResponse>();
+    res.setHeader('X-RateLimit-Limit', usage.limit);
+    res.setHeader('X-RateLimit-Remaining', usage.remaining);
+    res.setHeader('X-RateLimit-Reset', Math.ceil(usage.resetAt / 1000));
+    if (usage.allowed) return true;
+    const retryAfterSeconds = Math.max(1, usage.resetInSeconds);
+    res.setHeader('Retry-After', retryAfterSeconds);
+    throw new QuotaExceededError(usage.limit, retryAfterSeconds);
+  }
+
+  private applies(req: QuotaRequest): boolean {
+    // Express matches routes case-insensitively: so does the guard.
+    const path = (req.originalUrl ?? req.url).split('?')[0].toLowerCase();
+    return this.prefixes.some((p) => path.startsWith(p.toLowerCase()) || path === p.toLowerCase().replace(/\/$/, ''));
+  }
+}
+
+/** The id an API key is counted under: its SHA-256 (base64url), so no raw key reaches the store. */
+export function quotaIdOf(apiKey: string): string {
+  return createHash('sha256').update(apiKey).digest('base64url');
+}

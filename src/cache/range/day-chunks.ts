@@ -1,0 +1,28 @@
+import { CacheError } from '../errors/cache-errors.js';
+import type { DayChunk } from './range-cache.js';
+import type { IsoDay } from './range-days.js';
+
+/**
+ * Groups items that arrive in date order (sync or async) into day chunks of at most `maxChunk`
+ * items (default: a whole day per chunk), for a `RangeFetcher`. Memory holds one chunk.
+ * Throws `CacheError` (`CACHE_FACTORY_FAILED`) when a date goes backwards.
+ */
+export async function* chunkByDay<T>(items: AsyncIterable<T> | Iterable<T>, dateOf: (item: T) => IsoDay, maxChunk = Number.POSITIVE_INFINITY): AsyncGenerator<DayChunk<T>, void, undefined> {
+  let date: IsoDay | undefined;
+  let chunk: T[] = [];
+  for await (const item of items) {
+    const d = dateOf(item);
+    if (d !== date) {
+      if (date !== undefined && d < date) throw new CacheError('CACHE_FACTORY_FAILED', `source items are not in date order: ${d} after ${date}`);
+      if (chunk.length) yield { date: date as IsoDay, items: chunk };
+      date = d;
+      chunk = [];
+    }
+    chunk.push(item);
+    if (chunk.length >= maxChunk) {
+      yield { date: d, items: chunk };
+      chunk = [];
+    }
+  }
+  if (chunk.length && date !== undefined) yield { date, items: chunk };
+}

@@ -1,0 +1,128 @@
+import { Controller, Get, Inject, ServiceUnavailableException, type BeforeApplicationShutdown, type OnModuleDestroy } from '@nestjs/common';
+import { HealthCheckService, HealthIndicatorService, type HealthCheckResult, type HealthCheckStatus, type HealthIndicatorResult } from '@nestjs/terminus';
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import { MARKET_CACHE_OPTIONS } from '../cache/constants.js';
+import { CacheHealthIndicator } from '../cache/health/cache.health.js';
+import { RedisHealthIndicator } from '../cache/health/redis.health.js';
+import { MarketCacheLifecycle } from '../cache/market-cache.module.js';
+import type { ResolvedMarketCacheOptions } from '../cache/market-cache.options.js';
+
+/** Event-loop delay (p99 since the previous liveness probe) past which the process is reported down, in milliseconds. */
+export const MAX_EVENT_LOOP_DELAY_MS = 2000;
+
+/**
+ * Health routes for load balancers and operators:
+ * - `/health/live`: the process answers and its event loop is not stalled.
+ * - `/health/ready`: 200 while the app can serve. Redis down with working fallbacks is 200 with
+ *   status `degraded` and Redis `down` in the details; 503 only while shutting down, or when
+ *   Redis is down and the module says `redisRequired`.
+ * - `/health/detailed`: always 200 (diagnostics); `services.redis` and `services.cache` figures.
+ */
+@Controller('health')
+export class HealthController implements BeforeApplicationShutdown, OnModuleDestroy {
+  private readonly loop: IntervalHistogram = monitorEventLoopDelay({ resolution: 20 });
+
+  constructor(
+    @Inject(HealthCheckService) private readonly health: HealthCheckService,
+    @Inject(HealthIndicatorService) private readonly indicators: HealthIndicatorService,
+    @Inject(RedisHealthIndicator) private readonly redis: RedisHealthIndicator,
+    @Inject(CacheHealthIndicator) private readonly cache: CacheHealthIndicator,
+    @Inject(MarketCacheLifecycle) private readonly lifecycle: MarketCacheLifecycle,
+    @Inject(MARKET_CACHE_OPTIONS) private readonly options: ResolvedMarketCacheOptions,
+  ) {
+    this.loop.enable();
+  }
+
+  /** Liveness: process uptime and memory, event-loop delay since the previous probe. */
+  @Get('live')
+  live(): Promise<HealthCheckResult> {
+    return this.health.check([() => this.eventLoop()]);
+  }
+
+  /** Readiness (see the class comment). */
+  @Get('ready')
+  async ready(): Promise<HealthCheckResult> {
+    const [redis, cache] = await Promise.all([this.redis.isHealthy('redis'), Promise.resolve(this.cache.isHealthy('cache'))]);
+    const redisDown = redis.redis.status === 'down';
+    let status: HealthCheckStatus = redisDown || cache.cache.status === 'degraded' ? 'degraded' : 'ok';
+    if (redisDown && this.options.redisRequired) status = 'error';
+    if (this.lifecycle.shuttingDown) status = 'shutting_down';
+    const details: HealthIndicatorResult = { ...redis, ...cache };
+    const result: HealthCheckResult = {
+      status,
+      info: Object.fromEntries(Object.entries(details).filter(([, v]) => v.status !== 'down')),
+      error: Object.fromEntries(Object.entries(details).filter(([, v]) => v.status === 'down')),
+      details,
+    };
+    if (status === 'error' || status === 'shutting_down') throw new ServiceUnavailableException(result);
+    return result;
+  }
+
+  /** Diagnostics: Redis (status, connected, hit rate, memory, commands, uptime, clients) and cache figures. */
+  @Get('detailed')
+  async detailed(): Promise<Record<string, unknown>> {
+    const redis = await this.redis.probe();
+    const cache = this.cache.figures();
+    const redisDown = redis.status === 'down';
+    const status = this.lifecycle.shuttingDown ? 'shutting_down' : redisDown && this.options.redisRequired ? 'error' : redisDown || cache.status === 'degraded' ? 'degraded' : 'ok';
+    return {
+      status,
+      timestamp: new Date().toISOString(),
+      uptime_seconds: Math.round(process.uptime()),
+      services: {
+        redis: {
+          status: redis.status,
+          connected: redis.connected,
+          mode: redis.mode,
+          latency_ms: redis.latencyMs ?? null,
+          hit_rate_percent: redis.hitRatePercent ?? null,
+          memory_usage: redis.usedMemoryHuman ?? null,
+          used_memory_bytes: redis.usedMemoryBytes ?? null,
+          max_memory_bytes: redis.maxMemoryBytes ?? null,
+          evicted_keys: redis.evictedKeys ?? null,
+          total_commands: redis.totalCommands ?? null,
+          uptime_seconds: redis.uptimeSeconds ?? null,
+          connected_clients: redis.connectedClients ?? null,
+          breaker: redis.breaker ?? null,
+          ...(redis.reason ? { reason: redis.reason } : {}),
+        },
+        cache: {
+          status: cache.status,
+          reasons: cache.reasons,
+          driver: cache.driver,
+          l1_entries: cache.l1.entries,
+          l1_bytes: cache.l1.bytes,
+          l1_utilization: cache.l1.utilization,
+          hit_rate_percent: percent(cache.hitRate.overall),
+          l1_hit_rate_percent: percent(cache.hitRate.l1),
+          l2_hit_rate_percent: percent(cache.hitRate.l2),
+          stale_rate_percent: percent(cache.staleRate),
+          requests: cache.requests,
+          breaker: cache.breaker ?? null,
+          bus_connected: cache.busConnected,
+        },
+      },
+    };
+  }
+
+  beforeApplicationShutdown(): void {
+    this.lifecycle.beginShutdown();
+  }
+
+  onModuleDestroy(): void {
+    this.loop.disable();
+  }
+
+  private eventLoop(): HealthIndicatorResult<'event_loop'> {
+    const session = this.indicators.check('event_loop');
+    const ms = (ns: number) => Math.round((Number.isFinite(ns) ? ns : 0) / 1e4) / 100;
+    const p99 = ms(this.loop.percentile(99));
+    const details = { delayMs: { mean: ms(this.loop.mean), p99, max: ms(this.loop.max) }, uptimeSeconds: Math.round(process.uptime()), rssBytes: process.memoryUsage.rss() };
+    this.loop.reset();
+    return p99 > MAX_EVENT_LOOP_DELAY_MS ? session.down(details) : session.up(details);
+  }
+}
+
+function percent(fraction: number): number {
+  return Math.round(fraction * 10_000) / 100;
+}

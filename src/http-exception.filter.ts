@@ -1,0 +1,103 @@
+import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
+import { STATUS_CODES } from 'node:http';
+import { CacheError, CacheValidationError, FactoryError, FactoryTimeoutError } from './cache/errors/cache-errors.js';
+import { AdminKeyError } from './cache/nest/admin-key.guard.js';
+import { QuotaExceededError } from './cache/nest/quota.guard.js';
+import { RateLimitedLogger, errorSummary } from './cache/util/rate-limited-logger.js';
+import { MarketDataError, type MarketDataErrorCode } from './market/providers/market-data.errors.js';
+
+/** An error as the client sees it: status, JSON body, extra headers. */
+export interface HttpErrorReply {
+  status: number;
+  body: Record<string, unknown>;
+  headers?: Record<string, string>;
+}
+
+const MARKET_STATUS: Record<MarketDataErrorCode, number> = {
+  UNKNOWN_TICKER: 404,
+  INVALID_ARGUMENT: 400,
+  NOT_FOUND: 404,
+  SOURCE_UNAVAILABLE: 503,
+  SOURCE_TIMEOUT: 504,
+};
+
+/** Messages for server-side failures: generic, so nothing internal (hosts, queries, payloads) reaches a client. */
+const GENERIC_MESSAGE: Record<number, string> = {
+  500: 'Internal server error',
+  503: 'The data source is unavailable; try again later',
+  504: 'The data source did not answer in time',
+};
+
+/**
+ * Maps an error to its HTTP reply:
+ * `HttpException` as it is; `CacheValidationError` → 400 with `field`; `QuotaExceededError` →
+ * 429 with `Retry-After`; `AdminKeyError` → 401; `FactoryTimeoutError` → 504; `FactoryError` →
+ * its cause's mapping when the cause is a domain / HTTP / validation error, else 503;
+ * `MarketDataError` by code (UNKNOWN_TICKER / NOT_FOUND 404, INVALID_ARGUMENT 400 with `field`,
+ * SOURCE_UNAVAILABLE 503, SOURCE_TIMEOUT 504); anything else 500 with a generic message.
+ */
+export function toHttpError(error: unknown): HttpErrorReply {
+  if (error instanceof HttpException) {
+    const status = error.getStatus();
+    const response = error.getResponse();
+    return { status, body: typeof response === 'object' && response !== null ? (response as Record<string, unknown>) : reply(status, String(response)) };
+  }
+  if (error instanceof CacheValidationError) return { status: 400, body: { ...reply(400, error.message), field: error.field } };
+  if (error instanceof QuotaExceededError) return { status: 429, body: reply(429, error.message), headers: { 'Retry-After': String(error.retryAfterSeconds) } };
+  if (error instanceof AdminKeyError) return { status: 401, body: reply(401, error.message), headers: { 'WWW-Authenticate': 'Bearer realm="admin"' } };
+  if (error instanceof FactoryTimeoutError) return { status: 504, body: reply(504) };
+  if (error instanceof FactoryError) {
+    const cause = error.cause;
+    if (cause instanceof MarketDataError || cause instanceof HttpException || cause instanceof CacheError) return toHttpError(cause);
+    return { status: 503, body: reply(503) };
+  }
+  if (error instanceof MarketDataError) {
+    const status = MARKET_STATUS[error.code] ?? 500;
+    if (status >= 500) return { status, body: reply(status) };
+    const field = fieldOf(error);
+    return { status, body: field === undefined ? reply(status, error.message) : { ...reply(status, error.message), field } };
+  }
+  if (error instanceof CacheError && error.code === 'CACHE_STORE_UNAVAILABLE') return { status: 503, body: reply(503) };
+  return { status: 500, body: reply(500) };
+}
+
+/**
+ * The app's global exception filter (see `toHttpError`). Server errors other than deliberate
+ * `HttpException`s (readiness 503, say) are logged, rate-limited per status and error name, as
+ * the route pattern, the error's name, code and message: no stack, no payload, no query string.
+ * Client errors are not logged.
+ */
+@Catch()
+export class AppExceptionFilter implements ExceptionFilter {
+  private readonly log = new RateLimitedLogger(new Logger('HttpExceptionFilter'));
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const ctx = host.switchToHttp();
+    const res = ctx.getResponse<{ headersSent: boolean; setHeader(n: string, v: string): unknown; status(code: number): { json(body: unknown): unknown }; end(): unknown }>();
+    const req = ctx.getRequest<{ method?: string; route?: { path?: string } }>();
+    const mapped = toHttpError(exception);
+    if (mapped.status >= 500 && !(exception instanceof HttpException)) {
+      const name = exception instanceof Error ? exception.name : typeof exception;
+      this.log.warn(`${mapped.status}:${name}`, `${req.method ?? '?'} ${req.route?.path ?? '(no route)'} → ${mapped.status}: ${errorSummary(exception).slice(0, 300)}`);
+    }
+    if (res.headersSent) {
+      res.end();
+      return;
+    }
+    for (const [name, value] of Object.entries(mapped.headers ?? {})) res.setHeader(name, value);
+    res.status(mapped.status).json(mapped.body);
+  }
+}
+
+function reply(status: number, message?: string): Record<string, unknown> {
+  return { statusCode: status, error: STATUS_CODES[status] ?? 'Error', message: message ?? GENERIC_MESSAGE[status] ?? STATUS_CODES[status] ?? 'Error' };
+}
+
+/** The field a `MarketDataError` names: its `field` property, else the `field: ` prefix `invalidArgument` writes. */
+function fieldOf(error: MarketDataError): string | undefined {
+  const own = (error as { field?: unknown }).field;
+  if (typeof own === 'string' && own.length > 0) return own;
+  if (error.code !== 'INVALID_ARGUMENT') return undefined;
+  const m = /^([A-Za-z_][\w.[\]]*): /.exec(error.message);
+  return m ? m[1] : undefined;
+}

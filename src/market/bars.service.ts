@@ -1,0 +1,66 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { CacheService } from '../cache/cache.service.js';
+import { CacheKeyType } from '../cache/keys/cache-key-type.js';
+import { CacheTTLPolicy } from '../cache/keys/cache-ttl-policy.js';
+import { chunkByDay } from '../cache/range/day-chunks.js';
+import { checkDayRange } from '../cache/range/range-days.js';
+import { RangeCache, type RangeResult } from '../cache/range/range-cache.js';
+import { MARKET_SETTINGS, type MarketSettings } from './market.options.js';
+import { MARKET_DATA_PROVIDER, type DailyBar, type MarketDataProvider } from './providers/market-data.provider.js';
+
+/** Calendar days of bars the analysis reads: 1.5 years (≈ 378 trading days) before the latest trading day. */
+export const ANALYSIS_LOOKBACK_DAYS = 548;
+
+/** Bars of a range with how much of it the cache held. */
+export interface BarsRange {
+  ticker: string;
+  from: string;
+  to: string;
+  result: RangeResult<DailyBar>;
+  /** Seconds a client may reuse the answer: the live-day TTL when the range reaches today, else the bars TTL. */
+  maxAgeSeconds: number;
+}
+
+/**
+ * Daily bars through the range cache: one bucket per (ticker, day), the bar or an empty marker
+ * for a non-trading day; only missing days are fetched, one source call per contiguous gap.
+ */
+@Injectable()
+export class BarsService {
+  /** The range cache of daily bars (scope: the ticker). */
+  readonly range: RangeCache<DailyBar, string>;
+  /** TTL of the live day's bucket, in seconds (≤ the stock-price TTL). */
+  readonly liveDayTtlSeconds: number;
+
+  constructor(
+    @Inject(CacheService) cache: CacheService,
+    @Inject(CacheTTLPolicy) private readonly policy: CacheTTLPolicy,
+    @Inject(MARKET_DATA_PROVIDER) provider: MarketDataProvider,
+    @Inject(MARKET_SETTINGS) private readonly settings: MarketSettings,
+  ) {
+    const quoteTtl = policy.ttlFor(CacheKeyType.STOCK_PRICE);
+    this.liveDayTtlSeconds = Math.min(settings.liveDayTtlSeconds ?? quoteTtl, quoteTtl);
+    this.range = new RangeCache<DailyBar, string>(cache, {
+      keyType: CacheKeyType.PRICE_BARS,
+      dayKey: (ticker, date) => cache.keys.priceBarDay(ticker, date),
+      fetch: async (ticker, from, to) => chunkByDay(await provider.getDailyBars(ticker, from, to), (bar) => bar.date),
+      ttl: { closedDaySeconds: settings.closedDayTtlSeconds, liveDaySeconds: this.liveDayTtlSeconds, today: settings.today },
+      maxDays: Math.max(settings.maxBarsRangeDays, ANALYSIS_LOOKBACK_DAYS + 1),
+    });
+  }
+
+  /**
+   * Checks a client's range: `from ≤ to` and at most `maxBarsRangeDays` days
+   * (`CacheValidationError` naming `from` or `to`: 400).
+   */
+  checkRange(from: string, to: string): void {
+    checkDayRange(from, to, this.settings.maxBarsRangeDays);
+  }
+
+  /** Bars of `ticker` (already known to the source) for `[from, to]`, in date order. */
+  async getBars(ticker: string, from: string, to: string): Promise<BarsRange> {
+    const result = await this.range.getRange(ticker, from, to);
+    const maxAgeSeconds = to >= this.settings.today() ? this.liveDayTtlSeconds : this.policy.ttlFor(CacheKeyType.PRICE_BARS);
+    return { ticker, from, to, result, maxAgeSeconds };
+  }
+}

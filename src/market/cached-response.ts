@@ -1,0 +1,46 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { applyCacheHeaders } from '../cache/nest/cache-headers.js';
+import type { CacheSource } from '../cache/tiered/cache-stats.js';
+
+/** A response body built from cached data, with where it came from and how long it may be reused. */
+export interface Served<T> {
+  body: T;
+  /** Where the data came from (`factory` = the source: `X-Cache: MISS`). */
+  source: CacheSource;
+  /** Seconds left of the data's TTL (`Cache-Control: max-age`); 0 for stale data. */
+  maxAgeSeconds: number;
+  /** Extra response headers (e.g. `X-Cache-Coverage`). */
+  headers?: Record<string, string>;
+}
+
+/** How much of a range answer came from the cache (`X-Cache-Coverage`). */
+export type CacheCoverage = 'full' | 'partial' | 'none';
+
+/** The `X-Cache-Coverage` value of a range cache status. */
+export function coverageOf(status: 'hit' | 'partial' | 'miss'): CacheCoverage {
+  return status === 'hit' ? 'full' : status === 'partial' ? 'partial' : 'none';
+}
+
+/** Seconds left of a `ttlSeconds` entry produced at `asOf` (epoch ms); 0 for stale data. */
+export function secondsLeft(source: CacheSource, asOf: number, ttlSeconds: number): number {
+  return source === 'stale' ? 0 : Math.max(0, Math.floor(ttlSeconds - (Date.now() - asOf) / 1000));
+}
+
+/**
+ * Sends a JSON body built from cached data with `X-Cache`, `ETag` and `Cache-Control`
+ * (`applyCacheHeaders`); a matching `If-None-Match` gets 304 without a body.
+ */
+export function sendServed<T>(req: IncomingMessage, res: ServerResponse, served: Served<T>): void {
+  const body = JSON.stringify(served.body);
+  for (const [name, value] of Object.entries(served.headers ?? {})) res.setHeader(name, value);
+  const { notModified } = applyCacheHeaders(req, res, { source: served.source, maxAgeSeconds: served.maxAgeSeconds, body });
+  if (notModified) {
+    res.statusCode = 304;
+    res.end();
+    return;
+  }
+  res.statusCode = 200;
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(body));
+  res.end(body);
+}

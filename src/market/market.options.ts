@@ -1,0 +1,52 @@
+import type { AppConfig } from '../../config/app-config.js';
+import { DEFAULT_CLOSED_DAY_TTL_SECONDS } from '../cache/range/range-cache.js';
+import { todayUtc } from './providers/trading-calendar.js';
+
+/** Options of `MarketModule.forConfig` beyond the environment (`AppConfig`). */
+export interface MarketModuleOptions {
+  /** TTL of a closed day's bars and trades buckets, in seconds (closed days never change). Default 2 592 000 (30 days). */
+  closedDayTtlSeconds?: number;
+  /** TTL of the live day's buckets (today, UTC, and later), in seconds; capped at the stock-price TTL. Default: the stock-price TTL (300). */
+  liveDayTtlSeconds?: number;
+  /** Trades per cached part of one (query signature, day). Default 2000. */
+  tradesPartSize?: number;
+  /** Trades per NDJSON write (and per `getTradeEvents` batch). Default 1000. */
+  tradesWriteRows?: number;
+  /** Today's date, `YYYY-MM-DD` (UTC), for the synthetic source and the live-day rule. Default: the system clock. */
+  today?: () => string;
+}
+
+/** Settings the market services read (injection token `MARKET_SETTINGS`). */
+export interface MarketSettings {
+  /** Longest `/bars` range, in calendar days. */
+  maxBarsRangeDays: number;
+  /** Longest trades query range, in calendar days. */
+  maxTradesRangeDays: number;
+  /** Closed-day bucket TTL, in seconds. */
+  closedDayTtlSeconds: number;
+  /** Requested live-day bucket TTL, in seconds (undefined: the stock-price TTL); never above the stock-price TTL. */
+  liveDayTtlSeconds: number | undefined;
+  /** Trades per cached part. */
+  tradesPartSize: number;
+  /** Trades per NDJSON write. */
+  tradesWriteRows: number;
+  /** Today's date, `YYYY-MM-DD` (UTC). */
+  today: () => string;
+}
+
+/** Injection token of the `MarketSettings`. */
+export const MARKET_SETTINGS = 'MARKET:SETTINGS';
+
+
+/** The market settings of a config and module options, with defaults filled in. */
+export function marketSettings(config: Pick<AppConfig, 'maxBarsRangeDays' | 'maxTradesRangeDays'>, options: MarketModuleOptions = {}): MarketSettings {
+  return {
+    maxBarsRangeDays: config.maxBarsRangeDays,
+    maxTradesRangeDays: config.maxTradesRangeDays,
+    closedDayTtlSeconds: options.closedDayTtlSeconds ?? DEFAULT_CLOSED_DAY_TTL_SECONDS,
+    liveDayTtlSeconds: options.liveDayTtlSeconds,
+    tradesPartSize: options.tradesPartSize ?? 2000,
+    tradesWriteRows: options.tradesWriteRows ?? 1000,
+    today: options.today ?? todayUtc,
+  };
+}

@@ -1,0 +1,151 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { CacheService } from '../cache/cache.service.js';
+import { CacheValidationError } from '../cache/errors/cache-errors.js';
+import { CacheKeyType } from '../cache/keys/cache-key-type.js';
+import { CacheTTLPolicy } from '../cache/keys/cache-ttl-policy.js';
+import { computeAnalysis, type AnalysisType, type StockAnalysis } from './analysis/analysis.js';
+import { ANALYSIS_LOOKBACK_DAYS, BarsService } from './bars.service.js';
+import { coverageOf, secondsLeft, type Served } from './cached-response.js';
+import { MARKET_SETTINGS, type MarketSettings } from './market.options.js';
+import {
+  MARKET_DATA_PROVIDER,
+  type DailyBar,
+  type FinancialPeriod,
+  type FinancialStatement,
+  type FiscalQuarter,
+  type MarketDataProvider,
+  type NewsCategory,
+  type NewsItem,
+  type Quote,
+} from './providers/market-data.provider.js';
+import { addDays, lastTradingDayOnOrBefore } from './providers/trading-calendar.js';
+
+/** Body of the price route. */
+export interface PriceBody {
+  ticker: string;
+  /** When the quote was fetched from the source (ISO). */
+  asOf: string;
+  quote: Quote;
+}
+/** Body of the financials route. */
+export interface FinancialsBody {
+  ticker: string;
+  period: FinancialPeriod;
+  quarter: FiscalQuarter;
+  asOf: string;
+  statement: FinancialStatement;
+}
+/** Body of the news route. */
+export interface NewsBody {
+  ticker: string;
+  category: NewsCategory;
+  asOf: string;
+  items: NewsItem[];
+}
+/** Body of the analysis route. */
+export interface AnalysisBody {
+  ticker: string;
+  type: AnalysisType;
+  /** First and last day of the bars analysed. */
+  from: string;
+  to: string;
+  asOf: string;
+  analysis: StockAnalysis;
+}
+/** Body of the bars route. */
+export interface BarsBody {
+  ticker: string;
+  from: string;
+  to: string;
+  asOf: string;
+  bars: DailyBar[];
+}
+
+/** What the analysis cache holds: the analysis and the window it was computed on. */
+interface CachedAnalysis {
+  from: string;
+  to: string;
+  analysis: StockAnalysis;
+}
+
+/**
+ * The stock routes' data: quotes, statements and news through `CacheService.getOrSetResult`
+ * (key-type TTLs), bars through the range cache, analyses computed from cached bars and cached
+ * for 6 h. Tickers reach it already normalized and known to the source.
+ */
+@Injectable()
+export class MarketService {
+  constructor(
+    @Inject(CacheService) private readonly cache: CacheService,
+    @Inject(CacheTTLPolicy) private readonly policy: CacheTTLPolicy,
+    @Inject(MARKET_DATA_PROVIDER) private readonly provider: MarketDataProvider,
+    @Inject(BarsService) private readonly bars: BarsService,
+    @Inject(MARKET_SETTINGS) private readonly settings: MarketSettings,
+  ) {}
+
+  /** The latest quote (stock-price TTL). */
+  async getPrice(ticker: string): Promise<Served<PriceBody>> {
+    const r = await this.cache.getOrSetResult(this.cache.keys.stockPrice(ticker), () => this.provider.getQuote(ticker), { keyType: CacheKeyType.STOCK_PRICE });
+    return this.served({ ticker, asOf: iso(r.asOf), quote: r.value }, r, CacheKeyType.STOCK_PRICE);
+  }
+
+  /** The latest statement of a resolved period/quarter (`resolveStatementKind`), financial-data TTL. */
+  async getFinancials(ticker: string, period: FinancialPeriod, quarter: FiscalQuarter): Promise<Served<FinancialsBody>> {
+    const r = await this.cache.getOrSetResult(this.cache.keys.financialData(ticker, period, quarter), () => this.provider.getFinancials(ticker, period, quarter), {
+      keyType: CacheKeyType.FINANCIAL_DATA,
+    });
+    return this.served({ ticker, period, quarter, asOf: iso(r.asOf), statement: r.value }, r, CacheKeyType.FINANCIAL_DATA);
+  }
+
+  /** The latest news items of a category (news TTL). */
+  async getNews(ticker: string, category: NewsCategory): Promise<Served<NewsBody>> {
+    const r = await this.cache.getOrSetResult(this.cache.keys.newsData(ticker, category), () => this.provider.getNews(ticker, category), { keyType: CacheKeyType.NEWS_DATA });
+    return this.served({ ticker, category, asOf: iso(r.asOf), items: r.value }, r, CacheKeyType.NEWS_DATA);
+  }
+
+  /**
+   * An analysis computed with `computeAnalysis` over the daily bars of the 1.5 years up to the
+   * latest trading day (read through the range cache), cached with the AI-analysis TTL (6 h).
+   */
+  async getAnalysis(ticker: string, type: AnalysisType): Promise<Served<AnalysisBody>> {
+    const r = await this.cache.getAiAnalysisCached<CachedAnalysis>(ticker, type, async () => {
+      const to = lastTradingDayOnOrBefore(this.settings.today());
+      const from = addDays(to, -ANALYSIS_LOOKBACK_DAYS);
+      const { result } = await this.bars.getBars(ticker, from, to);
+      return { from, to, analysis: computeAnalysis(ticker, result.items, type) };
+    });
+    const { from, to, analysis } = r.value;
+    return this.served({ ticker, type, from, to, asOf: iso(r.asOf), analysis }, r, CacheKeyType.AI_ANALYSIS);
+  }
+
+  /** Daily bars of a range already checked (`BarsService.checkRange`); `X-Cache` HIT only when every day came from the cache. */
+  async getBars(ticker: string, from: string, to: string): Promise<Served<BarsBody>> {
+    const { result, maxAgeSeconds } = await this.bars.getBars(ticker, from, to);
+    return {
+      body: { ticker, from, to, asOf: iso(result.asOf), bars: result.items },
+      source: result.status === 'hit' ? 'l2' : 'factory',
+      maxAgeSeconds,
+      headers: { 'X-Cache-Coverage': coverageOf(result.status) },
+    };
+  }
+
+  private served<T>(body: T, r: { source: Served<T>['source']; asOf: number }, type: CacheKeyType): Served<T> {
+    return { body, source: r.source, maxAgeSeconds: secondsLeft(r.source, r.asOf, this.policy.ttlFor(type)) };
+  }
+}
+
+/**
+ * The (period, quarter) a financials request means. Without a period: quarterly when a quarter
+ * Q1-Q4 is given, else annual. Quarterly needs Q1-Q4; annual takes only FY (the default there).
+ * Throws `CacheValidationError` naming `quarter` (400).
+ */
+export function resolveStatementKind(period: FinancialPeriod | undefined, quarter: FiscalQuarter | undefined): { period: FinancialPeriod; quarter: FiscalQuarter } {
+  const p: FinancialPeriod = period ?? (quarter !== undefined && quarter !== 'FY' ? 'quarterly' : 'annual');
+  if (p === 'quarterly' && (quarter === undefined || quarter === 'FY')) throw new CacheValidationError('quarter', 'quarter must be one of Q1, Q2, Q3, Q4 with period=quarterly');
+  if (p === 'annual' && quarter !== undefined && quarter !== 'FY') throw new CacheValidationError('quarter', 'quarter must be FY (or absent) with period=annual');
+  return { period: p, quarter: p === 'annual' ? 'FY' : (quarter as FiscalQuarter) };
+}
+
+function iso(epochMs: number): string {
+  return new Date(epochMs).toISOString();
+}

@@ -1,0 +1,80 @@
+import { Controller, Get, Inject, Param, Query, Req, Res } from '@nestjs/common';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ApiCachedGet } from './api-docs.decorators.js';
+import { BarsService } from './bars.service.js';
+import { sendServed } from './cached-response.js';
+import { AnalysisResponseDto, BarsResponseDto, FinancialsResponseDto, NewsResponseDto, PriceResponseDto } from './dto/responses.dto.js';
+import { AnalysisQueryDto, BarsQueryDto, FinancialsQueryDto, NewsQueryDto, TickerParamDto } from './dto/stock-query.dto.js';
+import { KnownTickers } from './known-tickers.js';
+import { MarketService, resolveStatementKind } from './market.service.js';
+
+/**
+ * `GET /api/stocks/:ticker/{price,financials,news,analysis,bars}`. Input is validated (the
+ * global ValidationPipe, then cross-field checks here) and the ticker checked against the source
+ * before anything is cached or fetched.
+ */
+@ApiTags('stocks')
+@Controller('api/stocks')
+export class StocksController {
+  constructor(
+    @Inject(MarketService) private readonly market: MarketService,
+    @Inject(BarsService) private readonly bars: BarsService,
+    @Inject(KnownTickers) private readonly tickers: KnownTickers,
+  ) {}
+
+  /** Latest quote. */
+  @Get(':ticker/price')
+  @ApiOperation({ summary: 'Latest quote', description: 'Cached with the stock-price TTL (300 s by default).' })
+  @ApiCachedGet(PriceResponseDto, 'The latest quote')
+  async price(@Param() params: TickerParamDto, @Req() req: IncomingMessage, @Res() res: ServerResponse): Promise<void> {
+    await this.tickers.assertKnown(params.ticker);
+    sendServed(req, res, await this.market.getPrice(params.ticker));
+  }
+
+  /** Latest financial statement of a period/quarter. */
+  @Get(':ticker/financials')
+  @ApiOperation({ summary: 'Financial statement', description: 'Latest published statement; cached with the financial-data TTL (24 h). quarterly takes Q1-Q4, annual FY.' })
+  @ApiCachedGet(FinancialsResponseDto, 'The latest statement of the period/quarter')
+  async financials(@Param() params: TickerParamDto, @Query() query: FinancialsQueryDto, @Req() req: IncomingMessage, @Res() res: ServerResponse): Promise<void> {
+    const kind = resolveStatementKind(query.period, query.quarter);
+    await this.tickers.assertKnown(params.ticker);
+    sendServed(req, res, await this.market.getFinancials(params.ticker, kind.period, kind.quarter));
+  }
+
+  /** Latest news items of a category. */
+  @Get(':ticker/news')
+  @ApiOperation({ summary: 'News', description: 'Up to 10 items of the category, newest first; cached with the news TTL (1 h).' })
+  @ApiCachedGet(NewsResponseDto, 'News items')
+  async news(@Param() params: TickerParamDto, @Query() query: NewsQueryDto, @Req() req: IncomingMessage, @Res() res: ServerResponse): Promise<void> {
+    await this.tickers.assertKnown(params.ticker);
+    sendServed(req, res, await this.market.getNews(params.ticker, query.category ?? 'general'));
+  }
+
+  /** Computed analysis. */
+  @Get(':ticker/analysis')
+  @ApiOperation({
+    summary: 'Computed analysis',
+    description: 'Indicators (SMA, EMA, MACD, RSI, Bollinger, volatility, drawdown, returns) and a rule-based signal over the daily bars of the 1.5 years up to the latest trading day (read through the bars range cache); cached for 6 h.',
+  })
+  @ApiCachedGet(AnalysisResponseDto, 'The analysis')
+  async analysis(@Param() params: TickerParamDto, @Query() query: AnalysisQueryDto, @Req() req: IncomingMessage, @Res() res: ServerResponse): Promise<void> {
+    await this.tickers.assertKnown(params.ticker);
+    sendServed(req, res, await this.market.getAnalysis(params.ticker, query.type ?? 'comprehensive'));
+  }
+
+  /** Daily bars of a date range. */
+  @Get(':ticker/bars')
+  @ApiOperation({
+    summary: 'Daily bars',
+    description:
+      'Trading days of [from, to] in date order. Cached per (ticker, day), non-trading days as empty markers; only the missing days are fetched from the source (one call per contiguous gap). ' +
+      'X-Cache is HIT only when every day came from the cache; a partly cached range answers MISS with X-Cache-Coverage: partial.',
+  })
+  @ApiCachedGet(BarsResponseDto, 'The bars', true)
+  async dailyBars(@Param() params: TickerParamDto, @Query() query: BarsQueryDto, @Req() req: IncomingMessage, @Res() res: ServerResponse): Promise<void> {
+    this.bars.checkRange(query.from, query.to);
+    await this.tickers.assertKnown(params.ticker);
+    sendServed(req, res, await this.market.getBars(params.ticker, query.from, query.to));
+  }
+}

@@ -1,0 +1,69 @@
+import { Body, Controller, HttpCode, Inject, Logger, Post, Res } from '@nestjs/common';
+import { ApiBadRequestResponse, ApiBody, ApiExtraModels, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiProduces, ApiServiceUnavailableResponse, ApiTags, getSchemaPath } from '@nestjs/swagger';
+import type { ServerResponse } from 'node:http';
+import { COVERAGE_HEADER } from './api-docs.decorators.js';
+import { coverageOf } from './cached-response.js';
+import { TradeEventDto, TradeLineDto, TradesMetaLineDto } from './dto/responses.dto.js';
+import { TradesQueryDto } from './dto/trades-query.dto.js';
+import { KnownTickers } from './known-tickers.js';
+import { writeChunked } from './ndjson-writer.js';
+import { TradesService, normalizeTradeFilters } from './trades.service.js';
+
+/** NDJSON media type of the trades answer. */
+export const NDJSON = 'application/x-ndjson';
+
+/** `POST /api/trades/query`: trades for filters and a date range, streamed as NDJSON, delta-fetched per query signature. */
+@ApiTags('trades')
+@ApiExtraModels(TradesMetaLineDto, TradeLineDto, TradeEventDto)
+@Controller('api/trades')
+export class TradesController {
+  private readonly log = new Logger(TradesController.name);
+
+  constructor(
+    @Inject(TradesService) private readonly trades: TradesService,
+    @Inject(KnownTickers) private readonly tickers: KnownTickers,
+  ) {}
+
+  /** Streams the query's trades as NDJSON: a meta line, then one trade per line in (tradeDate, executedAt, tradeId) order. */
+  @Post('query')
+  @HttpCode(200)
+  @ApiOperation({
+    summary: 'Query trades (NDJSON stream)',
+    description:
+      'The query signature is sha256 (hex, 20 chars) of the normalized filters without the dates (tickers upper-cased, sorted, deduplicated). ' +
+      'Coverage is kept per (signature, day); only missing days are fetched, one source stream per contiguous gap. ' +
+      'The body is NDJSON: a first meta line { signature, cached: true | false | "partial", fetched: [[from, to], ...], asOf }, then one trade per line ' +
+      '(with events: [...] when includeEvents is true), written about 1000 lines at a time. X-Cache: HIT when every day came from the cache, else MISS; X-Cache-Coverage: full | partial | none.',
+  })
+  @ApiBody({ type: TradesQueryDto })
+  @ApiProduces(NDJSON)
+  @ApiOkResponse({
+    description: 'NDJSON: line 1 is a TradesMetaLine, every other line a TradeLine',
+    headers: { ...COVERAGE_HEADER, 'X-Cache': { description: 'HIT when every day came from the cache, else MISS', schema: { type: 'string', enum: ['HIT', 'MISS'] } } },
+    content: {
+      [NDJSON]: {
+        schema: { oneOf: [{ $ref: getSchemaPath(TradesMetaLineDto) }, { $ref: getSchemaPath(TradeLineDto) }] },
+        example: '{"signature":"3f1c2a9b0d4e5f6a7b8c","cached":"partial","fetched":[["2024-07-01","2024-07-31"]],"asOf":"2024-08-01T09:00:00.000Z"}\n{"tradeId":"T-AAPL-20240603-1","ticker":"AAPL","side":"buy","venue":"XNYS","quantity":100,"price":192.1,"executedAt":"2024-06-03T13:30:01.000Z","tradeDate":"2024-06-03"}\n',
+      },
+    },
+  })
+  @ApiBadRequestResponse({ description: 'Bad input (from > to, range too long, bad ticker, unknown field); the body names the field' })
+  @ApiNotFoundResponse({ description: 'A ticker of the filters is unknown' })
+  @ApiServiceUnavailableResponse({ description: 'The source failed before the stream started (504 when it timed out)' })
+  async query(@Body() body: TradesQueryDto, @Res() res: ServerResponse): Promise<void> {
+    this.trades.checkRange(body.from, body.to);
+    await this.tickers.assertKnown(...normalizeTradeFilters(body.filters).tickers);
+    const answer = await this.trades.open(body);
+    await writeChunked(
+      res,
+      answer.chunks(),
+      {
+        'Content-Type': `${NDJSON}; charset=utf-8`,
+        'X-Cache': answer.status === 'hit' ? 'HIT' : 'MISS',
+        'X-Cache-Coverage': coverageOf(answer.status),
+        'Cache-Control': 'no-store',
+      },
+      this.log,
+    );
+  }
+}
