@@ -279,6 +279,8 @@ export interface RedisServerOptions {
   port?: number;
   /** Extra `redis-server` arguments, appended after the harness defaults. */
   args?: string[];
+  /** Run as a Sentinel watching `127.0.0.1:masterPort` under `name` (quorum 1, down after 1 s). */
+  sentinel?: { name: string; masterPort: number };
 }
 
 class AddressInUseError extends Error {
@@ -347,6 +349,7 @@ export class RedisServerProcess {
     /** TCP port the server listens on (stable across {@link restart}). */
     readonly port: number,
     private readonly extraArgs: readonly string[],
+    private readonly sentinel?: { name: string; masterPort: number },
   ) {
     this.url = `redis://${TEST_HOST}:${port}`;
   }
@@ -360,7 +363,7 @@ export class RedisServerProcess {
     const args = opts.args ?? [];
     if (opts.port !== undefined) {
       handedOutPorts.add(opts.port);
-      const server = new RedisServerProcess(opts.port, args);
+      const server = new RedisServerProcess(opts.port, args, opts.sentinel);
       try {
         await server.launch();
       } catch (e) {
@@ -371,7 +374,7 @@ export class RedisServerProcess {
     }
     let lastError: unknown;
     for (let attempt = 0; attempt < 5; attempt++) {
-      const server = new RedisServerProcess(await freePort(), args);
+      const server = new RedisServerProcess(await freePort(), args, opts.sentinel);
       try {
         await server.launch();
         return server;
@@ -468,6 +471,23 @@ export class RedisServerProcess {
     return this.dir;
   }
 
+  /** Sentinel needs a writable config file; it is (re)written on every launch. */
+  private writeSentinelConfig(dir: string): string {
+    const { name, masterPort } = this.sentinel as { name: string; masterPort: number };
+    const file = path.join(dir, 'sentinel.conf');
+    fs.writeFileSync(
+      file,
+      [
+        `sentinel monitor ${name} ${TEST_HOST} ${masterPort} 1`,
+        `sentinel down-after-milliseconds ${name} 1000`,
+        `sentinel failover-timeout ${name} 3000`,
+        `sentinel parallel-syncs ${name} 1`,
+        '',
+      ].join('\n'),
+    );
+    return file;
+  }
+
   private removeDir(): void {
     if (!this.dir) return;
     try {
@@ -481,15 +501,17 @@ export class RedisServerProcess {
   private async launch(): Promise<void> {
     const dir = this.ensureDir();
     const logFile = path.join(dir, 'redis.log');
-    const args = [
-      '--port', String(this.port),
-      '--bind', TEST_HOST,
-      '--save', '',
-      '--appendonly', 'no',
-      '--dir', dir,
-      '--enable-debug-command', 'local',
-      ...this.extraArgs,
-    ];
+    const args = this.sentinel
+      ? [this.writeSentinelConfig(dir), '--sentinel', '--port', String(this.port), '--bind', TEST_HOST, '--dir', dir, ...this.extraArgs]
+      : [
+          '--port', String(this.port),
+          '--bind', TEST_HOST,
+          '--save', '',
+          '--appendonly', 'no',
+          '--dir', dir,
+          '--enable-debug-command', 'local',
+          ...this.extraArgs,
+        ];
     const logFd = fs.openSync(logFile, 'a');
     let child: ChildProcess;
     try {
