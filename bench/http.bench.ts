@@ -234,7 +234,14 @@ if (isEntryPoint(import.meta.url)) {
   if (process.argv[2] === CHILD_FLAG) {
     const [id, redisUrl, seconds] = process.argv.slice(3);
     runCase(id as CaseId, redisUrl, Number(seconds)).then(
-      (row) => process.send?.(row, () => process.exit(0)),
+      (row) => {
+        // Forked by runHttpBench: hand the row back; run by hand: print it.
+        if (process.send) process.send(row, () => process.exit(0));
+        else {
+          console.log(formatTable([row]));
+          process.exit(0);
+        }
+      },
       (err: unknown) => {
         console.error(err);
         process.exit(1);

@@ -2,6 +2,7 @@ import { plainToInstance } from 'class-transformer';
 import { IsArray, IsBoolean, IsIn, IsInt, IsNumber, IsObject, IsOptional, IsString, Matches, Max, Min, ValidateIf, validateSync, type ValidationError } from 'class-validator';
 import { CacheValidationError } from './errors/cache-errors.js';
 import type { CacheKeyType } from './keys/cache-key-type.js';
+import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import type { RedisClient } from './redis/redis-connection.js';
 
 /** Options of `MarketCacheModule.forRoot`; validated at start-up (a bad one stops start-up, named). */
@@ -34,9 +35,9 @@ export class MarketCacheModuleOptions {
   @IsOptional() @IsString()
   password?: string;
 
-  /** TLS for cluster/sentinel nodes (`rediss://` implies it for a URL). */
-  @IsOptional() @IsBoolean()
-  tls?: boolean;
+  /** TLS: `true` (system CAs) or Node TLS options such as `{ ca }` for a private CA (`rediss://` implies `true`). */
+  @IsOptional() @ValidateIf((o: MarketCacheModuleOptions) => typeof o.tls !== 'object') @IsBoolean({ message: 'tls must be a boolean or an object of TLS options' })
+  tls?: boolean | TlsOptions;
 
   /** An existing ioredis client to share; the module will not close it. */
   @IsOptional() @IsObject()
@@ -135,7 +136,9 @@ export type ResolvedMarketCacheOptions = Required<
 /** Validates options (class-validator) and fills defaults. Throws `CacheValidationError` naming the first bad option. */
 export function resolveOptions(raw: MarketCacheModuleOptions | undefined): ResolvedMarketCacheOptions {
   const input = raw ?? {};
-  const { client, ...plain } = input;
+  const { client, tls, ...rest } = input;
+  const plain = { ...rest, ...(typeof tls === 'object' ? {} : { tls }) };
+  if (tls !== undefined && tls !== null && typeof tls !== 'boolean' && typeof tls !== 'object') throw new CacheValidationError('tls', 'tls must be a boolean or an object of TLS options');
   const instance = plainToInstance(MarketCacheModuleOptions, plain);
   const errors = validateSync(instance, { whitelist: false, forbidUnknownValues: false });
   const unknown = Object.keys(plain).filter((k) => !KNOWN.has(k));

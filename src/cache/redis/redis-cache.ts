@@ -116,9 +116,16 @@ export class RedisCache implements CacheStore {
     }
   }
 
-  /** Closes the client if this instance created it. */
+  /**
+   * Closes the client if this instance created it: QUIT when connected (pending replies drain),
+   * else an immediate disconnect (ioredis' QUIT does not stop a client that is reconnecting).
+   */
   async disconnect(): Promise<void> {
     if (!this.ownsClient || this.client.status === 'end') return;
+    if (this.client.status !== 'ready') {
+      this.client.disconnect();
+      return;
+    }
     try {
       await this.client.quit();
     } catch (e) {

@@ -1,4 +1,5 @@
 import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
+import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { CacheValidationError } from '../errors/cache-errors.js';
 
 /** How to reach Redis: one of `url`, `clusterNodes` or `sentinels` (+ `sentinelName`). */
@@ -15,8 +16,11 @@ export interface RedisConnectionOptions {
   username?: string;
   /** Password (overrides the URL's). Never logged. */
   password?: string;
-  /** Use TLS for cluster/sentinel nodes (a `rediss://` URL implies it). */
-  tls?: boolean;
+  /**
+   * TLS: `true` for the system CAs, or Node TLS options (`ca`, `cert`, `key`, `servername`…)
+   * for a private CA or client certificates. A `rediss://` URL implies `true`.
+   */
+  tls?: boolean | TlsOptions;
   /** Per-command timeout in milliseconds. Default 250. */
   commandTimeoutMs?: number;
   /** Connect timeout in milliseconds. Default 2000. */
@@ -41,6 +45,7 @@ export function parseHostPort(value: string, field: string): { host: string; por
  * The client is created with `lazyConnect`; call `connect()` on it.
  */
 export function createRedisClient(options: RedisConnectionOptions): RedisClient {
+  const tls: TlsOptions | undefined = options.tls === true ? {} : options.tls || undefined;
   const common: RedisOptions = {
     lazyConnect: true,
     enableOfflineQueue: false,
@@ -61,7 +66,7 @@ export function createRedisClient(options: RedisConnectionOptions): RedisClient 
       scaleReads: 'master',
       slotsRefreshTimeout: 2000,
       clusterRetryStrategy: (times: number) => Math.min(times * 100, 1000),
-      redisOptions: { ...common, lazyConnect: false, ...(options.tls ? { tls: {} } : {}) },
+      redisOptions: { ...common, lazyConnect: false, ...(tls ? { tls } : {}) },
     });
   }
   if (options.sentinels && options.sentinels.length > 0) {
@@ -71,12 +76,13 @@ export function createRedisClient(options: RedisConnectionOptions): RedisClient 
       sentinels: options.sentinels.map((s, i) => parseHostPort(s, `sentinels[${i}]`)),
       name: options.sentinelName,
       sentinelRetryStrategy: (times: number) => Math.min(times * 100, 1000),
-      ...(options.tls ? { tls: {}, enableTLSForSentinelMode: true } : {}),
+      ...(tls ? { tls, enableTLSForSentinelMode: true } : {}),
     });
   }
   if (!options.url) throw new CacheValidationError('url', 'one of url (REDIS_URL), clusterNodes (REDIS_CLUSTER_NODES) or sentinels (REDIS_SENTINELS) is required');
   if (!/^rediss?:\/\//.test(options.url)) throw new CacheValidationError('url', 'url (REDIS_URL) must start with redis:// or rediss://');
-  return new Redis(options.url, { ...common, ...(options.tls ? { tls: {} } : {}) });
+  // ioredis turns `rediss://` into TLS with the system CAs; explicit options (a private CA) win.
+  return new Redis(options.url, { ...common, ...(tls ? { tls } : {}) });
 }
 
 /** A description of where the client points, without credentials. */
