@@ -12,7 +12,7 @@
  */
 import 'reflect-metadata';
 import { CacheInterceptor, CacheModule, CacheTTL } from '@nestjs/cache-manager';
-import { Controller, Get, Inject, Module, Param, UseInterceptors, type DynamicModule, type INestApplication } from '@nestjs/common';
+import { Controller, Get, Inject, Module, Param, RequestMethod, UseInterceptors, type DynamicModule, type INestApplication, type MiddlewareConsumer, type NestModule } from '@nestjs/common';
 import { APP_INTERCEPTOR, NestFactory, Reflector } from '@nestjs/core';
 import KeyvRedis, { Keyv } from '@keyv/redis';
 import autocannon from 'autocannon';
@@ -27,6 +27,7 @@ import { CacheTTLPolicy } from '../src/cache/keys/cache-ttl-policy.js';
 import { createTieredCache } from '../src/cache/market-cache.module.js';
 import { resolveOptions, type MarketCacheModuleOptions } from '../src/cache/market-cache.options.js';
 import { CacheResponse } from '../src/cache/nest/cache-response.decorator.js';
+import { HttpCacheFastPath, HttpCacheFastPathIndex } from '../src/cache/nest/http-cache.fast-path.js';
 import { HttpCacheInterceptor } from '../src/cache/nest/http-cache.interceptor.js';
 import { RedisCache } from '../src/cache/redis/redis-cache.js';
 import { isEntryPoint } from '../src/market/providers/entry-point.js';
@@ -100,17 +101,30 @@ class StockApp {
 }
 
 @Module({})
-class OurApp {
-  static forCache(cache: CacheService, quote: Record<string, unknown>): DynamicModule {
+class OurApp implements NestModule {
+  private static fastPath = true;
+
+  /** Our route: the interceptor, plus (unless `fastPath` is false) the fast-path middleware, as `EdgeModule` applies it. */
+  static forCache(cache: CacheService, quote: Record<string, unknown>, fastPath = true): DynamicModule {
+    OurApp.fastPath = fastPath;
     return {
       module: OurApp,
       controllers: [OurQuoteController],
       providers: [
         { provide: QUOTE, useValue: quote },
         { provide: CacheService, useValue: cache },
-        { provide: APP_INTERCEPTOR, inject: [CacheService, Reflector], useFactory: (c: CacheService, r: Reflector) => new HttpCacheInterceptor(c, r) },
+        { provide: HttpCacheFastPathIndex, inject: [Reflector], useFactory: (r: Reflector) => new HttpCacheFastPathIndex(r) },
+        {
+          provide: APP_INTERCEPTOR,
+          inject: [CacheService, Reflector, HttpCacheFastPathIndex],
+          useFactory: (c: CacheService, r: Reflector, index: HttpCacheFastPathIndex) => new HttpCacheInterceptor(c, r, undefined, undefined, fastPath ? index : undefined),
+        },
       ],
     };
+  }
+
+  configure(consumer: MiddlewareConsumer): void {
+    if (OurApp.fastPath) consumer.apply(HttpCacheFastPath).forRoutes({ path: '{*splat}', method: RequestMethod.ALL });
   }
 }
 
@@ -136,7 +150,7 @@ async function listen(module: DynamicModule): Promise<{ app: INestApplication; u
  * in the note the server thread's busy time per request (event-loop utilization × duration ÷
  * requests), which tells the cost of a path apart better than throughput on a shared machine.
  */
-async function cannon(name: string, url: string, seconds: number): Promise<BenchRow> {
+async function cannon(name: string, url: string, seconds: number, bytes: number): Promise<BenchRow> {
   // Let the previous run's sockets close and its garbage be collected, so it is not billed here.
   await new Promise((r) => setTimeout(r, 500));
   (globalThis as { gc?: () => void }).gc?.();
@@ -152,19 +166,20 @@ async function cannon(name: string, url: string, seconds: number): Promise<Bench
   const busyMs = performance.eventLoopUtilization(elu0).active;
   if (result.non2xx > 0 || result.errors > 0) throw new Error(`${name}: ${result.non2xx} non-2xx responses, ${result.errors} errors`);
   return {
-    section: SECTION,
+    section: `${SECTION} (${bytes >= 1024 ? `${Math.round(bytes / 1024)} KB` : `${bytes} B`} JSON body)`,
     name,
     opsPerSec: result.requests.average,
     p50Us: result.latency.p50 * 1000,
     p99Us: result.latency.p99 * 1000,
-    note: `server thread busy ${((busyMs * 1000) / Math.max(1, result.requests.total)).toFixed(0)} µs/request; ${CONNECTIONS} connections, ${seconds} s, 1 KB JSON`,
+    note: `server thread busy ${((busyMs * 1000) / Math.max(1, result.requests.total)).toFixed(0)} µs/request; ${CONNECTIONS} connections, ${seconds} s`,
   };
 }
 
 /** The cases, in table order (stock line first). */
 const CASES = [
   { id: 'stock', name: 'Nest CacheInterceptor (cache-manager 7 + @keyv/redis)' },
-  { id: 'ours', name: 'HttpCacheInterceptor (L1 + Redis)' },
+  { id: 'ours', name: 'HttpCacheInterceptor + fast path (L1 + Redis)' },
+  { id: 'ours-nofast', name: 'HttpCacheInterceptor alone, no fast path (L1 + Redis)' },
   { id: 'ours-l2', name: 'HttpCacheInterceptor (Redis only, L1 off)' },
   { id: 'uncached', name: 'no cache (same route, handler runs)' },
 ] as const;
@@ -174,33 +189,33 @@ type CaseId = (typeof CASES)[number]['id'];
 const CHILD_FLAG = '--http-bench-case';
 
 /** Serves one case's app on a free port; `close` stops it and what it opened. */
-async function serveCase(id: CaseId, redisUrl: string): Promise<{ url: string; close: () => Promise<void> }> {
-  const quote = quotePayload(1024);
+async function serveCase(id: CaseId, redisUrl: string, bytes: number): Promise<{ url: string; close: () => Promise<void> }> {
+  const quote = quotePayload(bytes);
   if (id === 'stock' || id === 'uncached') {
     const { app, url } = await listen(id === 'stock' ? StockApp.forRedis(redisUrl, quote) : UncachedApp.create(quote));
     return { url, close: () => app.close() };
   }
-  const cache = await cacheService(redisUrl, id === 'ours' ? {} : { keyPrefix: 'bench-http-l2', l1MaxItemBytes: 1 });
-  const { app, url } = await listen(OurApp.forCache(cache.service, quote));
+  const cache = await cacheService(redisUrl, id === 'ours-l2' ? { keyPrefix: 'bench-http-l2', l1MaxItemBytes: 1 } : {});
+  const { app, url } = await listen(OurApp.forCache(cache.service, quote, id === 'ours'));
   return { url, close: async () => (await app.close(), await cache.close()) };
 }
 
 /** Runs one case in this process: serve, prime the cache (1 s of load), measure. */
-async function runCase(id: CaseId, redisUrl: string, seconds: number): Promise<BenchRow> {
+async function runCase(id: CaseId, redisUrl: string, seconds: number, bytes: number): Promise<BenchRow> {
   const name = CASES.find((c) => c.id === id)?.name ?? id;
-  const served = await serveCase(id, redisUrl);
+  const served = await serveCase(id, redisUrl, bytes);
   try {
-    await cannon(name, served.url, 1);
-    return await cannon(name, served.url, seconds);
+    await cannon(name, served.url, 1, bytes);
+    return await cannon(name, served.url, seconds, bytes);
   } finally {
     await served.close();
   }
 }
 
 /** Runs one case in a child process of its own, so no case inherits another's JIT or heap state. */
-function runCaseIsolated(id: CaseId, redisUrl: string, seconds: number): Promise<BenchRow> {
+function runCaseIsolated(id: CaseId, redisUrl: string, seconds: number, bytes: number): Promise<BenchRow> {
   return new Promise((resolve, reject) => {
-    const child = fork(fileURLToPath(import.meta.url), [CHILD_FLAG, id, redisUrl, String(seconds)], { execArgv: process.execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(fileURLToPath(import.meta.url), [CHILD_FLAG, id, redisUrl, String(seconds), String(bytes)], { execArgv: process.execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     let row: BenchRow | undefined;
     child.once('message', (m) => (row = m as BenchRow));
     child.once('error', reject);
@@ -209,22 +224,27 @@ function runCaseIsolated(id: CaseId, redisUrl: string, seconds: number): Promise
 }
 
 /**
- * Stock CacheInterceptor vs ours on one Redis, and the uncached route for scale (section `http`,
- * stock line first). Each case runs `ROUNDS` times, each time in a fresh child process, cases in
- * turn (order reversed every other round); each keeps its best round.
+ * Stock CacheInterceptor vs ours on one Redis, and the uncached route for scale, for a 1 KB quote
+ * and a 16 KB body (about what a quarter of daily bars weighs); one section per size, stock line
+ * first. Each case runs `ROUNDS` times, each time in a fresh child process, cases in turn (order
+ * reversed every other round); each keeps its best round.
  */
-export async function runHttpBench(): Promise<BenchRow[]> {
+export async function runHttpBench(sizes: readonly number[] = [1024, 16 * 1024]): Promise<BenchRow[]> {
   const server = await RedisServerProcess.start();
   try {
-    const best = new Map<CaseId, BenchRow>();
-    for (let r = 0; r < ROUNDS; r++) {
-      for (const c of r % 2 === 0 ? CASES : [...CASES].reverse()) {
-        const row = await runCaseIsolated(c.id, server.url, SECONDS);
-        const prev = best.get(c.id);
-        if (!prev || row.opsPerSec > prev.opsPerSec) best.set(c.id, row);
+    const rows: BenchRow[] = [];
+    for (const bytes of sizes) {
+      const best = new Map<CaseId, BenchRow>();
+      for (let r = 0; r < ROUNDS; r++) {
+        for (const c of r % 2 === 0 ? CASES : [...CASES].reverse()) {
+          const row = await runCaseIsolated(c.id, server.url, SECONDS, bytes);
+          const prev = best.get(c.id);
+          if (!prev || row.opsPerSec > prev.opsPerSec) best.set(c.id, row);
+        }
       }
+      rows.push(...CASES.map((c) => best.get(c.id) as BenchRow));
     }
-    return CASES.map((c) => best.get(c.id) as BenchRow);
+    return rows;
   } finally {
     await server.stop();
   }
@@ -232,8 +252,8 @@ export async function runHttpBench(): Promise<BenchRow[]> {
 
 if (isEntryPoint(import.meta.url)) {
   if (process.argv[2] === CHILD_FLAG) {
-    const [id, redisUrl, seconds] = process.argv.slice(3);
-    runCase(id as CaseId, redisUrl, Number(seconds)).then(
+    const [id, redisUrl, seconds, bytes] = process.argv.slice(3);
+    runCase(id as CaseId, redisUrl, Number(seconds), Number(bytes ?? 1024)).then(
       (row) => {
         // Forked by runHttpBench: hand the row back; run by hand: print it.
         if (process.send) process.send(row, () => process.exit(0));

@@ -2,6 +2,7 @@
 import os from 'node:os';
 import { runCoreBench } from './core.bench.js';
 import { runFileStoreBench } from './file-store.bench.js';
+import { runHttpBench } from './http.bench.js';
 import { runMarketSourceBench } from './market-source.bench.js';
 import { runRangeBench } from './range.bench.js';
 import { formatTable, type BenchRow } from './lib.js';
@@ -11,6 +12,7 @@ const sections: Record<string, () => Promise<BenchRow[]>> = {
   'file-store': runFileStoreBench,
   'market-source': runMarketSourceBench,
   range: runRangeBench,
+  http: () => runHttpBench(),
 };
 
 async function main(): Promise<void> {

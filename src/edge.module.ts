@@ -1,4 +1,4 @@
-import { Module, type DynamicModule } from '@nestjs/common';
+import { Module, RequestMethod, type DynamicModule, type MiddlewareConsumer, type NestModule } from '@nestjs/common';
 import { APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import type { AppConfig } from '../config/app-config.js';
 import { CacheAdminController } from './admin/cache-admin.controller.js';
@@ -6,6 +6,7 @@ import { CacheMetrics } from './cache/metrics/cache-metrics.js';
 import { MetricsController } from './cache/metrics/metrics.controller.js';
 import { AdminKeyGuard } from './cache/nest/admin-key.guard.js';
 import { CacheManagerCompatModule } from './cache/nest/cache-manager-compat.module.js';
+import { HttpCacheFastPath, HttpCacheFastPathIndex } from './cache/nest/http-cache.fast-path.js';
 import { HttpCacheInterceptor } from './cache/nest/http-cache.interceptor.js';
 import { MARKET_CACHE_ADMIN_KEY, MARKET_CACHE_QUOTA_OPTIONS } from './cache/nest/nest.constants.js';
 import { QuotaGuard, type QuotaGuardOptions } from './cache/nest/quota.guard.js';
@@ -15,9 +16,17 @@ import { QuotaGuard, type QuotaGuardOptions } from './cache/nest/quota.guard.js'
  * the API quota guard (global; `/api/**` with `X-API-Key`), `/metrics`, `CACHE_MANAGER` over the
  * market cache, and the cache admin routes (admin key from `AppConfig.adminApiKey`).
  * Needs `MarketCacheModule` registered globally.
+ *
+ * The HTTP cache fast path is on: the app's only global guard (the quota guard) lets anonymous
+ * requests through unchanged, which is what `HttpCacheFastPath` requires.
  */
 @Module({})
-export class EdgeModule {
+export class EdgeModule implements NestModule {
+  /** Anonymous GET/HEADs of URLs already answered from the cache skip Nest's pipeline. */
+  configure(consumer: MiddlewareConsumer): void {
+    consumer.apply(HttpCacheFastPath).forRoutes({ path: '{*splat}', method: RequestMethod.ALL });
+  }
+
   /** The edge for a config: quota limit `apiDailyQuota` per key per day, admin key `adminApiKey`. */
   static forConfig(config: AppConfig): DynamicModule {
     const quota: QuotaGuardOptions = { limit: config.apiDailyQuota, window: 'daily', pathPrefixes: ['/api/'] };
@@ -27,6 +36,7 @@ export class EdgeModule {
       controllers: [MetricsController, CacheAdminController],
       providers: [
         CacheMetrics,
+        HttpCacheFastPathIndex,
         HttpCacheInterceptor,
         QuotaGuard,
         AdminKeyGuard,
@@ -35,7 +45,7 @@ export class EdgeModule {
         { provide: APP_INTERCEPTOR, useExisting: HttpCacheInterceptor },
         { provide: APP_GUARD, useExisting: QuotaGuard },
       ],
-      exports: [CacheMetrics, HttpCacheInterceptor, MARKET_CACHE_ADMIN_KEY, CacheManagerCompatModule],
+      exports: [CacheMetrics, HttpCacheFastPathIndex, HttpCacheInterceptor, MARKET_CACHE_ADMIN_KEY, CacheManagerCompatModule],
     };
   }
 }

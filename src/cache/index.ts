@@ -23,6 +23,7 @@ export * from './nest/cache-headers.js';
 export * from './nest/nest.constants.js';
 export * from './nest/cache-response.decorator.js';
 export * from './nest/http-cache.interceptor.js';
+export * from './nest/http-cache.fast-path.js';
 export * from './nest/tiered-keyv.store.js';
 export * from './nest/cache-manager-compat.module.js';
 export * from './nest/quota.guard.js';

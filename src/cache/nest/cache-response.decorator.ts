@@ -53,3 +53,22 @@ export function CacheResponse(options: CacheResponseOptions = {}): MethodDecorat
   });
   return SetMetadata(CACHE_RESPONSE_METADATA, frozen);
 }
+
+/** True when responses vary by caller identity for these options. */
+export function wantsUser(options: CacheResponseOptions): boolean {
+  return options.varyBy === 'user' || (Array.isArray(options.varyBy) && options.varyBy.includes('user'));
+}
+
+/** `Vary` header values per route options, computed once per route. */
+const varyHeaders = new WeakMap<CacheResponseOptions, string>();
+
+/** The `Vary` header of a cached route: the credential headers plus the headers it varies by. */
+export function varyHeader(options: CacheResponseOptions): string {
+  let value = varyHeaders.get(options);
+  if (value === undefined) {
+    const extra = Array.isArray(options.varyBy) ? options.varyBy.filter((h) => h !== 'user') : [];
+    value = ['Authorization', 'Cookie', 'X-API-Key', ...extra].join(', ');
+    varyHeaders.set(options, value);
+  }
+  return value;
+}

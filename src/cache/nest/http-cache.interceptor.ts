@@ -12,7 +12,8 @@ import type { ResolvedMarketCacheOptions } from '../market-cache.options.js';
 import { CacheMetrics } from '../metrics/cache-metrics.js';
 import type { Resolved } from '../tiered/tiered-cache.js';
 import { etagOf, matchesIfNoneMatch, xCacheOf } from './cache-headers.js';
-import type { CacheResponseOptions } from './cache-response.decorator.js';
+import { varyHeader, wantsUser, type CacheResponseOptions } from './cache-response.decorator.js';
+import { HttpCacheFastPathIndex } from './http-cache.fast-path.js';
 
 /** The parts of an (Express-compatible) request the interceptor reads. */
 export interface CacheableRequest {
@@ -88,6 +89,7 @@ export class HttpCacheInterceptor implements NestInterceptor {
     @Inject(Reflector) protected readonly reflector: Reflector,
     @Optional() @Inject(CacheMetrics) protected readonly metrics?: CacheMetrics,
     @Optional() @Inject(MARKET_CACHE_OPTIONS) private readonly cacheOptions?: ResolvedMarketCacheOptions,
+    @Optional() @Inject(HttpCacheFastPathIndex) private readonly fastPath?: HttpCacheFastPathIndex,
   ) {}
 
   async intercept(context: ExecutionContext, next: CallHandler): Promise<Observable<unknown>> {
@@ -137,6 +139,7 @@ export class HttpCacheInterceptor implements NestInterceptor {
     res.setHeader('Cache-Control', `${personal ? 'private, ' : ''}max-age=${maxAgeSeconds}`);
     res.setHeader('Last-Modified', new Date(asOf).toUTCString());
     res.setHeader('Vary', varyHeader(options));
+    if (!personal && source !== 'stale') this.fastPath?.remember(context, req, key, options, ttlSeconds, value);
     if (matchesIfNoneMatch(req.headers['if-none-match'], value.etag)) {
       res.statusCode = 304;
       return of(undefined);
@@ -227,23 +230,6 @@ export class HttpCacheInterceptor implements NestInterceptor {
     if (!res.headersSent) res.setHeader('X-Cache', 'MISS');
     return of(body);
   }
-}
-
-function wantsUser(options: CacheResponseOptions): boolean {
-  return options.varyBy === 'user' || (Array.isArray(options.varyBy) && options.varyBy.includes('user'));
-}
-
-/** `Vary` header values per route options, computed once per route. */
-const varyHeaders = new WeakMap<CacheResponseOptions, string>();
-
-function varyHeader(options: CacheResponseOptions): string {
-  let value = varyHeaders.get(options);
-  if (value === undefined) {
-    const extra = Array.isArray(options.varyBy) ? options.varyBy.filter((h) => h !== 'user') : [];
-    value = ['Authorization', 'Cookie', 'X-API-Key', ...extra].join(', ');
-    varyHeaders.set(options, value);
-  }
-  return value;
 }
 
 function headerText(req: CacheableRequest, name: string): string | undefined {

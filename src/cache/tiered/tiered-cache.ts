@@ -156,6 +156,14 @@ export class TieredCache {
     return (await this.resolve(storageKey, key, factory, options, hit)).value;
   }
 
+  /** A fresh L1 entry of a logical key outside any namespace (counted as an L1 hit), else `undefined`; never reads L2. */
+  peekFresh<T>(key: string): { value: T; asOf: number } | undefined {
+    const hit = this.l1.getLogical(key);
+    if (hit === undefined || Date.now() >= hit.staleAt) return undefined;
+    this.stats.of(hit.keyType).l1Hits++;
+    return hit as CacheEntry<T>;
+  }
+
   /** Like `getOrSet`, answering where the value came from and when it was produced. */
   async getOrSetResult<T>(key: string, factory: Factory<T>, options: TieredCallOptions = {}): Promise<Resolved<T>> {
     const storageKey = options.namespace === undefined ? this.keys.storageKey(key) : await this.namespacedKey(key, options.namespace);

@@ -1,0 +1,144 @@
+import { GUARDS_METADATA, INTERCEPTORS_METADATA } from '@nestjs/common/constants.js';
+import { Inject, Injectable, type ExecutionContext, type NestMiddleware } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { LRUCache } from 'lru-cache';
+import { CacheService } from '../cache.service.js';
+import { matchesIfNoneMatch } from './cache-headers.js';
+import { varyHeader, wantsUser, type CacheResponseOptions } from './cache-response.decorator.js';
+
+/** Route metadata that changes what a response looks like or who may get it: such routes never take the fast path. */
+const DISQUALIFYING_METADATA = [GUARDS_METADATA, '__headers__', '__httpCode__', '__redirect__', '__renderTemplate__', '__sse__'];
+
+/** Headers that make a request personal (or partial): such requests never take the fast path. */
+const PERSONAL_HEADERS = ['authorization', 'cookie', 'x-api-key', 'range'];
+
+interface FastRoute {
+  /** The logical cache key the interceptor answered this URL from. */
+  key: string;
+  ttlSeconds: number;
+  vary: string;
+}
+
+/** A cached response body ready to write. */
+interface PreparedBody {
+  text: string;
+  bytes: number;
+  lastModified: string;
+}
+
+/** The cached value of a response (as `HttpCacheInterceptor` stores it). */
+interface CachedBody {
+  body: unknown;
+  etag: string;
+}
+
+/** Minimal Node/Express request and response surfaces the fast path uses. */
+interface FastRequest {
+  method: string;
+  url: string;
+  originalUrl?: string;
+  headers: Record<string, string | string[] | undefined>;
+}
+interface FastResponse {
+  statusCode: number;
+  setHeader(name: string, value: string | number): unknown;
+  end(body?: string): unknown;
+}
+
+/**
+ * Which exact URLs `HttpCacheInterceptor` answered from the cache for anonymous callers, on
+ * routes that are safe to answer without entering Nest's pipeline: `@CacheResponse` without
+ * `varyBy`, no route guards, no interceptor besides the cache's, no `@Header` / `@HttpCode` /
+ * redirect / render / SSE. Bounded (10 000 URLs, least recently used first out).
+ */
+@Injectable()
+export class HttpCacheFastPathIndex {
+  private readonly routes = new LRUCache<string, FastRoute>({ max: 10_000 });
+  private readonly eligible = new WeakMap<object, boolean>();
+  private readonly prepared = new WeakMap<object, PreparedBody>();
+
+  constructor(@Inject(Reflector) private readonly reflector: Reflector) {}
+
+  /** Records that `req`'s URL is answered by `key` (called by the interceptor for anonymous, fresh answers). */
+  remember(context: ExecutionContext, req: FastRequest, key: string, options: CacheResponseOptions, ttlSeconds: number, value: CachedBody): void {
+    if (req.method !== 'GET' || typeof value.body !== 'object' || value.body === null) return;
+    if (!this.isEligible(context, options)) return;
+    this.routes.set(req.originalUrl ?? req.url, { key, ttlSeconds, vary: varyHeader(options) });
+  }
+
+  /** The route recorded for a URL, if any. */
+  lookup(url: string): FastRoute | undefined {
+    return this.routes.get(url);
+  }
+
+  /** A cached value ready to write: its JSON text, byte length and `Last-Modified`, made once per cached value. */
+  prepare(value: CachedBody, asOf: number): PreparedBody {
+    let ready = this.prepared.get(value);
+    if (ready === undefined) {
+      const text = JSON.stringify(value.body);
+      ready = { text, bytes: Buffer.byteLength(text), lastModified: new Date(asOf).toUTCString() };
+      this.prepared.set(value, ready);
+    }
+    return ready;
+  }
+
+  private isEligible(context: ExecutionContext, options: CacheResponseOptions): boolean {
+    const handler = context.getHandler();
+    let ok = this.eligible.get(handler);
+    if (ok === undefined) {
+      const targets = [handler, context.getClass()];
+      const interceptors = targets.flatMap((t) => (this.reflector.get<unknown[] | undefined>(INTERCEPTORS_METADATA, t) ?? []) as unknown[]);
+      ok =
+        options.varyBy === undefined &&
+        !wantsUser(options) &&
+        interceptors.every((i) => typeof i === 'function' && i.name === 'HttpCacheInterceptor') &&
+        DISQUALIFYING_METADATA.every((m) => targets.every((t) => {
+          const meta: unknown = this.reflector.get(m, t);
+          return meta === undefined || (Array.isArray(meta) && meta.length === 0);
+        }));
+      this.eligible.set(handler, ok);
+    }
+    return ok;
+  }
+}
+
+/**
+ * Answers anonymous GET/HEAD requests for URLs the cache already answered (see
+ * `HttpCacheFastPathIndex`) straight from a fresh L1 entry, before Nest's router, guards,
+ * interceptors and serializer run; everything else passes through untouched.
+ *
+ * Opt-in per app (`consumer.apply(HttpCacheFastPath).forRoutes('*')`), because it answers before
+ * **global** guards: apply it only when every global guard lets anonymous requests through
+ * unchanged (route guards are checked automatically, and requests carrying `Authorization`,
+ * `Cookie` or `X-API-Key` never take the fast path).
+ */
+@Injectable()
+export class HttpCacheFastPath implements NestMiddleware {
+  constructor(
+    @Inject(HttpCacheFastPathIndex) private readonly index: HttpCacheFastPathIndex,
+    @Inject(CacheService) private readonly cache: CacheService,
+  ) {}
+
+  use(req: FastRequest, res: FastResponse, next: () => void): void {
+    if ((req.method !== 'GET' && req.method !== 'HEAD') || PERSONAL_HEADERS.some((h) => req.headers[h] !== undefined)) return next();
+    const route = this.index.lookup(req.originalUrl ?? req.url);
+    const hit = route && this.cache.tiered.peekFresh<CachedBody>(route.key);
+    if (!route || !hit || typeof hit.value?.etag !== 'string') return next();
+    const maxAge = Math.max(0, Math.round(route.ttlSeconds - (Date.now() - hit.asOf) / 1000));
+    const ready = this.index.prepare(hit.value, hit.asOf);
+    res.setHeader('X-Cache', 'HIT');
+    res.setHeader('ETag', hit.value.etag);
+    res.setHeader('Cache-Control', `max-age=${maxAge}`);
+    res.setHeader('Last-Modified', ready.lastModified);
+    res.setHeader('Vary', route.vary);
+    if (matchesIfNoneMatch(req.headers['if-none-match'], hit.value.etag)) {
+      res.statusCode = 304;
+      res.end();
+      return;
+    }
+    res.statusCode = 200;
+    res.setHeader('Content-Type', 'application/json; charset=utf-8');
+    res.setHeader('Content-Length', ready.bytes);
+    res.end(req.method === 'HEAD' ? undefined : ready.text);
+  }
+}
