@@ -1,4 +1,4 @@
-import { Controller, Get, Inject, Injectable, Module, Param, RequestMethod, UseGuards, type CallHandler, type CanActivate, type INestApplication, type MiddlewareConsumer, type NestInterceptor, type NestModule } from '@nestjs/common';
+import { Controller, Get, Injectable, Module, Param, RequestMethod, UseGuards, type CallHandler, type CanActivate, type INestApplication, type MiddlewareConsumer, type NestInterceptor, type NestModule } from '@nestjs/common';
 import { APP_INTERCEPTOR } from '@nestjs/core';
 import { Test } from '@nestjs/testing';
 import type { Observable } from 'rxjs';

@@ -35,6 +35,7 @@ describeWithPostgres('market routes on the PostgreSQL source', () => {
   beforeAll(async () => {
     await ensureDatabase(dbUrl);
     const pool = new Pool({ connectionString: dbUrl, max: 4 });
+    pool.on('error', (e) => expect(e.message).toMatch(/terminat/));
     try {
       await migrate(pool);
       seeded = await seed(pool, { tickers: 3, years: 0.25, tradesPerTickerDay: 10 });

@@ -14,7 +14,7 @@ export interface MarketCacheRedisState {
 }
 
 declare global {
-  // eslint-disable-next-line no-var
+   
   var __MARKET_CACHE_REDIS__: MarketCacheRedisState | undefined;
 }
 
