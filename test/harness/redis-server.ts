@@ -296,7 +296,8 @@ function tailFile(file: string, lines = 20): string {
   }
 }
 
-function pidAlive(pid: number): boolean {
+/** True while a process with this pid exists (also when it belongs to another user). */
+export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -1,10 +1,11 @@
 /**
  * Accessors for the Redis instances started by the jest global setup
- * (`test/harness/global-setup.ts`), usable from any test file / worker.
+ * (`test/harness/global-setup.mjs` → `redis-setup.ts`), usable from any test file / worker.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { pidAlive } from './redis-server.js';
 
 /** File the global setup writes the test environment description to. */
 export const TEST_ENV_FILE = path.join(os.tmpdir(), 'market-cache-test-env.json');
@@ -36,17 +37,8 @@ export interface TestEnvFile {
 
 const NOT_INITIALISED =
   'Test Redis environment is not initialised: run the tests through jest so that globalSetup ' +
-  `(test/harness/global-setup.ts) starts the servers, or set ${TEST_REDIS_URL_ENV} and ` +
+  `(test/harness/global-setup.mjs) starts the servers, or set ${TEST_REDIS_URL_ENV} and ` +
   `${TEST_REDIS_CLUSTER_NODES_ENV}.`;
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 function readEnvFile(): TestEnvFile {
   let parsed: TestEnvFile;

@@ -123,9 +123,13 @@ describe('CacheService on standalone Redis', () => {
   it('reports lookups with their source and duration', async () => {
     await a.cache.set('market_data:lk', { v: 1 });
     expect(await a.cache.lookup('market_data:lk')).toMatchObject({ success: true, value: { v: 1 }, source: 'l1' });
+    const before = (await b.cache.getCacheStatistics()).l2;
     expect(await b.cache.lookup('market_data:lk')).toMatchObject({ success: true, source: 'l2' });
+    const after = (await b.cache.getCacheStatistics()).l2;
+    expect(after.hits).toBe(before.hits + 1);
     const miss = await b.cache.lookup('market_data:none');
     expect(miss).toMatchObject({ success: false, source: undefined });
+    expect((await b.cache.getCacheStatistics()).l2.misses).toBe(after.misses + 1);
     expect(miss.durationMs).toBeGreaterThanOrEqual(0);
   });
 

@@ -193,9 +193,15 @@ export class TieredCache {
       return { value: hit.value as T, source: 'stale', asOf: hit.asOf };
     }
     const entry = await this.readL2<T>(storageKey, type);
-    if (!entry || now >= entry.expiresAt) return undefined;
+    if (!entry || now >= entry.expiresAt) {
+      counters.l2Misses++;
+      return undefined;
+    }
     this.l1.set(storageKey, entry);
-    if (now < entry.staleAt) return { value: entry.value, source: this.l2Source, asOf: entry.asOf };
+    if (now < entry.staleAt) {
+      counters.l2Hits++;
+      return { value: entry.value, source: this.l2Source, asOf: entry.asOf };
+    }
     counters.staleHits++;
     return { value: entry.value, source: 'stale', asOf: entry.asOf };
   }
