@@ -15,7 +15,7 @@ import { createTieredCache } from '../src/cache/market-cache.module.js';
 import { resolveOptions, type MarketCacheModuleOptions } from '../src/cache/market-cache.options.js';
 import { RedisCache } from '../src/cache/redis/redis-cache.js';
 import { RedisServerProcess } from '../test/harness/redis-server.js';
-import { measure, quotePayload, type BenchRow } from './lib.js';
+import { measure, measurePaired, quotePayload, type BenchRow } from './lib.js';
 
 async function cacheService(url: string, extra: MarketCacheModuleOptions = {}): Promise<{ service: CacheService; store: RedisCache; close: () => Promise<void> }> {
   const options = resolveOptions({ redisUrl: url, keyPrefix: 'bench', commandTimeoutMs: 2000, ...extra });
@@ -58,12 +58,16 @@ export async function runCoreBench(): Promise<BenchRow[]> {
 
     const seq = 20_000;
     rows.push(
-      ...(await sideBySide([
-        { name: 'raw ioredis GET + JSON.parse', run: () => measure('sequential (1 in flight)', 'raw ioredis GET + JSON.parse', async (i) => JSON.parse((await raw.get(rawKeys[i % 1000])) as string), { ops: seq }) },
-        { name: 'RedisCache.get + JSON.parse', run: () => measure('sequential (1 in flight)', 'RedisCache.get + JSON.parse', async (i) => JSON.parse((await direct.get(rawKeys[i % 1000])) as string), { ops: seq }) },
-        { name: 'CacheService.getOrSet, L1 off (L2 hit)', run: () => measure('sequential (1 in flight)', 'CacheService.getOrSet, L1 off (L2 hit)', (i) => l2Only.service.getOrSet(logical[i % 1000], factory, opts), { ops: seq }) },
-        { name: 'CacheService.getOrSet (L1 hit)', run: () => measure('sequential (1 in flight)', 'CacheService.getOrSet (L1 hit)', (i) => withL1.service.getOrSet(logical[i % 1000], factory, opts), { ops: seq }) },
-      ])),
+      ...(await measurePaired(
+        'sequential (1 in flight)',
+        [
+          { name: 'raw ioredis GET + JSON.parse', op: async (i) => JSON.parse((await raw.get(rawKeys[i % 1000])) as string) },
+          { name: 'RedisCache.get + JSON.parse', op: async (i) => JSON.parse((await direct.get(rawKeys[i % 1000])) as string) },
+          { name: 'CacheService.getOrSet, L1 off (L2 hit)', op: (i) => l2Only.service.getOrSet(logical[i % 1000], factory, opts) },
+          { name: 'CacheService.getOrSet (L1 hit)', op: (i) => withL1.service.getOrSet(logical[i % 1000], factory, opts) },
+        ],
+        seq,
+      )),
     );
 
     const par = 50_000;

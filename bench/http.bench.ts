@@ -32,7 +32,7 @@ import { HttpCacheInterceptor } from '../src/cache/nest/http-cache.interceptor.j
 import { RedisCache } from '../src/cache/redis/redis-cache.js';
 import { isEntryPoint } from '../src/market/providers/entry-point.js';
 import { RedisServerProcess } from '../test/harness/redis-server.js';
-import { formatTable, quotePayload, type BenchRow } from './lib.js';
+import { barsPayload, formatTable, quotePayload, type BenchRow } from './lib.js';
 
 const SECTION = 'http';
 const QUOTE = 'BENCH:QUOTE';
@@ -166,7 +166,7 @@ async function cannon(name: string, url: string, seconds: number, bytes: number)
   const busyMs = performance.eventLoopUtilization(elu0).active;
   if (result.non2xx > 0 || result.errors > 0) throw new Error(`${name}: ${result.non2xx} non-2xx responses, ${result.errors} errors`);
   return {
-    section: `${SECTION} (${bytes >= 1024 ? `${Math.round(bytes / 1024)} KB` : `${bytes} B`} JSON body)`,
+    section: `${SECTION} (${bytes === 0 ? '252 daily bars, 24 KB' : bytes >= 1024 ? `${Math.round(bytes / 1024)} KB quote` : `${bytes} B`} JSON body)`,
     name,
     opsPerSec: result.requests.average,
     p50Us: result.latency.p50 * 1000,
@@ -190,7 +190,8 @@ const CHILD_FLAG = '--http-bench-case';
 
 /** Serves one case's app on a free port; `close` stops it and what it opened. */
 async function serveCase(id: CaseId, redisUrl: string, bytes: number): Promise<{ url: string; close: () => Promise<void> }> {
-  const quote = quotePayload(bytes);
+  // Size 0 stands for a year of daily bars (252 bars, ≈ 24 KB): many small objects, as the app serves.
+  const quote = bytes === 0 ? barsPayload(252) : quotePayload(bytes);
   if (id === 'stock' || id === 'uncached') {
     const { app, url } = await listen(id === 'stock' ? StockApp.forRedis(redisUrl, quote) : UncachedApp.create(quote));
     return { url, close: () => app.close() };
@@ -225,11 +226,10 @@ function runCaseIsolated(id: CaseId, redisUrl: string, seconds: number, bytes: n
 
 /**
  * Stock CacheInterceptor vs ours on one Redis, and the uncached route for scale, for a 1 KB quote
- * and a 16 KB body (about what a quarter of daily bars weighs); one section per size, stock line
- * first. Each case runs `ROUNDS` times, each time in a fresh child process, cases in turn (order
+ * and a year of daily bars (252 bars, ≈ 24 KB: size 0); one section per body, stock line first. Each case runs `ROUNDS` times, each time in a fresh child process, cases in turn (order
  * reversed every other round); each keeps its best round.
  */
-export async function runHttpBench(sizes: readonly number[] = [1024, 16 * 1024]): Promise<BenchRow[]> {
+export async function runHttpBench(sizes: readonly number[] = [1024, 0]): Promise<BenchRow[]> {
   const server = await RedisServerProcess.start();
   try {
     const rows: BenchRow[] = [];

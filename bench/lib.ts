@@ -76,6 +76,49 @@ export async function measure(section: string, name: string, op: (i: number) => 
   };
 }
 
+/**
+ * Times several awaited-one-at-a-time operations side by side: every iteration runs each case
+ * once (in rotating order) and times it, so a slower or faster machine moment hits every case
+ * alike. ops/s is 1 / mean latency; p50/p99 per case.
+ */
+export async function measurePaired(section: string, cases: { name: string; op: (i: number) => Promise<unknown> }[], ops: number, warmup = Math.ceil(ops / 10)): Promise<BenchRow[]> {
+  for (let i = 0; i < warmup; i++) for (const c of cases) await c.op(i);
+  const latencies = cases.map(() => new Float64Array(ops));
+  for (let i = 0; i < ops; i++) {
+    for (let j = 0; j < cases.length; j++) {
+      const k = (i + j) % cases.length;
+      const t0 = performance.now();
+      await cases[k].op(i);
+      latencies[k][i] = performance.now() - t0;
+    }
+  }
+  return cases.map((c, k) => {
+    const sorted = Array.from(latencies[k]).sort((a, b) => a - b);
+    const meanMs = sorted.reduce((a, b) => a + b, 0) / sorted.length;
+    return {
+      section,
+      name: c.name,
+      opsPerSec: 1000 / meanMs,
+      p50Us: sorted[Math.floor(sorted.length * 0.5)] * 1000,
+      p99Us: sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))] * 1000,
+      note: 'paired: each iteration runs every case once',
+    };
+  });
+}
+
+/** A JSON body like a year of daily bars for one ticker (`count` bars, about 90 bytes each). */
+export function barsPayload(count = 252): Record<string, unknown> {
+  const bars = [];
+  let close = 150;
+  for (let i = 0; i < count; i++) {
+    const open = close * (1 + Math.sin(i) * 0.01);
+    close = open * (1 + Math.cos(i * 1.3) * 0.012);
+    const day = new Date(Date.UTC(2025, 0, 2) + i * 86_400_000).toISOString().slice(0, 10);
+    bars.push({ date: day, open: +open.toFixed(2), high: +(Math.max(open, close) * 1.006).toFixed(2), low: +(Math.min(open, close) * 0.994).toFixed(2), close: +close.toFixed(2), volume: 40_000_000 + ((i * 7919) % 9_000_000) });
+  }
+  return { ticker: 'AAPL', from: bars[0].date, to: bars[bars.length - 1].date, asOf: '2026-11-20T21:00:00.000Z', bars };
+}
+
 /** Formats rows as a Markdown table, with each row's ratio to the section's first row. */
 export function formatTable(rows: BenchRow[]): string {
   const out = ['| section | case | ops/s | p50 µs | p99 µs | × first in section | note |', '|---|---|---:|---:|---:|---:|---|'];

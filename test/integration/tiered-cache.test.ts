@@ -1,3 +1,4 @@
+import { jest } from '@jest/globals';
 import { CacheKeyType } from '../../src/cache/keys/cache-key-type.js';
 import { FactoryError, FactoryTimeoutError } from '../../src/cache/errors/cache-errors.js';
 import type { MarketCacheModuleOptions } from '../../src/cache/market-cache.options.js';
@@ -66,6 +67,12 @@ describeCrossInstance('cluster', () => ({ clusterNodes: testCluster().nodeList.s
 describe('stale-while-revalidate and fail-safe', () => {
   let a: CacheContext;
   let b: CacheContext;
+  // Time is the subject: only `Date` is faked, so entry timelines move at once while Redis,
+  // timeouts and the bus keep real time.
+  const realTimers = ['hrtime', 'nextTick', 'performance', 'queueMicrotask', 'setImmediate', 'clearImmediate', 'setInterval', 'clearInterval', 'setTimeout', 'clearTimeout'] as const;
+  const advance = (ms: number) => jest.setSystemTime(Date.now() + ms);
+  beforeEach(() => jest.useFakeTimers({ doNotFake: [...realTimers] }));
+  afterEach(() => jest.useRealTimers());
   beforeAll(async () => {
     const base: MarketCacheModuleOptions = {
       redisUrl: testRedis().url,
@@ -93,10 +100,11 @@ describe('stale-while-revalidate and fail-safe', () => {
     const opts = { ttl: 0.4, keyType: CacheKeyType.STOCK_PRICE };
     expect(await a.cache.getOrSet('stock_price:SWR', factory, opts)).toEqual({ n: 1 });
     expect(await b.cache.getOrSet('stock_price:SWR', factory, opts)).toEqual({ n: 1 });
-    await sleep(250); // past the stale point (50% of 400 ms), before expiry
-    const t0 = Date.now();
+    await Promise.all([a.tiered.drain(), b.tiered.drain()]); // the fill's L2 write and lock release
+    advance(250); // past the stale point (50% of 400 ms), before expiry
+    const t0 = performance.now();
     const [ra, rb] = await Promise.all([a.cache.getOrSetResult('stock_price:SWR', factory, opts), b.cache.getOrSetResult('stock_price:SWR', factory, opts)]);
-    expect(Date.now() - t0).toBeLessThan(40);
+    expect(performance.now() - t0).toBeLessThan(40);
     expect([ra.value, rb.value]).toEqual([{ n: 1 }, { n: 1 }]);
     expect([ra.source, rb.source]).toEqual(['stale', 'stale']);
     await a.tiered.drain();
@@ -111,7 +119,8 @@ describe('stale-while-revalidate and fail-safe', () => {
   it('serves the stale value when the source fails after expiry, then a typed error past maxStaleness', async () => {
     const opts = { ttl: 0.2, keyType: CacheKeyType.STOCK_PRICE };
     await a.cache.getOrSet('stock_price:FS', () => ({ p: 10 }), opts);
-    await sleep(300); // expired; max staleness is 1 s past expiry
+    await a.tiered.drain();
+    advance(300); // expired; max staleness is 1 s past expiry
     const failing = () => {
       throw new Error('vendor down');
     };
@@ -122,7 +131,7 @@ describe('stale-while-revalidate and fail-safe', () => {
     const stats = (await a.cache.getCacheStatistics()).byKeyType[CacheKeyType.STOCK_PRICE];
     expect(stats.failSafe.served).toBeGreaterThanOrEqual(1);
     expect(stats.failSafe.throttled).toBeGreaterThanOrEqual(1);
-    await sleep(1000); // past expiry + max staleness
+    advance(1000); // past expiry + max staleness
     await expect(a.cache.getOrSet('stock_price:FS', failing, opts)).rejects.toBeInstanceOf(FactoryError);
     await expect(a.cache.getOrSet('stock_price:FS', failing, opts)).rejects.toMatchObject({ code: 'CACHE_FACTORY_FAILED' });
   });
@@ -130,13 +139,14 @@ describe('stale-while-revalidate and fail-safe', () => {
   it('answers the stale value after the soft timeout and stores the late result', async () => {
     const opts = { ttl: 0.2, keyType: CacheKeyType.STOCK_PRICE, softTimeoutMs: 50, hardTimeoutMs: 2000 };
     await a.cache.getOrSet('stock_price:SOFT', () => ({ p: 'old' }), opts);
-    await sleep(250);
-    const t0 = Date.now();
+    await a.tiered.drain();
+    advance(250);
+    const t0 = performance.now();
     const r = await a.cache.getOrSetResult('stock_price:SOFT', async () => {
       await sleep(500);
       return { p: 'new' };
     }, opts);
-    expect(Date.now() - t0).toBeLessThan(100);
+    expect(performance.now() - t0).toBeLessThan(100);
     expect(r).toMatchObject({ value: { p: 'old' }, source: 'stale' });
     await a.tiered.drain();
     expect((await b.cache.lookup('stock_price:SOFT')).value).toEqual({ p: 'new' });

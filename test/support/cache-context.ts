@@ -43,12 +43,12 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-/** Polls `check` every 10 ms until it is truthy or `timeoutMs` passes; answers the elapsed ms. */
+/** Polls `check` every 10 ms until it is truthy or `timeoutMs` (real time, even under a faked `Date`) passes; answers the elapsed ms. */
 export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 2000): Promise<number> {
-  const t0 = Date.now();
+  const t0 = performance.now();
   while (!(await check())) {
-    if (Date.now() - t0 > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`);
+    if (performance.now() - t0 > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`);
     await sleep(10);
   }
-  return Date.now() - t0;
+  return performance.now() - t0;
 }

@@ -108,8 +108,15 @@ export class RedisCache implements CacheStore {
    */
   async connect(): Promise<void> {
     if (this.client.status !== 'wait') return;
+    const timeoutMs = this.options.connectTimeoutMs ?? 2000;
     try {
-      await withTimeout(this.client.connect(), this.options.connectTimeoutMs ?? 2000, 'connect timed out');
+      await withTimeout(this.client.connect(), timeoutMs, 'connect timed out');
+      // A cluster is `ready` before each master's own connection is: with no offline queue, the
+      // first command to a node still connecting would fail, so start-up waits for them (bounded).
+      if (this.client instanceof Cluster) {
+        const pending = this.client.nodes('master').filter((n) => n.status !== 'ready');
+        await withTimeout(Promise.all(pending.map((n) => new Promise((ready) => n.once('ready', ready)))), timeoutMs, 'cluster nodes not ready');
+      }
     } catch (e) {
       this.breaker.trip();
       this.log.warn('connect', `redis ${this.target} not reachable at start-up; serving without it and retrying: ${errorSummary(e)}`);

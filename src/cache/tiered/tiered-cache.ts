@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { CacheError, CacheValidationError, FactoryError, FactoryTimeoutError, ValueTooLargeError } from '../errors/cache-errors.js';
 import type { CacheKeyBuilder } from '../keys/cache-key-builder.js';
 import type { CacheKeyType } from '../keys/cache-key-type.js';
@@ -437,10 +438,11 @@ export class TieredCache {
 
   /** Polls L2 (10 ms, doubling to 100 ms) until the lock holder's value appears or the wait bound passes. */
   private async waitForHolder<T>(storageKey: string, type: CacheKeyType | undefined, newerThan: number): Promise<CacheEntry<T> | undefined> {
-    const deadline = Date.now() + this.lockWaitMs;
+    // The wait is bounded on the monotonic clock: a wall-clock jump never stretches or cuts it.
+    const deadline = performance.now() + this.lockWaitMs;
     let delay = 10;
-    while (Date.now() < deadline) {
-      await sleep(Math.min(delay, Math.max(1, deadline - Date.now())));
+    while (performance.now() < deadline) {
+      await sleep(Math.min(delay, Math.max(1, deadline - performance.now())));
       delay = Math.min(delay * 2, 100);
       const entry = await this.readL2<T>(storageKey, type);
       if (entry && entry.asOf > newerThan && Date.now() < entry.expiresAt) {
