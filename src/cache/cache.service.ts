@@ -202,13 +202,17 @@ export class CacheService {
 
   /** Flushes stored keys matching a full storage pattern, evicting them from every L1. */
   async flushStorage(storagePattern: string, filter?: (storageKey: string) => boolean): Promise<number> {
+    // Up to 1,000 removed keys are evicted one by one from every L1; past that, every L1 is
+    // cleared instead (and no more keys are collected: a huge flush stays in bounded memory).
     const removed: string[] = [];
+    let many = false;
     const count = await this.store.flushPattern(storagePattern, (k) => {
       if (filter && !filter(k)) return false;
-      removed.push(k);
+      if (removed.length < 1000) removed.push(k);
+      else many = true;
       return true;
     });
-    if (removed.length > 1000) await this.tiered.clearL1Everywhere();
+    if (many) await this.tiered.clearL1Everywhere();
     else await this.tiered.evictLocalAndRemote(removed);
     return count;
   }
