@@ -109,15 +109,20 @@ export class RedisCache implements CacheStore {
   async connect(): Promise<void> {
     if (this.client.status !== 'wait') return;
     const timeoutMs = this.options.connectTimeoutMs ?? 2000;
+    // Wait for the `ready` state itself: under load, ioredis' Cluster `connect()` promise can stay
+    // pending after the client is ready. Its rejection (Redis down) is logged; the client retries.
+    const ready = new Promise<void>((resolve) => this.client.once('ready', () => resolve()));
+    this.client.connect().catch((e: unknown) => this.log.warn('connect', `redis ${this.target} connect: ${errorSummary(e)}`));
     try {
-      await withTimeout(this.client.connect(), timeoutMs, 'connect timed out');
+      await withTimeout(ready, timeoutMs, 'connect timed out');
       // A cluster is `ready` before each master's own connection is: with no offline queue, the
       // first command to a node still connecting would fail, so start-up waits for them (bounded).
       if (this.client instanceof Cluster) {
         const pending = this.client.nodes('master').filter((n) => n.status !== 'ready');
-        await withTimeout(Promise.all(pending.map((n) => new Promise((ready) => n.once('ready', ready)))), timeoutMs, 'cluster nodes not ready');
+        await withTimeout(Promise.all(pending.map((n) => new Promise((resolved) => n.once('ready', resolved)))), timeoutMs, 'cluster nodes not ready');
       }
     } catch (e) {
+      if (this.isReady) return;
       this.breaker.trip();
       this.log.warn('connect', `redis ${this.target} not reachable at start-up; serving without it and retrying: ${errorSummary(e)}`);
     }

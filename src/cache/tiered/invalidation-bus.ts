@@ -61,16 +61,26 @@ export class InvalidationBus {
         this.onMessage({ kind: 'all' });
       }
       this.everReady = true;
-      sub.subscribe(this.channel).then(
-        () => (this.subscribed = true),
-        (e: unknown) => this.log.warn('bus-subscribe', `bus subscribe failed: ${errorSummary(e)}`),
-      );
+      this.subscribe(sub);
     });
     try {
       await withTimeout(sub.connect(), 2000, 'bus connect timed out');
     } catch (e) {
       this.log.warn('bus-connect', `invalidation bus not connected at start-up; retrying: ${errorSummary(e)}`);
     }
+  }
+
+  /** Subscribes to the channel, retrying every 200 ms while the connection is up (a SUBSCRIBE can time out under load). */
+  private subscribe(sub: RedisClient): void {
+    sub.subscribe(this.channel).then(
+      () => {
+        if (this.subscriber === sub) this.subscribed = true;
+      },
+      (e: unknown) => {
+        this.log.warn('bus-subscribe', `bus subscribe failed, retrying: ${errorSummary(e)}`);
+        if (this.subscriber === sub && sub.status === 'ready') setTimeout(() => this.subscriber === sub && this.subscribe(sub), 200).unref();
+      },
+    );
   }
 
   /** Closes the subscriber connection. */
