@@ -6,9 +6,8 @@
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { FileStore } from '../src/cache/stores/file-store.js';
-import { formatTable, measure, quotePayload, type BenchRow } from './lib.js';
+import { measure, quotePayload, runBenchScript, type BenchRow } from './lib.js';
 
 const SECTION = 'file-store';
 /** Timed operations per line. */
@@ -56,15 +55,4 @@ export async function runFileStoreBench(): Promise<BenchRow[]> {
   }
 }
 
-if (
-  process.argv[1] !== undefined &&
-  import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href
-) {
-  runFileStoreBench().then(
-    (rows) => console.log(formatTable(rows)),
-    (e: unknown) => {
-      console.error(e);
-      process.exitCode = 1;
-    },
-  );
-}
+runBenchScript(import.meta.url, runFileStoreBench);

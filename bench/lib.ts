@@ -1,5 +1,6 @@
 /** Shared measuring helpers for `npm run bench` (a script, never a test). */
 import { performance } from 'node:perf_hooks';
+import { isEntryPoint } from '../src/market/providers/entry-point.js';
 
 /** One measured line of a benchmark table. */
 export interface BenchRow {
@@ -136,4 +137,19 @@ export function quotePayload(bytes = 1024): Record<string, unknown> {
   const base = { ticker: 'AAPL', open: 189.12, high: 191.5, low: 188.7, close: 190.33, volume: 53_123_456, asOf: '2026-11-20T21:00:00.000Z' };
   const pad = Math.max(0, bytes - JSON.stringify(base).length - 12);
   return { ...base, notes: 'x'.repeat(pad) };
+}
+
+/** Runs a bench section when its file is the script node was started with: prints its table, exit code 1 on failure. */
+export function runBenchScript(importMetaUrl: string, run: () => Promise<BenchRow[]>): void {
+  if (!isEntryPoint(importMetaUrl)) return;
+  run().then(
+    (rows) => {
+      console.log(formatTable(rows));
+      process.exit(0);
+    },
+    (err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
 }

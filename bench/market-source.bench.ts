@@ -5,8 +5,7 @@
  * missing or empty; never drops anything. Run alone: `npx tsx bench/market-source.bench.ts`.
  */
 import { Pool } from 'pg';
-import { type BenchRow, formatTable, measure } from './lib.js';
-import { isEntryPoint } from '../src/market/providers/entry-point.js';
+import { measure, runBenchScript, type BenchRow } from './lib.js';
 import { PostgresMarketDataProvider } from '../src/market/providers/postgres.provider.js';
 import { ensureDatabase } from '../src/market/providers/postgres/database.js';
 import { migrate } from '../src/market/providers/postgres/schema.js';
@@ -69,12 +68,4 @@ export async function runMarketSourceBench(): Promise<BenchRow[]> {
   return rows;
 }
 
-if (isEntryPoint(import.meta.url)) {
-  runMarketSourceBench().then(
-    (rows) => console.log(formatTable(rows)),
-    (err: unknown) => {
-      console.error(err);
-      process.exitCode = 1;
-    },
-  );
-}
+runBenchScript(import.meta.url, runMarketSourceBench);

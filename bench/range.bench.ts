@@ -22,7 +22,6 @@ import { resolveOptions, type MarketCacheModuleOptions } from '../src/cache/mark
 import { RedisCache } from '../src/cache/redis/redis-cache.js';
 import { BarsService } from '../src/market/bars.service.js';
 import { marketSettings } from '../src/market/market.options.js';
-import { isEntryPoint } from '../src/market/providers/entry-point.js';
 import { ensureDatabase } from '../src/market/providers/postgres/database.js';
 import { migrate } from '../src/market/providers/postgres/schema.js';
 import { DEFAULT_TICKERS } from '../src/market/providers/synthetic-data.js';
@@ -30,7 +29,7 @@ import { SyntheticMarketDataProvider } from '../src/market/providers/synthetic.p
 import { addDays, todayUtc } from '../src/market/providers/trading-calendar.js';
 import { TradesService } from '../src/market/trades.service.js';
 import { RedisServerProcess } from '../test/harness/redis-server.js';
-import { formatTable, measure, type BenchRow } from './lib.js';
+import { measure, runBenchScript, type BenchRow } from './lib.js';
 import { runMarketSourceBench } from './market-source.bench.js';
 
 const BARS = 'range-bars';
@@ -212,15 +211,4 @@ export async function runRangeBench(): Promise<BenchRow[]> {
   return rows;
 }
 
-if (isEntryPoint(import.meta.url)) {
-  runRangeBench().then(
-    (rows) => {
-      console.log(formatTable(rows));
-      process.exit(0);
-    },
-    (err: unknown) => {
-      console.error(err);
-      process.exit(1);
-    },
-  );
-}
+runBenchScript(import.meta.url, runRangeBench);

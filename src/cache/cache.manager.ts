@@ -1,10 +1,10 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { MARKET_CACHE_STORE } from './constants.js';
-import { CacheValidationError } from './errors/cache-errors.js';
 import { CacheKeyBuilder } from './keys/cache-key-builder.js';
 import { CacheKeyType } from './keys/cache-key-type.js';
 import type { CacheStore, StoreHealth } from './stores/cache-store.js';
 import { CacheService } from './cache.service.js';
+import { assertText } from './util/arguments.js';
 import type { BreakerState } from './util/circuit-breaker.js';
 
 /** What `getCacheHealth` reports. */
@@ -27,38 +27,38 @@ export class CacheManager {
 
   /** Caches the latest quote of `ticker` (stock-price TTL, 300 s by default). */
   setStockPrice<T>(ticker: string, quote: T): Promise<boolean> {
-    return this.cache.set(this.keys.stockPrice(checkTicker(ticker)), quote, { keyType: CacheKeyType.STOCK_PRICE });
+    return this.cache.set(this.keys.stockPrice(checkedTicker(ticker)), quote, { keyType: CacheKeyType.STOCK_PRICE });
   }
   /** The cached quote of `ticker`, or `null`. */
   getStockPrice<T>(ticker: string): Promise<T | null> {
-    return this.read<T>(this.keys.stockPrice(checkTicker(ticker)), CacheKeyType.STOCK_PRICE);
+    return this.read<T>(this.keys.stockPrice(checkedTicker(ticker)), CacheKeyType.STOCK_PRICE);
   }
 
   /** Caches a financial statement (financial-data TTL, 24 h by default). */
   setFinancialData<T>(ticker: string, period: string, quarter: string, data: T): Promise<boolean> {
-    return this.cache.set(this.keys.financialData(checkTicker(ticker), period, quarter), data, { keyType: CacheKeyType.FINANCIAL_DATA });
+    return this.cache.set(this.keys.financialData(checkedTicker(ticker), period, quarter), data, { keyType: CacheKeyType.FINANCIAL_DATA });
   }
   /** The cached financial statement, or `null`. */
   getFinancialData<T>(ticker: string, period: string, quarter: string): Promise<T | null> {
-    return this.read<T>(this.keys.financialData(checkTicker(ticker), period, quarter), CacheKeyType.FINANCIAL_DATA);
+    return this.read<T>(this.keys.financialData(checkedTicker(ticker), period, quarter), CacheKeyType.FINANCIAL_DATA);
   }
 
   /** Caches a computed analysis (AI-analysis TTL, 6 h by default). */
   setAiAnalysis<T>(ticker: string, analysisType: string, analysis: T): Promise<boolean> {
-    return this.cache.set(this.keys.aiAnalysis(checkTicker(ticker), analysisType), analysis, { keyType: CacheKeyType.AI_ANALYSIS });
+    return this.cache.set(this.keys.aiAnalysis(checkedTicker(ticker), analysisType), analysis, { keyType: CacheKeyType.AI_ANALYSIS });
   }
   /** The cached analysis, or `null`. */
   getAiAnalysis<T>(ticker: string, analysisType: string): Promise<T | null> {
-    return this.read<T>(this.keys.aiAnalysis(checkTicker(ticker), analysisType), CacheKeyType.AI_ANALYSIS);
+    return this.read<T>(this.keys.aiAnalysis(checkedTicker(ticker), analysisType), CacheKeyType.AI_ANALYSIS);
   }
 
   /** Caches news items (news TTL, 1 h by default). */
   setNewsData<T>(ticker: string, category: string, news: T): Promise<boolean> {
-    return this.cache.set(this.keys.newsData(checkTicker(ticker), category), news, { keyType: CacheKeyType.NEWS_DATA });
+    return this.cache.set(this.keys.newsData(checkedTicker(ticker), category), news, { keyType: CacheKeyType.NEWS_DATA });
   }
   /** The cached news items, or `null`. */
   getNewsData<T>(ticker: string, category: string): Promise<T | null> {
-    return this.read<T>(this.keys.newsData(checkTicker(ticker), category), CacheKeyType.NEWS_DATA);
+    return this.read<T>(this.keys.newsData(checkedTicker(ticker), category), CacheKeyType.NEWS_DATA);
   }
 
   /**
@@ -66,19 +66,20 @@ export class CacheManager {
    * instance's L1. Keys of other tickers (even `AAPLX` for `AAPL`) are untouched. Answers the count.
    */
   async invalidateStockCache(ticker: string): Promise<number> {
-    const { pattern, matches } = this.keys.entityMatcher(undefined, checkTicker(ticker));
+    const { pattern, matches } = this.keys.entityMatcher(undefined, checkedTicker(ticker));
     return this.cache.flushStorage(pattern, matches);
   }
 
   /** Removes the keys of one key type, optionally of one entity; answers the count. */
   async invalidateKeyType(type: CacheKeyType, entityId?: string): Promise<number> {
-    const { pattern, matches } = this.keys.entityMatcher(type, entityId === undefined ? undefined : checkTicker(entityId, 'entity'));
+    const { pattern, matches } = this.keys.entityMatcher(type, entityId === undefined ? undefined : checkedTicker(entityId, 'entity'));
     return this.cache.flushStorage(pattern, matches);
   }
 
   /** Store health plus L1 figures and the overall hit rate. */
   async getCacheHealth(): Promise<CacheHealth> {
-    const [store, stats] = await Promise.all([this.store.getHealth(), this.cache.getCacheStatistics()]);
+    const stats = await this.cache.getCacheStatistics();
+    const store = stats.health;
     return {
       status: store.status === 'up' ? 'healthy' : 'degraded',
       store,
@@ -94,9 +95,8 @@ export class CacheManager {
   }
 }
 
-function checkTicker(ticker: string, field = 'ticker'): string {
-  if (typeof ticker !== 'string' || ticker.length === 0 || ticker.length > 64) {
-    throw new CacheValidationError(field, `${field} must be a non-empty string of at most 64 characters`);
-  }
-  return ticker;
+/** The ticker (or entity) argument, checked: a non-empty string of at most 64 characters. */
+function checkedTicker(value: string, field = 'ticker'): string {
+  assertText(value, field, 64);
+  return value;
 }

@@ -2,6 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { performance } from 'node:perf_hooks';
 import { MARKET_CACHE_OPTIONS, MARKET_CACHE_STORE } from './constants.js';
 import { CacheError, CacheValidationError } from './errors/cache-errors.js';
+import { assertText } from './util/arguments.js';
 import { CacheKeyBuilder } from './keys/cache-key-builder.js';
 import { CacheKeyType } from './keys/cache-key-type.js';
 import { ttlToMs, type TtlInput } from './keys/ttl.js';
@@ -128,7 +129,7 @@ export class CacheService {
   }
 
   private quotaArgs(userId: string, window: QuotaWindow, limit: number | undefined): { key: string; max: number; windowMs: number } {
-    checkId(userId, 'userId');
+    assertText(userId, 'userId', 256);
     if (!(window in WINDOW_MS)) throw new CacheValidationError('window', `window must be one of ${Object.keys(WINDOW_MS).join(', ')}`);
     const max = limit ?? this.options.apiDailyQuota;
     if (!Number.isInteger(max) || max < 0) throw new CacheValidationError('limit', 'limit must be a non-negative integer');
@@ -137,7 +138,7 @@ export class CacheService {
 
   /** Stores a user session in the shared store (sliding expiry: each read renews it). */
   async cacheUserSession<T extends object>(userId: string, session: T, ttl?: TtlInput): Promise<boolean> {
-    checkId(userId, 'userId');
+    assertText(userId, 'userId', 256);
     if (typeof session !== 'object' || session === null) throw new CacheValidationError('session', 'session must be an object');
     const raw = JSON.stringify(session);
     if (raw.length > this.options.maxValueBytes) throw new CacheValidationError('session', `session is larger than maxValueBytes (${this.options.maxValueBytes})`);
@@ -146,7 +147,7 @@ export class CacheService {
 
   /** The user's session, renewing its expiry, or `null`. A corrupt session is deleted. */
   async getUserSession<T extends object = Record<string, unknown>>(userId: string, ttl?: TtlInput): Promise<T | null> {
-    checkId(userId, 'userId');
+    assertText(userId, 'userId', 256);
     const key = this.sessionKey(userId);
     const raw = await this.store.get(key);
     if (raw === undefined) return null;
@@ -162,7 +163,7 @@ export class CacheService {
 
   /** Removes the user's session. */
   async deleteUserSession(userId: string): Promise<boolean> {
-    checkId(userId, 'userId');
+    assertText(userId, 'userId', 256);
     return this.store.delete(this.sessionKey(userId));
   }
 
@@ -239,10 +240,4 @@ function usage(used: number, limit: number, resetAt: number, degraded: boolean):
 
 function windowEnd(now: number, windowMs: number): number {
   return Math.floor(now / windowMs) * windowMs + windowMs;
-}
-
-function checkId(value: string, field: string): void {
-  if (typeof value !== 'string' || value.length === 0 || value.length > 256) {
-    throw new CacheValidationError(field, `${field} must be a non-empty string of at most 256 characters`);
-  }
 }

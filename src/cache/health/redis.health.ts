@@ -4,6 +4,7 @@ import { MARKET_CACHE_STORE } from '../constants.js';
 import { RedisCache } from '../redis/redis-cache.js';
 import type { CacheStore, StoreHealth } from '../stores/cache-store.js';
 import type { BreakerState } from '../util/circuit-breaker.js';
+import { withTimeout } from '../util/with-timeout.js';
 
 /** Default bound of one Redis health probe (PING + INFO), in milliseconds. */
 export const REDIS_HEALTH_TIMEOUT_MS = 1000;
@@ -59,14 +60,11 @@ export class RedisHealthIndicator {
   async probe(timeoutMs = REDIS_HEALTH_TIMEOUT_MS): Promise<RedisHealthDetails> {
     const redis = this.redis;
     if (!redis) return { status: 'not_configured', configured: false, connected: false, mode: this.store.kind };
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<undefined>((resolve) => {
-      timer = setTimeout(() => resolve(undefined), timeoutMs);
-      timer.unref();
-    });
-    const health = await Promise.race([redis.getHealth(), timeout]).finally(() => clearTimeout(timer));
-    if (!health) {
-      return { status: 'down', configured: true, connected: false, mode: redis.isCluster ? 'cluster' : 'standalone', breaker: redis.breakerState, reason: `no answer within ${timeoutMs} ms` };
+    let health: StoreHealth;
+    try {
+      health = await withTimeout(redis.getHealth(), timeoutMs, `no answer within ${timeoutMs} ms`);
+    } catch (e) {
+      return { status: 'down', configured: true, connected: false, mode: redis.isCluster ? 'cluster' : 'standalone', breaker: redis.breakerState, reason: e instanceof Error ? e.message : 'unreachable' };
     }
     return toDetails(health, redis.breakerState);
   }

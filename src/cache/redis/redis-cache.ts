@@ -2,9 +2,10 @@ import { Logger } from '@nestjs/common';
 import calculateSlot from 'cluster-key-slot';
 import { Cluster, Redis } from 'ioredis';
 import type { CacheStore, StoreEntry, StoreHealth, StoreStats } from '../stores/cache-store.js';
-import { assertTtlMs } from '../stores/store-args.js';
+import { assertTtlMs } from '../util/arguments.js';
 import { CircuitBreaker, type CircuitBreakerOptions } from '../util/circuit-breaker.js';
 import { RateLimitedLogger, errorSummary } from '../util/rate-limited-logger.js';
+import { withTimeout } from '../util/with-timeout.js';
 import { createRedisClient, describeTarget, type RedisClient, type RedisConnectionOptions } from './redis-connection.js';
 
 /** Options of `RedisCache`. */
@@ -452,16 +453,6 @@ export class RedisCache implements CacheStore {
   getStats(): StoreStats & { shortCircuited: number } {
     return { ...this.stats, breaker: this.breaker.state };
   }
-}
-
-/** Rejects with `message` when `promise` has not settled within `ms` (the promise keeps running). */
-export function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(message)), ms);
-  });
-  promise.catch(() => undefined); // a late rejection after the timeout is expected and handled by the client's reconnect
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 function nullToUndefined(v: string | null): string | undefined {

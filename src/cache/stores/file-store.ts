@@ -8,7 +8,7 @@ import { globToRegExp } from '../util/glob.js';
 import { RateLimitedLogger } from '../util/rate-limited-logger.js';
 import type { CacheStore, StoreEntry, StoreHealth, StoreStats } from './cache-store.js';
 import { IoLimiter } from './io-limiter.js';
-import { assertTtlMs as checkTtl } from './store-args.js';
+import { assertTtlMs as checkTtl } from '../util/arguments.js';
 
 /** The part of an open file handle `FileStore` uses (a subset of `fs.promises.FileHandle`). */
 export interface FileStoreFileHandle {

@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import { CacheValidationError } from '../errors/cache-errors.js';
-import { assertTtlMs as checkTtl } from './store-args.js';
+import { assertTtlMs as checkTtl } from '../util/arguments.js';
 import { globToRegExp } from '../util/glob.js';
 import type { CacheStore, StoreEntry, StoreHealth, StoreStats } from './cache-store.js';
 

@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import type { RedisClient } from '../redis/redis-connection.js';
-import { withTimeout, type RedisCache } from '../redis/redis-cache.js';
+import type { RedisCache } from '../redis/redis-cache.js';
+import { withTimeout } from '../util/with-timeout.js';
 import { RateLimitedLogger, errorSummary } from '../util/rate-limited-logger.js';
 
 /** What one instance tells the others. Keys only, never values. */

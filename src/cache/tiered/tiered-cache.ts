@@ -7,6 +7,7 @@ import type { CacheKeyType } from '../keys/cache-key-type.js';
 import type { CacheTTLPolicy } from '../keys/cache-ttl-policy.js';
 import { ttlToMs, type TtlInput } from '../keys/ttl.js';
 import type { CacheStore } from '../stores/cache-store.js';
+import { assertText } from '../util/arguments.js';
 import { RateLimitedLogger, errorSummary } from '../util/rate-limited-logger.js';
 import { decodeEntry, encodeEntry, type CacheEntry } from './cache-entry.js';
 import { CacheStats, type CacheSource, type TieredStatsView } from './cache-stats.js';
@@ -240,7 +241,7 @@ export class TieredCache {
 
   /** Clears a namespace in O(1): a new version is stored, so its old keys are never read again. */
   async clearNamespace(namespace: string): Promise<void> {
-    checkNamespace(namespace);
+    assertText(namespace, 'namespace', 200);
     const version = randomBytes(6).toString('hex');
     await this.store.set(this.keys.namespaceVersionKey(namespace), version, NAMESPACE_VERSION_TTL_MS);
     this.namespaceVersions.set(namespace, version);
@@ -261,9 +262,10 @@ export class TieredCache {
     keys.forEach((k, i) => this.keys.assertLogicalKey(k, `keys[${i}]`));
     const now = Date.now();
     const out = new Array<T | undefined>(keys.length);
+    const storageKeys = keys.map((k) => this.keys.storageKey(k));
     const missing: number[] = [];
     keys.forEach((k, i) => {
-      const hit = this.l1.get(this.keys.storageKey(k));
+      const hit = this.l1.get(storageKeys[i]);
       const counters = this.stats.of(options.keyType ?? hit?.keyType ?? this.keys.typeOf(k));
       if (hit && now < hit.expiresAt) {
         counters.l1Hits++;
@@ -274,13 +276,13 @@ export class TieredCache {
       }
     });
     if (missing.length === 0) return out;
-    const raws = await this.store.pipelineGet(missing.map((i) => this.keys.storageKey(keys[i])));
+    const raws = await this.store.pipelineGet(missing.map((i) => storageKeys[i]));
     const corrupt: string[] = [];
     missing.forEach((i, j) => {
       const raw = raws[j];
       const type = options.keyType ?? this.keys.typeOf(keys[i]);
       const counters = this.stats.of(type);
-      const storageKey = this.keys.storageKey(keys[i]);
+      const storageKey = storageKeys[i];
       const entry = raw === undefined ? undefined : decodeEntry<T>(raw, type);
       if (raw !== undefined && !entry) {
         counters.corrupt++;
@@ -338,7 +340,7 @@ export class TieredCache {
   private async namespacedKey(key: string, namespace: string): Promise<string> {
     let version = this.namespaceVersions.get(namespace);
     if (version === undefined) {
-      checkNamespace(namespace);
+      assertText(namespace, 'namespace', 200);
       version = await this.loadNamespaceVersion(namespace);
     }
     return this.keys.storageKey(key, { name: namespace, version });
@@ -572,12 +574,6 @@ export class TieredCache {
     const guarded = p.catch((e: unknown) => this.log.warn('background', `background cache work failed: ${errorSummary(e)}`));
     this.background.add(guarded);
     void guarded.finally(() => this.background.delete(guarded));
-  }
-}
-
-function checkNamespace(namespace: string): void {
-  if (typeof namespace !== 'string' || namespace.length === 0 || namespace.length > 200) {
-    throw new CacheValidationError('namespace', 'namespace must be a non-empty string of at most 200 characters');
   }
 }
 

@@ -6,3 +6,10 @@ export function assertTtlMs(ttlMs: number, field = 'ttlMs'): void {
     throw new CacheValidationError(field, `${field} must be a positive number of milliseconds, got ${String(ttlMs)}`);
   }
 }
+
+/** Throws `CacheValidationError(field)` unless `value` is a non-empty string of at most `maxLength` characters. */
+export function assertText(value: unknown, field: string, maxLength: number): asserts value is string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > maxLength) {
+    throw new CacheValidationError(field, `${field} must be a non-empty string of at most ${maxLength} characters`);
+  }
+}
