@@ -13,7 +13,7 @@ import { CacheKeyBuilder } from '../src/cache/keys/cache-key-builder.js';
 import { CacheTTLPolicy } from '../src/cache/keys/cache-ttl-policy.js';
 import { createTieredCache } from '../src/cache/market-cache.module.js';
 import { resolveOptions, type MarketCacheModuleOptions } from '../src/cache/market-cache.options.js';
-import { RedisCache } from '../src/cache/redis/redis-cache.js';
+import { RedisCache } from '../src/cache/stores/redis/redis-cache.js';
 import { RedisServerProcess } from '../test/harness/redis-server.js';
 import { measure, measurePaired, quotePayload, type BenchRow } from './lib.js';
 

@@ -6,7 +6,7 @@
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { FileStore } from '../src/cache/stores/file-store.js';
+import { FileStore } from '../src/cache/stores/file/file-store.js';
 import { measure, quotePayload, runBenchScript, type BenchRow } from './lib.js';
 
 const SECTION = 'file-store';

@@ -19,7 +19,7 @@ import { CacheKeyBuilder } from '../src/cache/keys/cache-key-builder.js';
 import { CacheTTLPolicy } from '../src/cache/keys/cache-ttl-policy.js';
 import { createTieredCache } from '../src/cache/market-cache.module.js';
 import { resolveOptions, type MarketCacheModuleOptions } from '../src/cache/market-cache.options.js';
-import { RedisCache } from '../src/cache/redis/redis-cache.js';
+import { RedisCache } from '../src/cache/stores/redis/redis-cache.js';
 import { BarsService } from '../src/market/bars.service.js';
 import { marketSettings } from '../src/market/market.options.js';
 import { ensureDatabase } from '../src/market/providers/postgres/database.js';

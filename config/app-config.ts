@@ -1,5 +1,4 @@
-import { CacheValidationError } from '../src/cache/errors/cache-errors.js';
-import type { MarketCacheModuleOptions } from '../src/cache/market-cache.options.js';
+import { CacheValidationError, type MarketCacheModuleOptions } from '../src/cache/index.js';
 
 /** The app's settings, read from the environment (DESIGN §5), with defaults. */
 export interface AppConfig {

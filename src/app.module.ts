@@ -1,6 +1,6 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_CONFIG, loadAppConfig, type AppConfig } from '../config/app-config.js';
-import { MarketCacheModule } from './cache/market-cache.module.js';
+import { MarketCacheModule } from './cache/index.js';
 import { HealthModule } from './health/health.module.js';
 import { MarketModule } from './market/market.module.js';
 import { EdgeModule } from './edge.module.js';

@@ -2,14 +2,7 @@ import { Module, RequestMethod, type DynamicModule, type MiddlewareConsumer, typ
 import { APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import type { AppConfig } from '../config/app-config.js';
 import { CacheAdminController } from './admin/cache-admin.controller.js';
-import { CacheMetrics } from './cache/metrics/cache-metrics.js';
-import { MetricsController } from './cache/metrics/metrics.controller.js';
-import { AdminKeyGuard } from './cache/nest/admin-key.guard.js';
-import { CacheManagerCompatModule } from './cache/nest/cache-manager-compat.module.js';
-import { HttpCacheFastPath, HttpCacheFastPathIndex } from './cache/nest/http-cache.fast-path.js';
-import { HttpCacheInterceptor } from './cache/nest/http-cache.interceptor.js';
-import { MARKET_CACHE_ADMIN_KEY, MARKET_CACHE_QUOTA_OPTIONS } from './cache/nest/nest.constants.js';
-import { QuotaGuard, type QuotaGuardOptions } from './cache/nest/quota.guard.js';
+import { AdminKeyGuard, CacheManagerCompatModule, CacheMetrics, HttpCacheFastPath, HttpCacheFastPathIndex, HttpCacheInterceptor, MARKET_CACHE_ADMIN_KEY, MARKET_CACHE_QUOTA_OPTIONS, MetricsController, QuotaGuard, type QuotaGuardOptions } from './cache/index.js';
 
 /**
  * The Nest edge of the app: the HTTP cache interceptor (global; acts on `@CacheResponse` routes),

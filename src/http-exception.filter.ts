@@ -1,9 +1,6 @@
 import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import { STATUS_CODES } from 'node:http';
-import { CacheError, CacheValidationError, FactoryError, FactoryTimeoutError } from './cache/errors/cache-errors.js';
-import { AdminKeyError } from './cache/nest/admin-key.guard.js';
-import { QuotaExceededError } from './cache/nest/quota.guard.js';
-import { RateLimitedLogger, errorSummary } from './cache/util/rate-limited-logger.js';
+import { AdminKeyError, CacheError, CacheValidationError, FactoryError, FactoryTimeoutError, QuotaExceededError, RateLimitedLogger, errorSummary } from './cache/index.js';
 import { MarketDataError, type MarketDataErrorCode } from './market/providers/market-data.errors.js';
 
 /** An error as the client sees it: status, JSON body, extra headers. */

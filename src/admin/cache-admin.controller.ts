@@ -1,10 +1,5 @@
 import { Body, Controller, Delete, Get, HttpCode, Inject, Optional, Param, Post, UseGuards } from '@nestjs/common';
-import { CacheManager } from '../cache/cache.manager.js';
-import { CacheService, type CacheStatistics } from '../cache/cache.service.js';
-import { CacheValidationError } from '../cache/errors/cache-errors.js';
-import { ALL_KEY_TYPES, isCacheKeyType } from '../cache/keys/cache-key-type.js';
-import { CacheMetrics } from '../cache/metrics/cache-metrics.js';
-import { AdminKeyGuard } from '../cache/nest/admin-key.guard.js';
+import { ALL_KEY_TYPES, AdminKeyGuard, CacheManager, CacheMetrics, CacheService, CacheValidationError, isCacheKeyType, type CacheStatistics } from '../cache/index.js';
 import { FlushCacheDto, TICKER_PATTERN, TickerParamDto, type DeletedCount } from './cache-admin.dto.js';
 
 /**

@@ -1,5 +1,5 @@
 import { IsIn, IsOptional, IsString, Length, Matches } from 'class-validator';
-import { ALL_KEY_TYPES, type CacheKeyType } from '../cache/keys/cache-key-type.js';
+import { ALL_KEY_TYPES, type CacheKeyType } from '../cache/index.js';
 
 /** Tickers as the admin routes accept them: 1–32 letters, digits, `.`, `_`, `^`, `=`, `-`, starting with a letter or digit. */
 export const TICKER_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._^=-]{0,31}$/;

@@ -3,7 +3,7 @@ import { IsArray, IsBoolean, IsIn, IsInt, IsNumber, IsObject, IsOptional, IsStri
 import { CacheValidationError } from './errors/cache-errors.js';
 import type { CacheKeyType } from './keys/cache-key-type.js';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
-import type { RedisClient } from './redis/redis-connection.js';
+import type { RedisClient } from './stores/redis/redis-connection.js';
 
 /** Options of `MarketCacheModule.forRoot`; validated at start-up (a bad one stops start-up, named). */
 export class MarketCacheModuleOptions {

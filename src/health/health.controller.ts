@@ -1,11 +1,7 @@
 import { Controller, Get, Inject, ServiceUnavailableException, type BeforeApplicationShutdown, type OnModuleDestroy } from '@nestjs/common';
 import { HealthCheckService, HealthIndicatorService, type HealthCheckResult, type HealthCheckStatus, type HealthIndicatorResult } from '@nestjs/terminus';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
-import { MARKET_CACHE_OPTIONS } from '../cache/constants.js';
-import { CacheHealthIndicator } from '../cache/health/cache.health.js';
-import { RedisHealthIndicator } from '../cache/health/redis.health.js';
-import { MarketCacheLifecycle } from '../cache/market-cache.module.js';
-import type { ResolvedMarketCacheOptions } from '../cache/market-cache.options.js';
+import { CacheHealthIndicator, MARKET_CACHE_OPTIONS, MarketCacheLifecycle, RedisHealthIndicator, type ResolvedMarketCacheOptions } from '../cache/index.js';
 
 /** Event-loop delay (p99 since the previous liveness probe) past which the process is reported down, in milliseconds. */
 export const MAX_EVENT_LOOP_DELAY_MS = 2000;

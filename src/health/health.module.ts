@@ -1,7 +1,6 @@
 import { Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
-import { CacheHealthIndicator } from '../cache/health/cache.health.js';
-import { RedisHealthIndicator } from '../cache/health/redis.health.js';
+import { CacheHealthIndicator, RedisHealthIndicator } from '../cache/index.js';
 import { HealthController } from './health.controller.js';
 
 /** `/health/live`, `/health/ready`, `/health/detailed` (needs `MarketCacheModule` registered globally). */

@@ -1,10 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { CacheService } from '../cache/cache.service.js';
-import { CacheKeyType } from '../cache/keys/cache-key-type.js';
-import { CacheTTLPolicy } from '../cache/keys/cache-ttl-policy.js';
-import { chunkByDay } from '../cache/range/day-chunks.js';
-import { checkDayRange } from '../cache/range/range-days.js';
-import { RangeCache, type RangeResult } from '../cache/range/range-cache.js';
+import { CacheKeyType, CacheService, CacheTTLPolicy, RangeCache, checkDayRange, chunkByDay, type RangeResult } from '../cache/index.js';
 import { MARKET_SETTINGS, type MarketSettings } from './market.options.js';
 import { MARKET_DATA_PROVIDER, type DailyBar, type MarketDataProvider } from './providers/market-data.provider.js';
 

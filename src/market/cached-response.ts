@@ -1,6 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { applyCacheHeaders } from '../cache/nest/cache-headers.js';
-import type { CacheSource } from '../cache/tiered/cache-stats.js';
+import { applyCacheHeaders, type CacheSource } from '../cache/index.js';
 
 /** A response body built from cached data, with where it came from and how long it may be reused. */
 export interface Served<T> {

@@ -1,5 +1,5 @@
 import type { AppConfig } from '../../config/app-config.js';
-import { DEFAULT_CLOSED_DAY_TTL_SECONDS } from '../cache/range/range-cache.js';
+import { DEFAULT_CLOSED_DAY_TTL_SECONDS } from '../cache/index.js';
 import { todayUtc } from './providers/trading-calendar.js';
 
 /** Options of `MarketModule.forConfig` beyond the environment (`AppConfig`). */

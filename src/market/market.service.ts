@@ -1,8 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { CacheService } from '../cache/cache.service.js';
-import { CacheValidationError } from '../cache/errors/cache-errors.js';
-import { CacheKeyType } from '../cache/keys/cache-key-type.js';
-import { CacheTTLPolicy } from '../cache/keys/cache-ttl-policy.js';
+import { CacheKeyType, CacheService, CacheTTLPolicy, CacheValidationError } from '../cache/index.js';
 import { computeAnalysis, type AnalysisType, type StockAnalysis } from './analysis/analysis.js';
 import { ANALYSIS_LOOKBACK_DAYS, BarsService } from './bars.service.js';
 import { coverageOf, secondsLeft, type Served } from './cached-response.js';

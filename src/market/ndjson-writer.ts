@@ -1,6 +1,6 @@
 import type { Logger } from '@nestjs/common';
 import type { ServerResponse } from 'node:http';
-import { errorSummary } from '../cache/util/rate-limited-logger.js';
+import { errorSummary } from '../cache/index.js';
 
 /**
  * Sends text chunks as a streamed response, respecting backpressure (waits for `drain`), and

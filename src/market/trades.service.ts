@@ -1,11 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { CacheService } from '../cache/cache.service.js';
-import { CacheKeyType } from '../cache/keys/cache-key-type.js';
-import { CacheTTLPolicy } from '../cache/keys/cache-ttl-policy.js';
-import { chunkByDay } from '../cache/range/day-chunks.js';
-import { checkDayRange } from '../cache/range/range-days.js';
-import { querySignature } from '../cache/range/query-signature.js';
-import { RangeCache, type RangeCoverageStatus } from '../cache/range/range-cache.js';
+import { CacheKeyType, CacheService, CacheTTLPolicy, RangeCache, checkDayRange, chunkByDay, querySignature, type RangeCoverageStatus } from '../cache/index.js';
 import { MARKET_SETTINGS, type MarketSettings } from './market.options.js';
 import { MARKET_DATA_PROVIDER, type MarketDataProvider, type Trade, type TradeFilters, type TradeSide } from './providers/market-data.provider.js';
 

@@ -1,7 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { FileStore } from '../../src/cache/stores/file-store.js';
+import { FileStore } from '../../src/cache/stores/file/file-store.js';
 import { describeCacheStoreContract } from './cache-store.contract.js';
 
 /** The shared driver contract on a FileStore in a fresh temporary directory (removed afterwards). */

@@ -1,4 +1,4 @@
-import { RedisCache } from '../../src/cache/redis/redis-cache.js';
+import { RedisCache } from '../../src/cache/stores/redis/redis-cache.js';
 import { testCluster, testRedis } from '../harness/test-env.js';
 import { describeCacheStoreContract } from './cache-store.contract.js';
 

@@ -6,9 +6,9 @@ import request from 'supertest';
 import { CacheService } from '../../src/cache/cache.service.js';
 import { CacheKeyType } from '../../src/cache/keys/cache-key-type.js';
 import { MarketCacheModule } from '../../src/cache/market-cache.module.js';
-import { CacheResponse } from '../../src/cache/nest/cache-response.decorator.js';
-import { HttpCacheFastPath, HttpCacheFastPathIndex } from '../../src/cache/nest/http-cache.fast-path.js';
-import { HttpCacheInterceptor } from '../../src/cache/nest/http-cache.interceptor.js';
+import { CacheResponse } from '../../src/cache/http/cache-response.decorator.js';
+import { HttpCacheFastPath, HttpCacheFastPathIndex } from '../../src/cache/http/http-cache.fast-path.js';
+import { HttpCacheInterceptor } from '../../src/cache/http/http-cache.interceptor.js';
 import { testRedis } from '../harness/test-env.js';
 import { uniquePrefix } from '../support/cache-context.js';
 

@@ -1,5 +1,5 @@
 import { CacheKeyType } from '../../src/cache/keys/cache-key-type.js';
-import type { RedisCache } from '../../src/cache/redis/redis-cache.js';
+import type { RedisCache } from '../../src/cache/stores/redis/redis-cache.js';
 import { RedisServerProcess } from '../harness/redis-server.js';
 import { TcpProxy } from '../harness/tcp-proxy.js';
 import { createCacheContext, uniquePrefix, waitFor, type CacheContext } from '../support/cache-context.js';

@@ -1,4 +1,4 @@
-import { RedisCache } from '../../src/cache/redis/redis-cache.js';
+import { RedisCache } from '../../src/cache/stores/redis/redis-cache.js';
 import { RedisServerProcess, redisCommand } from '../harness/redis-server.js';
 import { createCacheContext, uniquePrefix, waitFor } from '../support/cache-context.js';
 

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Logger } from '@nestjs/common';
-import { RedisCache } from '../../src/cache/redis/redis-cache.js';
+import { RedisCache } from '../../src/cache/stores/redis/redis-cache.js';
 import { redact } from '../../src/cache/util/rate-limited-logger.js';
 import { freePort, RedisServerProcess } from '../harness/redis-server.js';
 import { createCacheContext, uniquePrefix } from '../support/cache-context.js';

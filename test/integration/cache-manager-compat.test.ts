@@ -6,8 +6,8 @@ import { Redis } from 'ioredis';
 import request from 'supertest';
 import { CacheService } from '../../src/cache/cache.service.js';
 import { MarketCacheModule } from '../../src/cache/market-cache.module.js';
-import { CacheManagerCompatModule } from '../../src/cache/nest/cache-manager-compat.module.js';
-import { TieredKeyvStore } from '../../src/cache/nest/tiered-keyv.store.js';
+import { CacheManagerCompatModule } from '../../src/cache/compat/cache-manager-compat.module.js';
+import { TieredKeyvStore } from '../../src/cache/compat/tiered-keyv.store.js';
 import { testRedis } from '../harness/test-env.js';
 import { sleep, uniquePrefix } from '../support/cache-context.js';
 

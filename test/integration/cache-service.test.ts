@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import { CacheKeyBuilder } from '../../src/cache/keys/cache-key-builder.js';
 import { CacheKeyType } from '../../src/cache/keys/cache-key-type.js';
 import { CacheValidationError } from '../../src/cache/errors/cache-errors.js';
-import { RedisCache } from '../../src/cache/redis/redis-cache.js';
+import { RedisCache } from '../../src/cache/stores/redis/redis-cache.js';
 import { testCluster, testRedis } from '../harness/test-env.js';
 import { createCacheContext, sleep, uniquePrefix, type CacheContext } from '../support/cache-context.js';
 

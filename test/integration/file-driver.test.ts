@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { FileStore } from '../../src/cache/stores/file-store.js';
+import { FileStore } from '../../src/cache/stores/file/file-store.js';
 import { createCacheContext } from '../support/cache-context.js';
 
 describe('CACHE_DRIVER=file: L1 memory over FileStore', () => {

@@ -8,7 +8,7 @@ import {
   FileStore,
   type FileStoreFs,
   type FileStoreOptions,
-} from '../../src/cache/stores/file-store.js';
+} from '../../src/cache/stores/file/file-store.js';
 
 /** The real file system, spelled out so that tests can override single calls. */
 const realFs: FileStoreFs = {

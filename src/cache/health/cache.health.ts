@@ -1,7 +1,6 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
-import { MARKET_CACHE_STORE } from '../constants.js';
-import { MARKET_CACHE_HEALTH_THRESHOLDS } from '../nest/nest.constants.js';
+import { MARKET_CACHE_HEALTH_THRESHOLDS, MARKET_CACHE_STORE } from '../constants.js';
 import type { CacheStore } from '../stores/cache-store.js';
 import { TieredCache } from '../tiered/tiered-cache.js';
 import type { BreakerState } from '../util/circuit-breaker.js';

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
 import { MARKET_CACHE_STORE } from '../constants.js';
-import { RedisCache } from '../redis/redis-cache.js';
+import { RedisCache } from '../stores/redis/redis-cache.js';
 import type { CacheStore, StoreHealth } from '../stores/cache-store.js';
 import type { BreakerState } from '../util/circuit-breaker.js';
 import { withTimeout } from '../util/with-timeout.js';

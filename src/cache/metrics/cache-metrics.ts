@@ -1,8 +1,7 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { MARKET_CACHE_STORE } from '../constants.js';
-import { MARKET_CACHE_METRICS_OPTIONS } from '../nest/nest.constants.js';
-import { RedisCache } from '../redis/redis-cache.js';
+import { MARKET_CACHE_METRICS_OPTIONS, MARKET_CACHE_STORE } from '../constants.js';
+import { RedisCache } from '../stores/redis/redis-cache.js';
 import type { CacheStore } from '../stores/cache-store.js';
 import type { TypeCounters } from '../tiered/cache-stats.js';
 import { TieredCache } from '../tiered/tiered-cache.js';

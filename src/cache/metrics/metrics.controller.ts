@@ -1,5 +1,5 @@
 import { Controller, Get, Inject, Res } from '@nestjs/common';
-import type { HeaderResponse } from '../nest/cache-headers.js';
+import type { HeaderResponse } from '../http/cache-headers.js';
 import { CacheMetrics } from './cache-metrics.js';
 
 /** `GET /metrics`: the cache metrics in the Prometheus text exposition format (no quota, no auth: keep it off the public network). */

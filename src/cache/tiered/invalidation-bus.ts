@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
-import type { RedisClient } from '../redis/redis-connection.js';
-import type { RedisCache } from '../redis/redis-cache.js';
+import type { RedisClient } from '../stores/redis/redis-connection.js';
+import type { RedisCache } from '../stores/redis/redis-cache.js';
 import { withTimeout } from '../util/with-timeout.js';
 import { RateLimitedLogger, errorSummary } from '../util/rate-limited-logger.js';
 

@@ -4,8 +4,8 @@ import { CacheKeyType } from '../../../src/cache/keys/cache-key-type.js';
 import { MarketCacheModule } from '../../../src/cache/market-cache.module.js';
 import { CacheMetrics } from '../../../src/cache/metrics/cache-metrics.js';
 import { MetricsController } from '../../../src/cache/metrics/metrics.controller.js';
-import { CacheResponse } from '../../../src/cache/nest/cache-response.decorator.js';
-import { HttpCacheInterceptor } from '../../../src/cache/nest/http-cache.interceptor.js';
+import { CacheResponse } from '../../../src/cache/http/cache-response.decorator.js';
+import { HttpCacheInterceptor } from '../../../src/cache/http/http-cache.interceptor.js';
 
 /** Counts handler runs per route, so a test can tell a cache hit from a handler call. */
 @Injectable()

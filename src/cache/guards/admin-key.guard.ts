@@ -1,6 +1,6 @@
 import { Inject, Injectable, Optional, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { MARKET_CACHE_ADMIN_KEY } from './nest.constants.js';
+import { MARKET_CACHE_ADMIN_KEY } from '../constants.js';
 
 /** An admin route was called without the admin key, with a wrong one, or with none configured: the app's exception filter answers 401. */
 export class AdminKeyError extends Error {

@@ -3,12 +3,12 @@ import { promises as nodeFs } from 'node:fs';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Logger } from '@nestjs/common';
-import { CacheValidationError } from '../errors/cache-errors.js';
-import { globToRegExp } from '../util/glob.js';
-import { RateLimitedLogger } from '../util/rate-limited-logger.js';
-import type { CacheStore, StoreEntry, StoreHealth, StoreStats } from './cache-store.js';
+import { CacheValidationError } from '../../errors/cache-errors.js';
+import { globToRegExp } from '../../util/glob.js';
+import { RateLimitedLogger } from '../../util/rate-limited-logger.js';
+import type { CacheStore, StoreEntry, StoreHealth, StoreStats } from '../cache-store.js';
 import { IoLimiter } from './io-limiter.js';
-import { assertTtlMs as checkTtl } from '../util/arguments.js';
+import { assertTtlMs as checkTtl } from '../../util/arguments.js';
 
 /** The part of an open file handle `FileStore` uses (a subset of `fs.promises.FileHandle`). */
 export interface FileStoreFileHandle {

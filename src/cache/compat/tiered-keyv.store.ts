@@ -3,7 +3,7 @@ import { Keyv, type DeserializedData, type KeyvStoreAdapter, type StoredData } f
 import type { CacheService } from '../cache.service.js';
 import { CacheValidationError } from '../errors/cache-errors.js';
 import { CacheKeyBuilder } from '../keys/cache-key-builder.js';
-import { CACHE_MANAGER_NAMESPACE } from './nest.constants.js';
+import { CACHE_MANAGER_NAMESPACE } from '../constants.js';
 
 /** Options of `createTieredKeyv`. */
 export interface TieredKeyvOptions {

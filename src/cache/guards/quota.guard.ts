@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { CacheService, type QuotaUsage, type QuotaWindow } from '../cache.service.js';
 import { CacheError } from '../errors/cache-errors.js';
 import { RateLimitedLogger, errorSummary } from '../util/rate-limited-logger.js';
-import { MARKET_CACHE_QUOTA_OPTIONS } from './nest.constants.js';
+import { MARKET_CACHE_QUOTA_OPTIONS } from '../constants.js';
 
 /** Options of `QuotaGuard` (token `MARKET_CACHE_QUOTA_OPTIONS`). */
 export interface QuotaGuardOptions {

@@ -1,11 +1,11 @@
 import { Logger } from '@nestjs/common';
 import calculateSlot from 'cluster-key-slot';
 import { Cluster, Redis } from 'ioredis';
-import type { CacheStore, StoreEntry, StoreHealth, StoreStats } from '../stores/cache-store.js';
-import { assertTtlMs } from '../util/arguments.js';
-import { CircuitBreaker, type CircuitBreakerOptions } from '../util/circuit-breaker.js';
-import { RateLimitedLogger, errorSummary } from '../util/rate-limited-logger.js';
-import { withTimeout } from '../util/with-timeout.js';
+import type { CacheStore, StoreEntry, StoreHealth, StoreStats } from '../cache-store.js';
+import { assertTtlMs } from '../../util/arguments.js';
+import { CircuitBreaker, type CircuitBreakerOptions } from '../../util/circuit-breaker.js';
+import { RateLimitedLogger, errorSummary } from '../../util/rate-limited-logger.js';
+import { withTimeout } from '../../util/with-timeout.js';
 import { createRedisClient, describeTarget, type RedisClient, type RedisConnectionOptions } from './redis-connection.js';
 
 /** Options of `RedisCache`. */

@@ -1,6 +1,6 @@
 import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
-import { CacheValidationError } from '../errors/cache-errors.js';
+import { CacheValidationError } from '../../errors/cache-errors.js';
 
 /** How to reach Redis: one of `url`, `clusterNodes` or `sentinels` (+ `sentinelName`). */
 export interface RedisConnectionOptions {

@@ -1,4 +1,4 @@
-import { CacheValidationError } from '../errors/cache-errors.js';
+import { CacheValidationError } from '../../errors/cache-errors.js';
 
 /**
  * A counting semaphore for asynchronous I/O: at most `limit` tasks run at once, the rest wait
