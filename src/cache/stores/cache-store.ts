@@ -53,6 +53,45 @@ export interface CacheStore {
   getHealth(): Promise<StoreHealth>;
   /** Counters since start. */
   getStats(): StoreStats;
+  /** What the store is doing now, read from memory (no I/O); for health, metrics and readiness. */
+  describe(): StoreDescription;
+  /** Cross-instance messages, for stores shared between processes (Redis); absent on per-process stores. */
+  readonly pubsub?: StorePubSub;
+}
+
+/** A store's state as `describe()` reports it, from memory. */
+export interface StoreDescription {
+  kind: CacheStore['kind'];
+  /** Deployment: `standalone`, `cluster` or `sentinel` for Redis; `embedded` for memory and file stores. */
+  mode: 'standalone' | 'cluster' | 'sentinel' | 'embedded';
+  /** True when the store can answer commands now. */
+  ready: boolean;
+  /** Circuit breaker state, for stores that have one. */
+  breaker?: 'closed' | 'open' | 'half-open';
+}
+
+/** A subscription opened through `StorePubSub.subscribe`. */
+export interface StoreSubscription {
+  /** True while the subscription is live (connection ready and subscribed). */
+  readonly connected: boolean;
+  /** Closes the subscription and its connection. */
+  close(): Promise<void>;
+}
+
+/** Handlers of a subscription. */
+export interface StoreSubscriptionHandlers {
+  /** A message published on the channel (by any instance, this one included). */
+  onMessage(message: string): void;
+  /** The subscription came back after a drop: messages may have been missed meanwhile. */
+  onResubscribed(): void;
+}
+
+/** Publish/subscribe on a store shared between processes: the port the invalidation bus speaks. */
+export interface StorePubSub {
+  /** Publishes `message` on `channel`. `false` when it could not be sent (counted by the store). */
+  publish(channel: string, message: string): Promise<boolean>;
+  /** Subscribes to `channel` on a connection of its own; resolves once started (in the background when the backend is down). */
+  subscribe(channel: string, handlers: StoreSubscriptionHandlers): Promise<StoreSubscription>;
 }
 
 /** One entry of `pipelineSet`. */

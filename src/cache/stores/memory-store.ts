@@ -2,7 +2,7 @@ import { LRUCache } from 'lru-cache';
 import { CacheValidationError } from '../errors/cache-errors.js';
 import { assertTtlMs as checkTtl } from '../util/arguments.js';
 import { globToRegExp } from '../util/glob.js';
-import type { CacheStore, StoreEntry, StoreHealth, StoreStats } from './cache-store.js';
+import type { CacheStore, StoreDescription, StoreEntry, StoreHealth, StoreStats } from './cache-store.js';
 
 interface Slot {
   value: string;
@@ -140,6 +140,11 @@ export class MemoryStore implements CacheStore {
 
   async getHealth(): Promise<StoreHealth> {
     return { status: 'up', kind: this.kind, connected: true, latencyMs: 0, entries: this.lru.size, bytes: this.lru.calculatedSize };
+  }
+
+  /** Always ready: the store lives in this process. */
+  describe(): StoreDescription {
+    return { kind: this.kind, mode: 'embedded', ready: true };
   }
 
   getStats(): StoreStats {

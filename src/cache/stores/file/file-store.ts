@@ -6,7 +6,7 @@ import { Logger } from '@nestjs/common';
 import { CacheValidationError } from '../../errors/cache-errors.js';
 import { globToRegExp } from '../../util/glob.js';
 import { RateLimitedLogger } from '../../util/rate-limited-logger.js';
-import type { CacheStore, StoreEntry, StoreHealth, StoreStats } from '../cache-store.js';
+import type { CacheStore, StoreDescription, StoreEntry, StoreHealth, StoreStats } from '../cache-store.js';
 import { IoLimiter } from './io-limiter.js';
 import { assertTtlMs as checkTtl } from '../../util/arguments.js';
 
@@ -564,6 +564,11 @@ export class FileStore implements CacheStore {
     };
     if (probe.reason !== undefined) health.reason = probe.reason;
     return health;
+  }
+
+  /** Ready once connected and the last directory probe (if any) succeeded; from memory. */
+  describe(): StoreDescription {
+    return { kind: this.kind, mode: 'embedded', ready: this.connected && this.probe?.ok !== false };
   }
 
   /** Counters since start: hits, misses, errors (corrupt files included), corrupt, expired, evictions. */

@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import calculateSlot from 'cluster-key-slot';
 import { Cluster, Redis } from 'ioredis';
-import type { CacheStore, StoreEntry, StoreHealth, StoreStats } from '../cache-store.js';
+import type { CacheStore, StoreDescription, StoreEntry, StoreHealth, StoreStats } from '../cache-store.js';
 import { assertTtlMs } from '../../util/arguments.js';
 import { CircuitBreaker, type CircuitBreakerOptions } from '../../util/circuit-breaker.js';
 import { RateLimitedLogger, errorSummary } from '../../util/rate-limited-logger.js';
@@ -448,6 +448,11 @@ export class RedisCache implements CacheStore {
       totalCommands: sum('total_commands_processed'),
       nodes: infos.length,
     };
+  }
+
+  /** Mode, readiness and breaker state, from memory. */
+  describe(): StoreDescription {
+    return { kind: this.kind, mode: this.isCluster ? 'cluster' : this.options.sentinels?.length ? 'sentinel' : 'standalone', ready: this.isReady, breaker: this.breaker.state };
   }
 
   getStats(): StoreStats & { shortCircuited: number } {
