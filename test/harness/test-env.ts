@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { pidAlive } from './redis-server.js';
 
 /** File the global setup writes the test environment description to. */
-export const TEST_ENV_FILE = path.join(os.tmpdir(), 'market-cache-test-env.json');
+export const TEST_ENV_FILE = (process.env.MARKET_CACHE_TEST_ENV_FILE ??= path.join(os.tmpdir(), `market-cache-test-env-${process.pid}.json`));
 
 /** Env var holding the standalone test Redis URL (`redis://127.0.0.1:PORT`). */
 export const TEST_REDIS_URL_ENV = 'TEST_REDIS_URL';
