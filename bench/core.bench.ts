@@ -12,22 +12,40 @@ import { CacheService } from '../src/cache/cache.service.js';
 import { CacheKeyBuilder } from '../src/cache/keys/cache-key-builder.js';
 import { CacheTTLPolicy } from '../src/cache/keys/cache-ttl-policy.js';
 import { createTieredCache } from '../src/cache/market-cache.module.js';
-import { resolveOptions, type MarketCacheModuleOptions } from '../src/cache/market-cache.options.js';
+import {
+  resolveOptions,
+  type MarketCacheModuleOptions,
+} from '../src/cache/market-cache.options.js';
 import { RedisCache } from '../src/cache/stores/redis/redis-cache.js';
 import { RedisServerProcess } from '../test/harness/redis-server.js';
 import { measure, measurePaired, quotePayload, type BenchRow } from './lib.js';
 
-async function cacheService(url: string, extra: MarketCacheModuleOptions = {}): Promise<{ service: CacheService; store: RedisCache; close: () => Promise<void> }> {
-  const options = resolveOptions({ redisUrl: url, keyPrefix: 'bench', commandTimeoutMs: 2000, ...extra });
+async function cacheService(
+  url: string,
+  extra: MarketCacheModuleOptions = {},
+): Promise<{ service: CacheService; store: RedisCache; close: () => Promise<void> }> {
+  const options = resolveOptions({
+    redisUrl: url,
+    keyPrefix: 'bench',
+    commandTimeoutMs: 2000,
+    ...extra,
+  });
   const store = new RedisCache({ url, commandTimeoutMs: 2000 });
   await store.connect();
   const keys = new CacheKeyBuilder(options.keyPrefix);
   const tiered = await createTieredCache(store, keys, new CacheTTLPolicy(), options);
-  return { service: new CacheService(tiered, keys, store, options), store, close: async () => (await tiered.detachBus(), await store.disconnect()) };
+  return {
+    service: new CacheService(tiered, keys, store, options),
+    store,
+    close: async () => (await tiered.detachBus(), await store.disconnect()),
+  };
 }
 
 /** Runs `rounds` rounds of each case in turn (order reversed every other round) and keeps each case's best round (the least disturbed by the shared machine). */
-async function sideBySide(cases: { name: string; run: () => Promise<BenchRow> }[], rounds = 5): Promise<BenchRow[]> {
+async function sideBySide(
+  cases: { name: string; run: () => Promise<BenchRow> }[],
+  rounds = 5,
+): Promise<BenchRow[]> {
   const best = new Map<string, BenchRow>();
   for (let r = 0; r < rounds; r++) {
     for (const c of r % 2 === 0 ? cases : [...cases].reverse()) {
@@ -61,10 +79,22 @@ export async function runCoreBench(): Promise<BenchRow[]> {
       ...(await measurePaired(
         'sequential (1 in flight)',
         [
-          { name: 'raw ioredis GET + JSON.parse', op: async (i) => JSON.parse((await raw.get(rawKeys[i % 1000])) as string) },
-          { name: 'RedisCache.get + JSON.parse', op: async (i) => JSON.parse((await direct.get(rawKeys[i % 1000])) as string) },
-          { name: 'CacheService.getOrSet, L1 off (L2 hit)', op: (i) => l2Only.service.getOrSet(logical[i % 1000], factory, opts) },
-          { name: 'CacheService.getOrSet (L1 hit)', op: (i) => withL1.service.getOrSet(logical[i % 1000], factory, opts) },
+          {
+            name: 'raw ioredis GET + JSON.parse',
+            op: async (i) => JSON.parse((await raw.get(rawKeys[i % 1000])) as string),
+          },
+          {
+            name: 'RedisCache.get + JSON.parse',
+            op: async (i) => JSON.parse((await direct.get(rawKeys[i % 1000])) as string),
+          },
+          {
+            name: 'CacheService.getOrSet, L1 off (L2 hit)',
+            op: (i) => l2Only.service.getOrSet(logical[i % 1000], factory, opts),
+          },
+          {
+            name: 'CacheService.getOrSet (L1 hit)',
+            op: (i) => withL1.service.getOrSet(logical[i % 1000], factory, opts),
+          },
         ],
         seq,
       )),
@@ -73,10 +103,46 @@ export async function runCoreBench(): Promise<BenchRow[]> {
     const par = 50_000;
     rows.push(
       ...(await sideBySide([
-        { name: 'raw ioredis GET + JSON.parse', run: () => measure('1,000 in flight', 'raw ioredis GET + JSON.parse', async (i) => JSON.parse((await raw.get(rawKeys[i % 1000])) as string), { ops: par, concurrency: 1000 }) },
-        { name: 'RedisCache.get + JSON.parse (coalesced MGET)', run: () => measure('1,000 in flight', 'RedisCache.get + JSON.parse (coalesced MGET)', async (i) => JSON.parse((await direct.get(rawKeys[i % 1000])) as string), { ops: par, concurrency: 1000 }) },
-        { name: 'CacheService.getOrSet, L1 off (L2 hit)', run: () => measure('1,000 in flight', 'CacheService.getOrSet, L1 off (L2 hit)', (i) => l2Only.service.getOrSet(logical[i % 1000], factory, opts), { ops: par, concurrency: 1000 }) },
-        { name: 'CacheService.getOrSet (L1 hit)', run: () => measure('1,000 in flight', 'CacheService.getOrSet (L1 hit)', (i) => withL1.service.getOrSet(logical[i % 1000], factory, opts), { ops: par, concurrency: 1000 }) },
+        {
+          name: 'raw ioredis GET + JSON.parse',
+          run: () =>
+            measure(
+              '1,000 in flight',
+              'raw ioredis GET + JSON.parse',
+              async (i) => JSON.parse((await raw.get(rawKeys[i % 1000])) as string),
+              { ops: par, concurrency: 1000 },
+            ),
+        },
+        {
+          name: 'RedisCache.get + JSON.parse (coalesced MGET)',
+          run: () =>
+            measure(
+              '1,000 in flight',
+              'RedisCache.get + JSON.parse (coalesced MGET)',
+              async (i) => JSON.parse((await direct.get(rawKeys[i % 1000])) as string),
+              { ops: par, concurrency: 1000 },
+            ),
+        },
+        {
+          name: 'CacheService.getOrSet, L1 off (L2 hit)',
+          run: () =>
+            measure(
+              '1,000 in flight',
+              'CacheService.getOrSet, L1 off (L2 hit)',
+              (i) => l2Only.service.getOrSet(logical[i % 1000], factory, opts),
+              { ops: par, concurrency: 1000 },
+            ),
+        },
+        {
+          name: 'CacheService.getOrSet (L1 hit)',
+          run: () =>
+            measure(
+              '1,000 in flight',
+              'CacheService.getOrSet (L1 hit)',
+              (i) => withL1.service.getOrSet(logical[i % 1000], factory, opts),
+              { ops: par, concurrency: 1000 },
+            ),
+        },
       ])),
     );
 
@@ -85,9 +151,37 @@ export async function runCoreBench(): Promise<BenchRow[]> {
     const batchLogical = (i: number) => logical.slice((i % 10) * 100, (i % 10) * 100 + 100);
     rows.push(
       ...(await sideBySide([
-        { name: 'raw MGET 100 + JSON.parse', run: () => measure('batch of 100 keys', 'raw MGET 100 + JSON.parse', async (i) => (await raw.mget(batchKeys(i))).map((v) => JSON.parse(v as string)), { ops: batches }) },
-        { name: 'RedisCache.pipelineGet 100 + JSON.parse', run: () => measure('batch of 100 keys', 'RedisCache.pipelineGet 100 + JSON.parse', async (i) => (await direct.pipelineGet(batchKeys(i))).map((v) => JSON.parse(v as string)), { ops: batches }) },
-        { name: 'CacheService.pipelineGet 100, L1 off', run: () => measure('batch of 100 keys', 'CacheService.pipelineGet 100, L1 off', (i) => l2Only.service.pipelineGet(batchLogical(i)), { ops: batches }) },
+        {
+          name: 'raw MGET 100 + JSON.parse',
+          run: () =>
+            measure(
+              'batch of 100 keys',
+              'raw MGET 100 + JSON.parse',
+              async (i) => (await raw.mget(batchKeys(i))).map((v) => JSON.parse(v as string)),
+              { ops: batches },
+            ),
+        },
+        {
+          name: 'RedisCache.pipelineGet 100 + JSON.parse',
+          run: () =>
+            measure(
+              'batch of 100 keys',
+              'RedisCache.pipelineGet 100 + JSON.parse',
+              async (i) =>
+                (await direct.pipelineGet(batchKeys(i))).map((v) => JSON.parse(v as string)),
+              { ops: batches },
+            ),
+        },
+        {
+          name: 'CacheService.pipelineGet 100, L1 off',
+          run: () =>
+            measure(
+              'batch of 100 keys',
+              'CacheService.pipelineGet 100, L1 off',
+              (i) => l2Only.service.pipelineGet(batchLogical(i)),
+              { ops: batches },
+            ),
+        },
       ])),
     );
 
@@ -95,9 +189,19 @@ export async function runCoreBench(): Promise<BenchRow[]> {
     const lru = new LRUCache<string, object>({ max: 10_000 });
     lru.set('k', value);
     const rawLru = async (key: string) => lru.get(key);
-    const bento = new BentoCache({ default: 'mem', stores: { mem: bentostore().useL1Layer(memoryDriver({ maxItems: 10_000, serialize: false })) } });
-    const bentoDefault = new BentoCache({ default: 'mem', stores: { mem: bentostore().useL1Layer(memoryDriver({ maxItems: 10_000 })) } });
-    const cacheable = new Cacheable({ primary: new KeyvCacheableMemory({ useClone: false }) as never });
+    const bento = new BentoCache({
+      default: 'mem',
+      stores: {
+        mem: bentostore().useL1Layer(memoryDriver({ maxItems: 10_000, serialize: false })),
+      },
+    });
+    const bentoDefault = new BentoCache({
+      default: 'mem',
+      stores: { mem: bentostore().useL1Layer(memoryDriver({ maxItems: 10_000 })) },
+    });
+    const cacheable = new Cacheable({
+      primary: new KeyvCacheableMemory({ useClone: false }) as never,
+    });
     const cacheableMem = new CacheableMemory({ useClone: false });
     await bento.getOrSet({ key: 'k', factory: () => value, ttl: '1h' });
     await bentoDefault.getOrSet({ key: 'k', factory: () => value, ttl: '1h' });
@@ -108,12 +212,66 @@ export async function runCoreBench(): Promise<BenchRow[]> {
     const l1 = { ops: hits, sampleEvery: 100 };
     rows.push(
       ...(await sideBySide([
-        { name: 'raw lru-cache get in an async function', run: () => measure('L1 hit (getOrSet, warm 1 KB)', 'raw lru-cache get in an async function', () => rawLru('k'), l1) },
-        { name: 'CacheService.getOrSet (L1 hit)', run: () => measure('L1 hit (getOrSet, warm 1 KB)', 'CacheService.getOrSet (L1 hit)', () => withL1.service.getOrSet(hot, factory, opts), l1) },
-        { name: 'bentocache getOrSet, memory serialize:false', run: () => measure('L1 hit (getOrSet, warm 1 KB)', 'bentocache getOrSet, memory serialize:false', () => bento.getOrSet({ key: 'k', factory: () => value, ttl: '1h' }), l1) },
-        { name: 'bentocache getOrSet, memory default', run: () => measure('L1 hit (getOrSet, warm 1 KB)', 'bentocache getOrSet, memory default', () => bentoDefault.getOrSet({ key: 'k', factory: () => value, ttl: '1h' }), l1) },
-        { name: 'cacheable Cacheable.getOrSet, useClone:false', run: () => measure('L1 hit (getOrSet, warm 1 KB)', 'cacheable Cacheable.getOrSet, useClone:false', () => cacheable.getOrSet('k', async () => value, { ttl: '1h' }), l1) },
-        { name: 'cacheable CacheableMemory.getOrSet, useClone:false', run: async () => measure('L1 hit (getOrSet, warm 1 KB)', 'cacheable CacheableMemory.getOrSet, useClone:false', async () => cacheableMem.getOrSet('k', () => value, { ttl: '1h' }), l1) },
+        {
+          name: 'raw lru-cache get in an async function',
+          run: () =>
+            measure(
+              'L1 hit (getOrSet, warm 1 KB)',
+              'raw lru-cache get in an async function',
+              () => rawLru('k'),
+              l1,
+            ),
+        },
+        {
+          name: 'CacheService.getOrSet (L1 hit)',
+          run: () =>
+            measure(
+              'L1 hit (getOrSet, warm 1 KB)',
+              'CacheService.getOrSet (L1 hit)',
+              () => withL1.service.getOrSet(hot, factory, opts),
+              l1,
+            ),
+        },
+        {
+          name: 'bentocache getOrSet, memory serialize:false',
+          run: () =>
+            measure(
+              'L1 hit (getOrSet, warm 1 KB)',
+              'bentocache getOrSet, memory serialize:false',
+              () => bento.getOrSet({ key: 'k', factory: () => value, ttl: '1h' }),
+              l1,
+            ),
+        },
+        {
+          name: 'bentocache getOrSet, memory default',
+          run: () =>
+            measure(
+              'L1 hit (getOrSet, warm 1 KB)',
+              'bentocache getOrSet, memory default',
+              () => bentoDefault.getOrSet({ key: 'k', factory: () => value, ttl: '1h' }),
+              l1,
+            ),
+        },
+        {
+          name: 'cacheable Cacheable.getOrSet, useClone:false',
+          run: () =>
+            measure(
+              'L1 hit (getOrSet, warm 1 KB)',
+              'cacheable Cacheable.getOrSet, useClone:false',
+              () => cacheable.getOrSet('k', async () => value, { ttl: '1h' }),
+              l1,
+            ),
+        },
+        {
+          name: 'cacheable CacheableMemory.getOrSet, useClone:false',
+          run: async () =>
+            measure(
+              'L1 hit (getOrSet, warm 1 KB)',
+              'cacheable CacheableMemory.getOrSet, useClone:false',
+              async () => cacheableMem.getOrSet('k', () => value, { ttl: '1h' }),
+              l1,
+            ),
+        },
       ])),
     );
     await bento.disconnectAll();

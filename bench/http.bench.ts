@@ -12,7 +12,19 @@
  */
 import 'reflect-metadata';
 import { CacheInterceptor, CacheModule, CacheTTL } from '@nestjs/cache-manager';
-import { Controller, Get, Inject, Module, Param, RequestMethod, UseInterceptors, type DynamicModule, type INestApplication, type MiddlewareConsumer, type NestModule } from '@nestjs/common';
+import {
+  Controller,
+  Get,
+  Inject,
+  Module,
+  Param,
+  RequestMethod,
+  UseInterceptors,
+  type DynamicModule,
+  type INestApplication,
+  type MiddlewareConsumer,
+  type NestModule,
+} from '@nestjs/common';
 import { APP_INTERCEPTOR, NestFactory, Reflector } from '@nestjs/core';
 import KeyvRedis, { Keyv } from '@keyv/redis';
 import autocannon from 'autocannon';
@@ -25,9 +37,15 @@ import { CacheKeyBuilder } from '../src/cache/keys/cache-key-builder.js';
 import { CacheKeyType } from '../src/cache/keys/cache-key-type.js';
 import { CacheTTLPolicy } from '../src/cache/keys/cache-ttl-policy.js';
 import { createTieredCache } from '../src/cache/market-cache.module.js';
-import { resolveOptions, type MarketCacheModuleOptions } from '../src/cache/market-cache.options.js';
+import {
+  resolveOptions,
+  type MarketCacheModuleOptions,
+} from '../src/cache/market-cache.options.js';
 import { CacheResponse } from '../src/cache/http/cache-response.decorator.js';
-import { HttpCacheFastPath, HttpCacheFastPathIndex } from '../src/cache/http/http-cache.fast-path.js';
+import {
+  HttpCacheFastPath,
+  HttpCacheFastPathIndex,
+} from '../src/cache/http/http-cache.fast-path.js';
 import { HttpCacheInterceptor } from '../src/cache/http/http-cache.interceptor.js';
 import { RedisCache } from '../src/cache/stores/redis/redis-cache.js';
 import { isEntryPoint } from '../src/market/providers/entry-point.js';
@@ -84,7 +102,11 @@ class UncachedQuoteController {
 @Module({})
 class UncachedApp {
   static create(quote: Record<string, unknown>): DynamicModule {
-    return { module: UncachedApp, controllers: [UncachedQuoteController], providers: [{ provide: QUOTE, useValue: quote }] };
+    return {
+      module: UncachedApp,
+      controllers: [UncachedQuoteController],
+      providers: [{ provide: QUOTE, useValue: quote }],
+    };
   }
 }
 
@@ -93,7 +115,11 @@ class StockApp {
   static forRedis(url: string, quote: Record<string, unknown>): DynamicModule {
     return {
       module: StockApp,
-      imports: [CacheModule.register({ stores: [new Keyv({ store: new KeyvRedis(url), namespace: 'stock' })] })],
+      imports: [
+        CacheModule.register({
+          stores: [new Keyv({ store: new KeyvRedis(url), namespace: 'stock' })],
+        }),
+      ],
       controllers: [StockQuoteController],
       providers: [{ provide: QUOTE, useValue: quote }],
     };
@@ -105,7 +131,11 @@ class OurApp implements NestModule {
   private static fastPath = true;
 
   /** Our route: the interceptor, plus (unless `fastPath` is false) the fast-path middleware, as `EdgeModule` applies it. */
-  static forCache(cache: CacheService, quote: Record<string, unknown>, fastPath = true): DynamicModule {
+  static forCache(
+    cache: CacheService,
+    quote: Record<string, unknown>,
+    fastPath = true,
+  ): DynamicModule {
     OurApp.fastPath = fastPath;
     return {
       module: OurApp,
@@ -113,29 +143,41 @@ class OurApp implements NestModule {
       providers: [
         { provide: QUOTE, useValue: quote },
         { provide: CacheService, useValue: cache },
-        { provide: HttpCacheFastPathIndex, inject: [Reflector], useFactory: (r: Reflector) => new HttpCacheFastPathIndex(r) },
+        {
+          provide: HttpCacheFastPathIndex,
+          inject: [Reflector],
+          useFactory: (r: Reflector) => new HttpCacheFastPathIndex(r),
+        },
         {
           provide: APP_INTERCEPTOR,
           inject: [CacheService, Reflector, HttpCacheFastPathIndex],
-          useFactory: (c: CacheService, r: Reflector, index: HttpCacheFastPathIndex) => new HttpCacheInterceptor(c, r, undefined, undefined, fastPath ? index : undefined),
+          useFactory: (c: CacheService, r: Reflector, index: HttpCacheFastPathIndex) =>
+            new HttpCacheInterceptor(c, r, undefined, undefined, fastPath ? index : undefined),
         },
       ],
     };
   }
 
   configure(consumer: MiddlewareConsumer): void {
-    if (OurApp.fastPath) consumer.apply(HttpCacheFastPath).forRoutes({ path: '{*splat}', method: RequestMethod.ALL });
+    if (OurApp.fastPath)
+      consumer.apply(HttpCacheFastPath).forRoutes({ path: '{*splat}', method: RequestMethod.ALL });
   }
 }
 
 /** A `CacheService` over its own RedisCache, as `MarketCacheModule` builds it (no DI: tsx has no metadata). */
-async function cacheService(url: string, extra: MarketCacheModuleOptions): Promise<{ service: CacheService; close: () => Promise<void> }> {
+async function cacheService(
+  url: string,
+  extra: MarketCacheModuleOptions,
+): Promise<{ service: CacheService; close: () => Promise<void> }> {
   const options = resolveOptions({ redisUrl: url, keyPrefix: 'bench-http', ...extra });
   const store = new RedisCache({ url, commandTimeoutMs: 2000 });
   await store.connect();
   const keys = new CacheKeyBuilder(options.keyPrefix);
   const tiered = await createTieredCache(store, keys, new CacheTTLPolicy(), options);
-  return { service: new CacheService(tiered, keys, store, options), close: async () => (await tiered.detachBus(), await store.disconnect()) };
+  return {
+    service: new CacheService(tiered, keys, store, options),
+    close: async () => (await tiered.detachBus(), await store.disconnect()),
+  };
 }
 
 async function listen(module: DynamicModule): Promise<{ app: INestApplication; url: string }> {
@@ -150,7 +192,12 @@ async function listen(module: DynamicModule): Promise<{ app: INestApplication; u
  * in the note the server thread's busy time per request (event-loop utilization × duration ÷
  * requests), which tells the cost of a path apart better than throughput on a shared machine.
  */
-async function cannon(name: string, url: string, seconds: number, bytes: number): Promise<BenchRow> {
+async function cannon(
+  name: string,
+  url: string,
+  seconds: number,
+  bytes: number,
+): Promise<BenchRow> {
   // Let the previous run's sockets close and its garbage be collected, so it is not billed here.
   await new Promise((r) => setTimeout(r, 500));
   (globalThis as { gc?: () => void }).gc?.();
@@ -164,7 +211,8 @@ async function cannon(name: string, url: string, seconds: number, bytes: number)
     requests: TICKERS.map((t) => ({ method: 'GET', path: `/quotes/${t}` })),
   });
   const busyMs = performance.eventLoopUtilization(elu0).active;
-  if (result.non2xx > 0 || result.errors > 0) throw new Error(`${name}: ${result.non2xx} non-2xx responses, ${result.errors} errors`);
+  if (result.non2xx > 0 || result.errors > 0)
+    throw new Error(`${name}: ${result.non2xx} non-2xx responses, ${result.errors} errors`);
   return {
     section: `${SECTION} (${bytes === 0 ? '252 daily bars, 24 KB' : bytes >= 1024 ? `${Math.round(bytes / 1024)} KB quote` : `${bytes} B`} JSON body)`,
     name,
@@ -189,20 +237,34 @@ type CaseId = (typeof CASES)[number]['id'];
 const CHILD_FLAG = '--http-bench-case';
 
 /** Serves one case's app on a free port; `close` stops it and what it opened. */
-async function serveCase(id: CaseId, redisUrl: string, bytes: number): Promise<{ url: string; close: () => Promise<void> }> {
+async function serveCase(
+  id: CaseId,
+  redisUrl: string,
+  bytes: number,
+): Promise<{ url: string; close: () => Promise<void> }> {
   // Size 0 stands for a year of daily bars (252 bars, ≈ 24 KB): many small objects, as the app serves.
   const quote = bytes === 0 ? barsPayload(252) : quotePayload(bytes);
   if (id === 'stock' || id === 'uncached') {
-    const { app, url } = await listen(id === 'stock' ? StockApp.forRedis(redisUrl, quote) : UncachedApp.create(quote));
+    const { app, url } = await listen(
+      id === 'stock' ? StockApp.forRedis(redisUrl, quote) : UncachedApp.create(quote),
+    );
     return { url, close: () => app.close() };
   }
-  const cache = await cacheService(redisUrl, id === 'ours-l2' ? { keyPrefix: 'bench-http-l2', l1MaxItemBytes: 1 } : {});
+  const cache = await cacheService(
+    redisUrl,
+    id === 'ours-l2' ? { keyPrefix: 'bench-http-l2', l1MaxItemBytes: 1 } : {},
+  );
   const { app, url } = await listen(OurApp.forCache(cache.service, quote, id === 'ours'));
   return { url, close: async () => (await app.close(), await cache.close()) };
 }
 
 /** Runs one case in this process: serve, prime the cache (1 s of load), measure. */
-async function runCase(id: CaseId, redisUrl: string, seconds: number, bytes: number): Promise<BenchRow> {
+async function runCase(
+  id: CaseId,
+  redisUrl: string,
+  seconds: number,
+  bytes: number,
+): Promise<BenchRow> {
   const name = CASES.find((c) => c.id === id)?.name ?? id;
   const served = await serveCase(id, redisUrl, bytes);
   try {
@@ -214,13 +276,24 @@ async function runCase(id: CaseId, redisUrl: string, seconds: number, bytes: num
 }
 
 /** Runs one case in a child process of its own, so no case inherits another's JIT or heap state. */
-function runCaseIsolated(id: CaseId, redisUrl: string, seconds: number, bytes: number): Promise<BenchRow> {
+function runCaseIsolated(
+  id: CaseId,
+  redisUrl: string,
+  seconds: number,
+  bytes: number,
+): Promise<BenchRow> {
   return new Promise((resolve, reject) => {
-    const child = fork(fileURLToPath(import.meta.url), [CHILD_FLAG, id, redisUrl, String(seconds), String(bytes)], { execArgv: process.execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(
+      fileURLToPath(import.meta.url),
+      [CHILD_FLAG, id, redisUrl, String(seconds), String(bytes)],
+      { execArgv: process.execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
+    );
     let row: BenchRow | undefined;
     child.once('message', (m) => (row = m as BenchRow));
     child.once('error', reject);
-    child.once('exit', (code) => (row ? resolve(row) : reject(new Error(`http bench case ${id} exited with code ${code}`))));
+    child.once('exit', (code) =>
+      row ? resolve(row) : reject(new Error(`http bench case ${id} exited with code ${code}`)),
+    );
   });
 }
 

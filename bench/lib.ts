@@ -30,14 +30,23 @@ export interface MeasureOptions {
  * Times `op` `ops` times with `concurrency` in flight and answers ops/s with p50/p99 latency.
  * With concurrency > 1 each batch of `concurrency` operations is started together and awaited.
  */
-export async function measure(section: string, name: string, op: (i: number) => Promise<unknown>, options: MeasureOptions): Promise<BenchRow> {
+export async function measure(
+  section: string,
+  name: string,
+  op: (i: number) => Promise<unknown>,
+  options: MeasureOptions,
+): Promise<BenchRow> {
   const concurrency = options.concurrency ?? 1;
   const warmup = options.warmup ?? Math.ceil(options.ops / 10);
   for (let i = 0; i < warmup; i += concurrency) {
-    await Promise.all(Array.from({ length: Math.min(concurrency, warmup - i) }, (_, j) => op(i + j)));
+    await Promise.all(
+      Array.from({ length: Math.min(concurrency, warmup - i) }, (_, j) => op(i + j)),
+    );
   }
   const sampleEvery = options.sampleEvery ?? 1;
-  const latencies = new Float64Array(concurrency === 1 ? Math.ceil(options.ops / sampleEvery) : options.ops);
+  const latencies = new Float64Array(
+    concurrency === 1 ? Math.ceil(options.ops / sampleEvery) : options.ops,
+  );
   const start = performance.now();
   if (concurrency === 1 && sampleEvery > 1) {
     for (let i = 0; i < options.ops; i++) {
@@ -82,7 +91,12 @@ export async function measure(section: string, name: string, op: (i: number) => 
  * once (in rotating order) and times it, so a slower or faster machine moment hits every case
  * alike. ops/s is 1 / mean latency; p50/p99 per case.
  */
-export async function measurePaired(section: string, cases: { name: string; op: (i: number) => Promise<unknown> }[], ops: number, warmup = Math.ceil(ops / 10)): Promise<BenchRow[]> {
+export async function measurePaired(
+  section: string,
+  cases: { name: string; op: (i: number) => Promise<unknown> }[],
+  ops: number,
+  warmup = Math.ceil(ops / 10),
+): Promise<BenchRow[]> {
   for (let i = 0; i < warmup; i++) for (const c of cases) await c.op(i);
   const latencies = cases.map(() => new Float64Array(ops));
   for (let i = 0; i < ops; i++) {
@@ -115,26 +129,52 @@ export function barsPayload(count = 252): Record<string, unknown> {
     const open = close * (1 + Math.sin(i) * 0.01);
     close = open * (1 + Math.cos(i * 1.3) * 0.012);
     const day = new Date(Date.UTC(2025, 0, 2) + i * 86_400_000).toISOString().slice(0, 10);
-    bars.push({ date: day, open: +open.toFixed(2), high: +(Math.max(open, close) * 1.006).toFixed(2), low: +(Math.min(open, close) * 0.994).toFixed(2), close: +close.toFixed(2), volume: 40_000_000 + ((i * 7919) % 9_000_000) });
+    bars.push({
+      date: day,
+      open: +open.toFixed(2),
+      high: +(Math.max(open, close) * 1.006).toFixed(2),
+      low: +(Math.min(open, close) * 0.994).toFixed(2),
+      close: +close.toFixed(2),
+      volume: 40_000_000 + ((i * 7919) % 9_000_000),
+    });
   }
-  return { ticker: 'AAPL', from: bars[0].date, to: bars[bars.length - 1].date, asOf: '2026-11-20T21:00:00.000Z', bars };
+  return {
+    ticker: 'AAPL',
+    from: bars[0].date,
+    to: bars[bars.length - 1].date,
+    asOf: '2026-11-20T21:00:00.000Z',
+    bars,
+  };
 }
 
 /** Formats rows as a Markdown table, with each row's ratio to the section's first row. */
 export function formatTable(rows: BenchRow[]): string {
-  const out = ['| section | case | ops/s | p50 µs | p99 µs | × first in section | note |', '|---|---|---:|---:|---:|---:|---|'];
+  const out = [
+    '| section | case | ops/s | p50 µs | p99 µs | × first in section | note |',
+    '|---|---|---:|---:|---:|---:|---|',
+  ];
   const firstOf = new Map<string, number>();
   for (const r of rows) {
     if (!firstOf.has(r.section)) firstOf.set(r.section, r.opsPerSec);
     const ratio = r.opsPerSec / (firstOf.get(r.section) ?? r.opsPerSec);
-    out.push(`| ${r.section} | ${r.name} | ${Math.round(r.opsPerSec).toLocaleString('en-US')} | ${r.p50Us.toFixed(1)} | ${r.p99Us.toFixed(1)} | ${ratio.toFixed(2)} | ${r.note ?? ''} |`);
+    out.push(
+      `| ${r.section} | ${r.name} | ${Math.round(r.opsPerSec).toLocaleString('en-US')} | ${r.p50Us.toFixed(1)} | ${r.p99Us.toFixed(1)} | ${ratio.toFixed(2)} | ${r.note ?? ''} |`,
+    );
   }
   return out.join('\n');
 }
 
 /** A JSON value of about `bytes` bytes shaped like a market quote. */
 export function quotePayload(bytes = 1024): Record<string, unknown> {
-  const base = { ticker: 'AAPL', open: 189.12, high: 191.5, low: 188.7, close: 190.33, volume: 53_123_456, asOf: '2026-11-20T21:00:00.000Z' };
+  const base = {
+    ticker: 'AAPL',
+    open: 189.12,
+    high: 191.5,
+    low: 188.7,
+    close: 190.33,
+    volume: 53_123_456,
+    asOf: '2026-11-20T21:00:00.000Z',
+  };
   const pad = Math.max(0, bytes - JSON.stringify(base).length - 12);
   return { ...base, notes: 'x'.repeat(pad) };
 }

@@ -18,7 +18,10 @@ import { CacheService } from '../src/cache/cache.service.js';
 import { CacheKeyBuilder } from '../src/cache/keys/cache-key-builder.js';
 import { CacheTTLPolicy } from '../src/cache/keys/cache-ttl-policy.js';
 import { createTieredCache } from '../src/cache/market-cache.module.js';
-import { resolveOptions, type MarketCacheModuleOptions } from '../src/cache/market-cache.options.js';
+import {
+  resolveOptions,
+  type MarketCacheModuleOptions,
+} from '../src/cache/market-cache.options.js';
 import { RedisCache } from '../src/cache/stores/redis/redis-cache.js';
 import { BarsService } from '../src/market/bars.service.js';
 import { marketSettings } from '../src/market/market.options.js';
@@ -37,20 +40,32 @@ const TRADES = 'range-trades';
 const TICKER = 'AAPL';
 const LATENCY_MS = 20;
 const FIVE_YEARS_DAYS = Math.round(5 * 365.25);
-const BENCH_DB_URL = process.env.MARKET_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/market_cache_bench';
+const BENCH_DB_URL =
+  process.env.MARKET_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/market_cache_bench';
 const TRADE_TICKERS = DEFAULT_TICKERS.slice(0, 25);
 const TRADES_PER_TICKER_DAY = 200;
 
 /** A cache stack on `url` built without Nest DI (tsx emits no decorator metadata). */
 async function cacheStack(url: string, extra: MarketCacheModuleOptions = {}) {
-  const options = resolveOptions({ redisUrl: url, keyPrefix: 'bench-range', commandTimeoutMs: 5000, maxValueBytes: 16 * 2 ** 20, ...extra });
+  const options = resolveOptions({
+    redisUrl: url,
+    keyPrefix: 'bench-range',
+    commandTimeoutMs: 5000,
+    maxValueBytes: 16 * 2 ** 20,
+    ...extra,
+  });
   const store = new RedisCache({ url, commandTimeoutMs: 5000 });
   await store.connect();
   const keys = new CacheKeyBuilder(options.keyPrefix);
   const policy = new CacheTTLPolicy();
   const tiered = await createTieredCache(store, keys, policy, options);
   const cache = new CacheService(tiered, keys, store, options);
-  return { cache, policy, tiered, close: async () => (await tiered.detachBus(), await store.disconnect()) };
+  return {
+    cache,
+    policy,
+    tiered,
+    close: async () => (await tiered.detachBus(), await store.disconnect()),
+  };
 }
 
 /** Samples `process.memoryUsage()` every 5 ms; `stop()` answers the peak RSS and heap in bytes. */
@@ -78,7 +93,13 @@ function collectGarbage(): void {
 }
 
 /** Times `ops` runs of `op`, each after an untimed `setup` (e.g. emptying the cache). */
-async function timedWithSetup(section: string, name: string, ops: number, setup: () => Promise<unknown>, op: () => Promise<unknown>): Promise<BenchRow> {
+async function timedWithSetup(
+  section: string,
+  name: string,
+  ops: number,
+  setup: () => Promise<unknown>,
+  op: () => Promise<unknown>,
+): Promise<BenchRow> {
   const latencies: number[] = [];
   let total = 0;
   for (let i = 0; i < ops; i++) {
@@ -106,23 +127,37 @@ async function postgresDirectRows(): Promise<BenchRow[]> {
     await ensureDatabase(BENCH_DB_URL, 2000);
     pool = new Pool({ connectionString: BENCH_DB_URL, max: 2 });
     await migrate(pool);
-    const found = await pool.query<{ last: string | null }>(`SELECT to_char(max(date), 'YYYY-MM-DD') AS last FROM daily_bars WHERE ticker = $1`, [TICKER]);
+    const found = await pool.query<{ last: string | null }>(
+      `SELECT to_char(max(date), 'YYYY-MM-DD') AS last FROM daily_bars WHERE ticker = $1`,
+      [TICKER],
+    );
     const last = found.rows[0]?.last ?? null;
     if (last === null) {
       // Empty bench database: the market-source bench seeds it and measures the same query.
       await pool.end();
       pool = undefined;
       const rows = await runMarketSourceBench();
-      return rows.filter((r) => r.name === 'postgres direct query').map((r) => ({ ...r, section: BARS, name: 'postgres direct query (5 y)' }));
+      return rows
+        .filter((r) => r.name === 'postgres direct query')
+        .map((r) => ({ ...r, section: BARS, name: 'postgres direct query (5 y)' }));
     }
     const sql = `SELECT to_char(date, 'YYYY-MM-DD') AS date, open, high, low, close, volume
                    FROM daily_bars WHERE ticker = $1 AND date BETWEEN $2::date AND $3::date ORDER BY date`;
     const direct = pool;
     const args = [TICKER, addDays(last, -FIVE_YEARS_DAYS), last];
     const count = (await direct.query(sql, args)).rowCount ?? 0;
-    return [{ ...(await measure(BARS, 'postgres direct query (5 y)', () => direct.query(sql, args), { ops: 300 })), note: `${count} rows, market_cache_bench` }];
+    return [
+      {
+        ...(await measure(BARS, 'postgres direct query (5 y)', () => direct.query(sql, args), {
+          ops: 300,
+        })),
+        note: `${count} rows, market_cache_bench`,
+      },
+    ];
   } catch (err) {
-    console.warn(`range bench: PostgreSQL row skipped (${err instanceof Error ? err.message : String(err)})`);
+    console.warn(
+      `range bench: PostgreSQL row skipped (${err instanceof Error ? err.message : String(err)})`,
+    );
     return [];
   } finally {
     await pool?.end();
@@ -137,10 +172,16 @@ export async function runRangeBench(): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   try {
     const today = todayUtc();
-    const settings = marketSettings({ maxBarsRangeDays: 3660, maxTradesRangeDays: 366 }, { today: () => today });
+    const settings = marketSettings(
+      { maxBarsRangeDays: 3660, maxTradesRangeDays: 366 },
+      { today: () => today },
+    );
 
     // 1. Bars: five years, one ticker.
-    const barsSource = new SyntheticMarketDataProvider({ latencyMs: LATENCY_MS, today: () => today });
+    const barsSource = new SyntheticMarketDataProvider({
+      latencyMs: LATENCY_MS,
+      today: () => today,
+    });
     const barsCold = new BarsService(withL1.cache, withL1.policy, barsSource, settings);
     const barsRedis = new BarsService(redisOnly.cache, redisOnly.policy, barsSource, settings);
     const from = addDays(today, -FIVE_YEARS_DAYS);
@@ -151,38 +192,75 @@ export async function runRangeBench(): Promise<BenchRow[]> {
     const sample = await barsCold.getBars(TICKER, from, today);
     const barCount = sample.result.items.length;
     rows.push({
-      ...(await timedWithSetup(BARS, `cold: source (${LATENCY_MS} ms/call) + write-back`, 15, empty, () => barsCold.getBars(TICKER, from, today))),
+      ...(await timedWithSetup(
+        BARS,
+        `cold: source (${LATENCY_MS} ms/call) + write-back`,
+        15,
+        empty,
+        () => barsCold.getBars(TICKER, from, today),
+      )),
       note: `${barCount} bars, ${sample.result.totalDays} day keys, 1 source call each`,
     });
     await barsCold.getBars(TICKER, from, today);
     barsSource.resetCallCounts();
-    rows.push({ ...(await measure(BARS, 'warm: Redis only (L1 off), 1 MGET', () => barsRedis.getBars(TICKER, from, today), { ops: 150 })), note: '0 source calls' });
-    rows.push({ ...(await measure(BARS, 'warm: L1 hits', () => barsCold.getBars(TICKER, from, today), { ops: 1000 })), note: '0 source calls' });
-    if (barsSource.getCallCounts().getDailyBars !== 0) throw new Error('warm bars called the source');
+    rows.push({
+      ...(await measure(
+        BARS,
+        'warm: Redis only (L1 off), 1 MGET',
+        () => barsRedis.getBars(TICKER, from, today),
+        { ops: 150 },
+      )),
+      note: '0 source calls',
+    });
+    rows.push({
+      ...(await measure(BARS, 'warm: L1 hits', () => barsCold.getBars(TICKER, from, today), {
+        ops: 1000,
+      })),
+      note: '0 source calls',
+    });
+    if (barsSource.getCallCounts().getDailyBars !== 0)
+      throw new Error('warm bars called the source');
     rows.push(...(await postgresDirectRows()));
 
     // 2. Trades: one month, 25 tickers, NDJSON text.
-    const tradesSource = new SyntheticMarketDataProvider({ latencyMs: LATENCY_MS, tradesPerTickerDay: TRADES_PER_TICKER_DAY, today: () => today });
+    const tradesSource = new SyntheticMarketDataProvider({
+      latencyMs: LATENCY_MS,
+      tradesPerTickerDay: TRADES_PER_TICKER_DAY,
+      today: () => today,
+    });
     const trades = new TradesService(withL1.cache, withL1.policy, tradesSource, settings);
-    const tradesRedis = new TradesService(redisOnly.cache, redisOnly.policy, tradesSource, settings);
+    const tradesRedis = new TradesService(
+      redisOnly.cache,
+      redisOnly.policy,
+      tradesSource,
+      settings,
+    );
     const query = { filters: { tickers: TRADE_TICKERS }, from: '2024-06-01', to: '2024-06-30' };
     const emptyTrades = async () => {
       await withL1.cache.flushPattern('market_data:*');
       withL1.tiered.l1.clear();
     };
-    const stream = (service: TradesService, includeEvents = false, q = query) => async () => {
-      const answer = await service.open({ ...q, includeEvents });
-      let bytes = 0;
-      let lines = 0;
-      for await (const text of answer.chunks()) {
-        bytes += text.length;
-        for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) lines++;
-      }
-      return { bytes, trades: lines - 1, cached: answer.meta.cached };
-    };
+    const stream =
+      (service: TradesService, includeEvents = false, q = query) =>
+      async () => {
+        const answer = await service.open({ ...q, includeEvents });
+        let bytes = 0;
+        let lines = 0;
+        for await (const text of answer.chunks()) {
+          bytes += text.length;
+          for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) lines++;
+        }
+        return { bytes, trades: lines - 1, cached: answer.meta.cached };
+      };
     const probe = await stream(trades)();
     const mb = (n: number) => `${(n / 2 ** 20).toFixed(1)} MB`;
-    const withRss = async (name: string, ops: number, setup: () => Promise<unknown>, op: () => Promise<unknown>, size = probe): Promise<BenchRow> => {
+    const withRss = async (
+      name: string,
+      ops: number,
+      setup: () => Promise<unknown>,
+      op: () => Promise<unknown>,
+      size = probe,
+    ): Promise<BenchRow> => {
       collectGarbage();
       const base = process.memoryUsage();
       const sampler = memorySampler();
@@ -192,17 +270,42 @@ export async function runRangeBench(): Promise<BenchRow[]> {
       const heap = `heap +${mb(Math.max(0, peak.heap - base.heapUsed))}`;
       return { ...row, note: `${rss}, ${heap}; ${size.trades} trades, ${mb(size.bytes)} NDJSON` };
     };
-    rows.push(await withRss(`cold: source (${LATENCY_MS} ms/call) + write-back`, 3, emptyTrades, stream(trades)));
+    rows.push(
+      await withRss(
+        `cold: source (${LATENCY_MS} ms/call) + write-back`,
+        3,
+        emptyTrades,
+        stream(trades),
+      ),
+    );
     await stream(trades)();
     tradesSource.resetCallCounts();
-    rows.push(await withRss('warm: Redis only (L1 off)', 5, async () => undefined, stream(tradesRedis)));
+    rows.push(
+      await withRss('warm: Redis only (L1 off)', 5, async () => undefined, stream(tradesRedis)),
+    );
     rows.push(await withRss('warm: L1 + Redis', 5, async () => undefined, stream(trades)));
-    rows.push(await withRss('warm + includeEvents (source, per 1000 trades)', 2, async () => undefined, stream(trades, true)));
-    if (tradesSource.getCallCounts().streamTrades !== 0) throw new Error('warm trades called the source');
+    rows.push(
+      await withRss(
+        'warm + includeEvents (source, per 1000 trades)',
+        2,
+        async () => undefined,
+        stream(trades, true),
+      ),
+    );
+    if (tradesSource.getCallCounts().streamTrades !== 0)
+      throw new Error('warm trades called the source');
     // A range three times longer streams in about the same memory: nothing holds the whole range.
     const quarter = { ...query, from: '2024-04-01' };
     const quarterSize = await stream(tradesRedis, false, quarter)();
-    rows.push(await withRss('warm: Redis only (L1 off), 3 months', 2, async () => undefined, stream(tradesRedis, false, quarter), quarterSize));
+    rows.push(
+      await withRss(
+        'warm: Redis only (L1 off), 3 months',
+        2,
+        async () => undefined,
+        stream(tradesRedis, false, quarter),
+        quarterSize,
+      ),
+    );
   } finally {
     await withL1.close();
     await redisOnly.close();

@@ -24,9 +24,18 @@ type Env = Record<string, string | undefined>;
 
 /** Parses and validates the environment; a bad value throws an error naming the variable. */
 export function loadAppConfig(env: Env = process.env): AppConfig {
-  const list = (name: string) => (env[name] ? env[name]!.split(',').map((s) => s.trim()).filter(Boolean) : undefined);
+  const list = (name: string) =>
+    env[name]
+      ? env[name]!.split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : undefined;
   const driver = env.CACHE_DRIVER?.trim();
-  if (driver && !['redis', 'memory', 'file'].includes(driver)) throw new CacheValidationError('CACHE_DRIVER', `CACHE_DRIVER must be redis, memory or file, got '${driver}'`);
+  if (driver && !['redis', 'memory', 'file'].includes(driver))
+    throw new CacheValidationError(
+      'CACHE_DRIVER',
+      `CACHE_DRIVER must be redis, memory or file, got '${driver}'`,
+    );
   const apiDailyQuota = int(env, 'API_DAILY_QUOTA', 1000, 0);
   const cache: MarketCacheModuleOptions = {
     driver: driver as MarketCacheModuleOptions['driver'],
@@ -38,7 +47,8 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
     fileDirectory: env.CACHE_FILE_DIR || undefined,
     apiDailyQuota,
   };
-  for (const k of Object.keys(cache) as (keyof MarketCacheModuleOptions)[]) if (cache[k] === undefined) delete cache[k];
+  for (const k of Object.keys(cache) as (keyof MarketCacheModuleOptions)[])
+    if (cache[k] === undefined) delete cache[k];
   return {
     port: int(env, 'PORT', 3000, 0, 65535),
     cache,
@@ -51,11 +61,21 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
   };
 }
 
-function int(env: Env, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+function int(
+  env: Env,
+  name: string,
+  fallback: number,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max) throw new CacheValidationError(name, `${name} must be an integer from ${min} to ${max}, got '${raw}'`);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new CacheValidationError(
+      name,
+      `${name} must be an integer from ${min} to ${max}, got '${raw}'`,
+    );
   return n;
 }
 

@@ -13,7 +13,12 @@ export class AppModule {
     return {
       module: AppModule,
       global: true,
-      imports: [MarketCacheModule.forRoot({ ...config.cache, isGlobal: true }), EdgeModule.forConfig(config), HealthModule, MarketModule.forConfig(config)],
+      imports: [
+        MarketCacheModule.forRoot({ ...config.cache, isGlobal: true }),
+        EdgeModule.forConfig(config),
+        HealthModule,
+        MarketModule.forConfig(config),
+      ],
       providers: [{ provide: APP_CONFIG, useValue: config }],
       exports: [APP_CONFIG],
     };

@@ -1,13 +1,23 @@
-import { BadRequestException, ValidationPipe, type INestApplication, type ValidationError } from '@nestjs/common';
+import {
+  BadRequestException,
+  ValidationPipe,
+  type INestApplication,
+  type ValidationError,
+} from '@nestjs/common';
 import { AppExceptionFilter } from './http-exception.filter.js';
 
 /** The first failed constraint of a validation, with the dotted path of its field (`filters.tickers`). */
-export function firstValidationFailure(errors: readonly ValidationError[], parent = ''): { field: string; message: string } | undefined {
+export function firstValidationFailure(
+  errors: readonly ValidationError[],
+  parent = '',
+): { field: string; message: string } | undefined {
   for (const e of errors) {
     const field = parent ? `${parent}.${e.property}` : e.property;
     const constraint = e.constraints ? Object.values(e.constraints)[0] : undefined;
     if (constraint !== undefined) {
-      const message = constraint.startsWith(`${e.property} `) ? field + constraint.slice(e.property.length) : `${field}: ${constraint}`;
+      const message = constraint.startsWith(`${e.property} `)
+        ? field + constraint.slice(e.property.length)
+        : `${field}: ${constraint}`;
       return { field, message };
     }
     const nested = firstValidationFailure(e.children ?? [], field);
@@ -24,7 +34,12 @@ export function createValidationPipe(): ValidationPipe {
     transform: true,
     exceptionFactory: (errors) => {
       const first = firstValidationFailure(errors) ?? { field: 'body', message: 'invalid input' };
-      return new BadRequestException({ statusCode: 400, error: 'Bad Request', message: first.message, field: first.field });
+      return new BadRequestException({
+        statusCode: 400,
+        error: 'Bad Request',
+        message: first.message,
+        field: first.field,
+      });
     },
   });
 }

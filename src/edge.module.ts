@@ -1,8 +1,26 @@
-import { Module, RequestMethod, type DynamicModule, type MiddlewareConsumer, type NestModule } from '@nestjs/common';
+import {
+  Module,
+  RequestMethod,
+  type DynamicModule,
+  type MiddlewareConsumer,
+  type NestModule,
+} from '@nestjs/common';
 import { APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import type { AppConfig } from '../config/app-config.js';
 import { CacheAdminController } from './admin/cache-admin.controller.js';
-import { AdminKeyGuard, CacheManagerCompatModule, CacheMetrics, HttpCacheFastPath, HttpCacheFastPathIndex, HttpCacheInterceptor, MARKET_CACHE_ADMIN_KEY, MARKET_CACHE_QUOTA_OPTIONS, MetricsController, QuotaGuard, type QuotaGuardOptions } from './cache/index.js';
+import {
+  AdminKeyGuard,
+  CacheManagerCompatModule,
+  CacheMetrics,
+  HttpCacheFastPath,
+  HttpCacheFastPathIndex,
+  HttpCacheInterceptor,
+  MARKET_CACHE_ADMIN_KEY,
+  MARKET_CACHE_QUOTA_OPTIONS,
+  MetricsController,
+  QuotaGuard,
+  type QuotaGuardOptions,
+} from './cache/index.js';
 
 /**
  * The Nest edge of the app: the HTTP cache interceptor (global; acts on `@CacheResponse` routes),
@@ -22,7 +40,11 @@ export class EdgeModule implements NestModule {
 
   /** The edge for a config: quota limit `apiDailyQuota` per key per day, admin key `adminApiKey`. */
   static forConfig(config: AppConfig): DynamicModule {
-    const quota: QuotaGuardOptions = { limit: config.apiDailyQuota, window: 'daily', pathPrefixes: ['/api/'] };
+    const quota: QuotaGuardOptions = {
+      limit: config.apiDailyQuota,
+      window: 'daily',
+      pathPrefixes: ['/api/'],
+    };
     return {
       module: EdgeModule,
       imports: [CacheManagerCompatModule.register()],
@@ -38,7 +60,13 @@ export class EdgeModule implements NestModule {
         { provide: APP_INTERCEPTOR, useExisting: HttpCacheInterceptor },
         { provide: APP_GUARD, useExisting: QuotaGuard },
       ],
-      exports: [CacheMetrics, HttpCacheFastPathIndex, HttpCacheInterceptor, MARKET_CACHE_ADMIN_KEY, CacheManagerCompatModule],
+      exports: [
+        CacheMetrics,
+        HttpCacheFastPathIndex,
+        HttpCacheInterceptor,
+        MARKET_CACHE_ADMIN_KEY,
+        CacheManagerCompatModule,
+      ],
     };
   }
 }

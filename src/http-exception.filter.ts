@@ -1,7 +1,25 @@
-import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
+import {
+  Catch,
+  HttpException,
+  Logger,
+  type ArgumentsHost,
+  type ExceptionFilter,
+} from '@nestjs/common';
 import { STATUS_CODES } from 'node:http';
-import { AdminKeyError, CacheError, CacheValidationError, FactoryError, FactoryTimeoutError, QuotaExceededError, RateLimitedLogger, errorSummary } from './cache/index.js';
-import { MarketDataError, type MarketDataErrorCode } from './market/providers/market-data.errors.js';
+import {
+  AdminKeyError,
+  CacheError,
+  CacheValidationError,
+  FactoryError,
+  FactoryTimeoutError,
+  QuotaExceededError,
+  RateLimitedLogger,
+  errorSummary,
+} from './cache/index.js';
+import {
+  MarketDataError,
+  type MarketDataErrorCode,
+} from './market/providers/market-data.errors.js';
 
 /** An error as the client sees it: status, JSON body, extra headers. */
 export interface HttpErrorReply {
@@ -37,24 +55,53 @@ export function toHttpError(error: unknown): HttpErrorReply {
   if (error instanceof HttpException) {
     const status = error.getStatus();
     const response = error.getResponse();
-    return { status, body: typeof response === 'object' && response !== null ? (response as Record<string, unknown>) : reply(status, String(response)) };
+    return {
+      status,
+      body:
+        typeof response === 'object' && response !== null
+          ? (response as Record<string, unknown>)
+          : reply(status, String(response)),
+    };
   }
-  if (error instanceof CacheValidationError) return { status: 400, body: { ...reply(400, error.message), field: error.field } };
-  if (error instanceof QuotaExceededError) return { status: 429, body: reply(429, error.message), headers: { 'Retry-After': String(error.retryAfterSeconds) } };
-  if (error instanceof AdminKeyError) return { status: 401, body: reply(401, error.message), headers: { 'WWW-Authenticate': 'Bearer realm="admin"' } };
+  if (error instanceof CacheValidationError)
+    return { status: 400, body: { ...reply(400, error.message), field: error.field } };
+  if (error instanceof QuotaExceededError)
+    return {
+      status: 429,
+      body: reply(429, error.message),
+      headers: { 'Retry-After': String(error.retryAfterSeconds) },
+    };
+  if (error instanceof AdminKeyError)
+    return {
+      status: 401,
+      body: reply(401, error.message),
+      headers: { 'WWW-Authenticate': 'Bearer realm="admin"' },
+    };
   if (error instanceof FactoryTimeoutError) return { status: 504, body: reply(504) };
   if (error instanceof FactoryError) {
     const cause = error.cause;
-    if (cause instanceof MarketDataError || cause instanceof HttpException || cause instanceof CacheError) return toHttpError(cause);
+    if (
+      cause instanceof MarketDataError ||
+      cause instanceof HttpException ||
+      cause instanceof CacheError
+    )
+      return toHttpError(cause);
     return { status: 503, body: reply(503) };
   }
   if (error instanceof MarketDataError) {
     const status = MARKET_STATUS[error.code] ?? 500;
     if (status >= 500) return { status, body: reply(status) };
     const field = fieldOf(error);
-    return { status, body: field === undefined ? reply(status, error.message) : { ...reply(status, error.message), field } };
+    return {
+      status,
+      body:
+        field === undefined
+          ? reply(status, error.message)
+          : { ...reply(status, error.message), field },
+    };
   }
-  if (error instanceof CacheError && error.code === 'CACHE_STORE_UNAVAILABLE') return { status: 503, body: reply(503) };
+  if (error instanceof CacheError && error.code === 'CACHE_STORE_UNAVAILABLE')
+    return { status: 503, body: reply(503) };
   return { status: 500, body: reply(500) };
 }
 
@@ -70,12 +117,20 @@ export class AppExceptionFilter implements ExceptionFilter {
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const ctx = host.switchToHttp();
-    const res = ctx.getResponse<{ headersSent: boolean; setHeader(n: string, v: string): unknown; status(code: number): { json(body: unknown): unknown }; end(): unknown }>();
+    const res = ctx.getResponse<{
+      headersSent: boolean;
+      setHeader(n: string, v: string): unknown;
+      status(code: number): { json(body: unknown): unknown };
+      end(): unknown;
+    }>();
     const req = ctx.getRequest<{ method?: string; route?: { path?: string } }>();
     const mapped = toHttpError(exception);
     if (mapped.status >= 500 && !(exception instanceof HttpException)) {
       const name = exception instanceof Error ? exception.name : typeof exception;
-      this.log.warn(`${mapped.status}:${name}`, `${req.method ?? '?'} ${req.route?.path ?? '(no route)'} → ${mapped.status}: ${errorSummary(exception).slice(0, 300)}`);
+      this.log.warn(
+        `${mapped.status}:${name}`,
+        `${req.method ?? '?'} ${req.route?.path ?? '(no route)'} → ${mapped.status}: ${errorSummary(exception).slice(0, 300)}`,
+      );
     }
     if (res.headersSent) {
       res.end();
@@ -87,7 +142,11 @@ export class AppExceptionFilter implements ExceptionFilter {
 }
 
 function reply(status: number, message?: string): Record<string, unknown> {
-  return { statusCode: status, error: STATUS_CODES[status] ?? 'Error', message: message ?? GENERIC_MESSAGE[status] ?? STATUS_CODES[status] ?? 'Error' };
+  return {
+    statusCode: status,
+    error: STATUS_CODES[status] ?? 'Error',
+    message: message ?? GENERIC_MESSAGE[status] ?? STATUS_CODES[status] ?? 'Error',
+  };
 }
 
 /** The field a `MarketDataError` names: its `field` property, else the `field: ` prefix `invalidArgument` writes. */

@@ -12,8 +12,14 @@ async function bootstrap(): Promise<void> {
   configureApp(app);
   app.enableShutdownHooks();
   await app.listen(config.port, '0.0.0.0');
-  const driver = config.cache.driver ?? (config.cache.redisUrl || config.cache.clusterNodes || config.cache.sentinels ? 'redis' : 'memory');
-  new Logger('Bootstrap').log(`market-cache app listening on port ${config.port} (cache driver: ${driver}, source: ${config.databaseUrl ? 'postgres' : 'synthetic'})`);
+  const driver =
+    config.cache.driver ??
+    (config.cache.redisUrl || config.cache.clusterNodes || config.cache.sentinels
+      ? 'redis'
+      : 'memory');
+  new Logger('Bootstrap').log(
+    `market-cache app listening on port ${config.port} (cache driver: ${driver}, source: ${config.databaseUrl ? 'postgres' : 'synthetic'})`,
+  );
 }
 
 void bootstrap();

@@ -1,6 +1,31 @@
-import { Body, Controller, Delete, Get, HttpCode, Inject, Optional, Param, Post, UseGuards } from '@nestjs/common';
-import { ALL_KEY_TYPES, AdminKeyGuard, CacheManager, CacheMetrics, CacheService, CacheValidationError, isCacheKeyType, type CacheStatistics } from '../cache/index.js';
-import { FlushCacheDto, TICKER_PATTERN, TickerParamDto, type DeletedCount } from './cache-admin.dto.js';
+import {
+  Body,
+  Controller,
+  Delete,
+  Get,
+  HttpCode,
+  Inject,
+  Optional,
+  Param,
+  Post,
+  UseGuards,
+} from '@nestjs/common';
+import {
+  ALL_KEY_TYPES,
+  AdminKeyGuard,
+  CacheManager,
+  CacheMetrics,
+  CacheService,
+  CacheValidationError,
+  isCacheKeyType,
+  type CacheStatistics,
+} from '../cache/index.js';
+import {
+  FlushCacheDto,
+  TICKER_PATTERN,
+  TickerParamDto,
+  type DeletedCount,
+} from './cache-admin.dto.js';
 
 /**
  * Cache operations: `GET /api/cache/stats` (read-only, open: counters and store health, no
@@ -25,8 +50,16 @@ export class CacheAdminController {
   @Delete('stocks/:ticker')
   @UseGuards(AdminKeyGuard)
   async invalidateTicker(@Param() params: TickerParamDto): Promise<DeletedCount> {
-    if (!TICKER_PATTERN.test(params.ticker)) throw new CacheValidationError('ticker', 'ticker must be 1-32 letters, digits, ".", "_", "^", "=" or "-"');
-    return { deleted: await this.timed('invalidate_ticker', () => this.manager.invalidateStockCache(params.ticker)) };
+    if (!TICKER_PATTERN.test(params.ticker))
+      throw new CacheValidationError(
+        'ticker',
+        'ticker must be 1-32 letters, digits, ".", "_", "^", "=" or "-"',
+      );
+    return {
+      deleted: await this.timed('invalidate_ticker', () =>
+        this.manager.invalidateStockCache(params.ticker),
+      ),
+    };
   }
 
   /** Removes the keys of one key type, optionally of one entity. */
@@ -34,9 +67,17 @@ export class CacheAdminController {
   @HttpCode(200)
   @UseGuards(AdminKeyGuard)
   async flush(@Body() body: FlushCacheDto): Promise<DeletedCount> {
-    if (!isCacheKeyType(body?.keyType)) throw new CacheValidationError('keyType', `keyType must be one of: ${ALL_KEY_TYPES.join(', ')}`);
+    if (!isCacheKeyType(body?.keyType))
+      throw new CacheValidationError(
+        'keyType',
+        `keyType must be one of: ${ALL_KEY_TYPES.join(', ')}`,
+      );
     const { keyType, entity } = body;
-    return { deleted: await this.timed('flush_key_type', () => this.manager.invalidateKeyType(keyType, entity)) };
+    return {
+      deleted: await this.timed('flush_key_type', () =>
+        this.manager.invalidateKeyType(keyType, entity),
+      ),
+    };
   }
 
   private timed(operation: string, fn: () => Promise<number>): Promise<number> {

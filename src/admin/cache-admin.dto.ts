@@ -7,7 +7,10 @@ export const TICKER_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._^=-]{0,31}$/;
 /** Route parameters of `DELETE /api/cache/stocks/:ticker`. */
 export class TickerParamDto {
   /** The ticker whose cached data goes. */
-  @Matches(TICKER_PATTERN, { message: 'ticker must be 1-32 letters, digits, ".", "_", "^", "=" or "-", starting with a letter or digit' })
+  @Matches(TICKER_PATTERN, {
+    message:
+      'ticker must be 1-32 letters, digits, ".", "_", "^", "=" or "-", starting with a letter or digit',
+  })
   ticker!: string;
 }
 

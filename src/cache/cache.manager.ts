@@ -27,7 +27,9 @@ export class CacheManager {
 
   /** Caches the latest quote of `ticker` (stock-price TTL, 300 s by default). */
   setStockPrice<T>(ticker: string, quote: T): Promise<boolean> {
-    return this.cache.set(this.keys.stockPrice(checkedTicker(ticker)), quote, { keyType: CacheKeyType.STOCK_PRICE });
+    return this.cache.set(this.keys.stockPrice(checkedTicker(ticker)), quote, {
+      keyType: CacheKeyType.STOCK_PRICE,
+    });
   }
   /** The cached quote of `ticker`, or `null`. */
   getStockPrice<T>(ticker: string): Promise<T | null> {
@@ -36,29 +38,44 @@ export class CacheManager {
 
   /** Caches a financial statement (financial-data TTL, 24 h by default). */
   setFinancialData<T>(ticker: string, period: string, quarter: string, data: T): Promise<boolean> {
-    return this.cache.set(this.keys.financialData(checkedTicker(ticker), period, quarter), data, { keyType: CacheKeyType.FINANCIAL_DATA });
+    return this.cache.set(this.keys.financialData(checkedTicker(ticker), period, quarter), data, {
+      keyType: CacheKeyType.FINANCIAL_DATA,
+    });
   }
   /** The cached financial statement, or `null`. */
   getFinancialData<T>(ticker: string, period: string, quarter: string): Promise<T | null> {
-    return this.read<T>(this.keys.financialData(checkedTicker(ticker), period, quarter), CacheKeyType.FINANCIAL_DATA);
+    return this.read<T>(
+      this.keys.financialData(checkedTicker(ticker), period, quarter),
+      CacheKeyType.FINANCIAL_DATA,
+    );
   }
 
   /** Caches a computed analysis (AI-analysis TTL, 6 h by default). */
   setAiAnalysis<T>(ticker: string, analysisType: string, analysis: T): Promise<boolean> {
-    return this.cache.set(this.keys.aiAnalysis(checkedTicker(ticker), analysisType), analysis, { keyType: CacheKeyType.AI_ANALYSIS });
+    return this.cache.set(this.keys.aiAnalysis(checkedTicker(ticker), analysisType), analysis, {
+      keyType: CacheKeyType.AI_ANALYSIS,
+    });
   }
   /** The cached analysis, or `null`. */
   getAiAnalysis<T>(ticker: string, analysisType: string): Promise<T | null> {
-    return this.read<T>(this.keys.aiAnalysis(checkedTicker(ticker), analysisType), CacheKeyType.AI_ANALYSIS);
+    return this.read<T>(
+      this.keys.aiAnalysis(checkedTicker(ticker), analysisType),
+      CacheKeyType.AI_ANALYSIS,
+    );
   }
 
   /** Caches news items (news TTL, 1 h by default). */
   setNewsData<T>(ticker: string, category: string, news: T): Promise<boolean> {
-    return this.cache.set(this.keys.newsData(checkedTicker(ticker), category), news, { keyType: CacheKeyType.NEWS_DATA });
+    return this.cache.set(this.keys.newsData(checkedTicker(ticker), category), news, {
+      keyType: CacheKeyType.NEWS_DATA,
+    });
   }
   /** The cached news items, or `null`. */
   getNewsData<T>(ticker: string, category: string): Promise<T | null> {
-    return this.read<T>(this.keys.newsData(checkedTicker(ticker), category), CacheKeyType.NEWS_DATA);
+    return this.read<T>(
+      this.keys.newsData(checkedTicker(ticker), category),
+      CacheKeyType.NEWS_DATA,
+    );
   }
 
   /**
@@ -72,7 +89,10 @@ export class CacheManager {
 
   /** Removes the keys of one key type, optionally of one entity; answers the count. */
   async invalidateKeyType(type: CacheKeyType, entityId?: string): Promise<number> {
-    const { pattern, matches } = this.keys.entityMatcher(type, entityId === undefined ? undefined : checkedTicker(entityId, 'entity'));
+    const { pattern, matches } = this.keys.entityMatcher(
+      type,
+      entityId === undefined ? undefined : checkedTicker(entityId, 'entity'),
+    );
     return this.cache.flushStorage(pattern, matches);
   }
 

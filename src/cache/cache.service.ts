@@ -10,7 +10,13 @@ import type { ResolvedMarketCacheOptions } from './market-cache.options.js';
 import type { CacheStore } from './stores/cache-store.js';
 import type { CacheSource, TieredStatsView } from './tiered/cache-stats.js';
 import { decodeJsonValue } from './tiered/cache-entry.js';
-import { TieredCache, type BatchEntry, type Factory, type Resolved, type TieredCallOptions } from './tiered/tiered-cache.js';
+import {
+  TieredCache,
+  type BatchEntry,
+  type Factory,
+  type Resolved,
+  type TieredCallOptions,
+} from './tiered/tiered-cache.js';
 
 /** Outcome of `lookup`: whether a value was found, where, and how long it took. */
 export interface CacheResult<T = unknown> {
@@ -44,11 +50,21 @@ export interface QuotaUsage {
 /** Statistics as `getCacheStatistics` returns them. */
 export interface CacheStatistics extends TieredStatsView {
   byKeyType: Record<string, TieredStatsView>;
-  store: { kind: CacheStore['kind']; hits: number; misses: number; errors: number; breaker?: string };
+  store: {
+    kind: CacheStore['kind'];
+    hits: number;
+    misses: number;
+    errors: number;
+    breaker?: string;
+  };
   health: Awaited<ReturnType<CacheStore['getHealth']>>;
 }
 
-const WINDOW_MS: Record<QuotaWindow, number> = { minute: 60_000, hourly: 3_600_000, daily: 86_400_000 };
+const WINDOW_MS: Record<QuotaWindow, number> = {
+  minute: 60_000,
+  hourly: 3_600_000,
+  daily: 86_400_000,
+};
 
 /**
  * The cache as services use it: get-or-set, quotas, sessions, batches, pattern flushes and
@@ -74,19 +90,42 @@ export class CacheService {
   }
 
   /** Like `getOrSet`, answering the source (`l1`, `l2`, `file`, `factory`, `stale`) and `asOf` too. */
-  getOrSetResult<T>(key: string, factory: Factory<T>, opts?: TieredCallOptions): Promise<Resolved<T>> {
+  getOrSetResult<T>(
+    key: string,
+    factory: Factory<T>,
+    opts?: TieredCallOptions,
+  ): Promise<Resolved<T>> {
     return this.tiered.getOrSetResult(key, factory, opts);
   }
 
   /** Looks `key` up without a factory: never throws; failures are in `error`. */
-  async lookup<T = unknown>(key: string, opts?: Pick<TieredCallOptions, 'keyType' | 'namespace'>): Promise<CacheResult<T>> {
+  async lookup<T = unknown>(
+    key: string,
+    opts?: Pick<TieredCallOptions, 'keyType' | 'namespace'>,
+  ): Promise<CacheResult<T>> {
     const t0 = performance.now();
     try {
       const r = await this.tiered.get<T>(key, opts);
-      return { success: r !== undefined, value: r?.value, error: undefined, source: r?.source, asOf: r?.asOf, durationMs: performance.now() - t0 };
+      return {
+        success: r !== undefined,
+        value: r?.value,
+        error: undefined,
+        source: r?.source,
+        asOf: r?.asOf,
+        durationMs: performance.now() - t0,
+      };
     } catch (e) {
-      const error = e instanceof CacheError ? e : new CacheError('CACHE_STORE_UNAVAILABLE', 'lookup failed', { cause: e });
-      return { success: false, value: undefined, error, source: undefined, durationMs: performance.now() - t0 };
+      const error =
+        e instanceof CacheError
+          ? e
+          : new CacheError('CACHE_STORE_UNAVAILABLE', 'lookup failed', { cause: e });
+      return {
+        success: false,
+        value: undefined,
+        error,
+        source: undefined,
+        durationMs: performance.now() - t0,
+      };
     }
   }
 
@@ -105,7 +144,11 @@ export class CacheService {
    * and, on a new counter, PEXPIRE). When the store cannot answer, a per-instance counter is
    * used (fail-open) and `degraded` is true.
    */
-  async trackApiQuota(userId: string, window: QuotaWindow = 'daily', limit?: number): Promise<QuotaUsage> {
+  async trackApiQuota(
+    userId: string,
+    window: QuotaWindow = 'daily',
+    limit?: number,
+  ): Promise<QuotaUsage> {
     const { key, max, windowMs } = this.quotaArgs(userId, window, limit);
     const now = Date.now();
     const ttlMs = windowEnd(now, windowMs) - now;
@@ -115,12 +158,17 @@ export class CacheService {
     const entry = local && local.resetAt > now ? local : { value: 0, resetAt: now + ttlMs };
     entry.value++;
     this.localQuota.set(key, entry);
-    if (this.localQuota.size > 10_000) for (const [k, v] of this.localQuota) if (v.resetAt <= now) this.localQuota.delete(k);
+    if (this.localQuota.size > 10_000)
+      for (const [k, v] of this.localQuota) if (v.resetAt <= now) this.localQuota.delete(k);
     return usage(entry.value, max, entry.resetAt, true);
   }
 
   /** The quota usage of `userId` for `window` without counting a request. */
-  async getApiQuotaUsage(userId: string, window: QuotaWindow = 'daily', limit?: number): Promise<QuotaUsage> {
+  async getApiQuotaUsage(
+    userId: string,
+    window: QuotaWindow = 'daily',
+    limit?: number,
+  ): Promise<QuotaUsage> {
     const { key, max, windowMs } = this.quotaArgs(userId, window, limit);
     const now = Date.now();
     const [raw, ttl] = await Promise.all([this.store.get(key), this.store.ttl(key)]);
@@ -128,25 +176,50 @@ export class CacheService {
     return usage(used, max, ttl > 0 ? now + ttl : windowEnd(now, windowMs), false);
   }
 
-  private quotaArgs(userId: string, window: QuotaWindow, limit: number | undefined): { key: string; max: number; windowMs: number } {
+  private quotaArgs(
+    userId: string,
+    window: QuotaWindow,
+    limit: number | undefined,
+  ): { key: string; max: number; windowMs: number } {
     assertText(userId, 'userId', 256);
-    if (!(window in WINDOW_MS)) throw new CacheValidationError('window', `window must be one of ${Object.keys(WINDOW_MS).join(', ')}`);
+    if (!(window in WINDOW_MS))
+      throw new CacheValidationError(
+        'window',
+        `window must be one of ${Object.keys(WINDOW_MS).join(', ')}`,
+      );
     const max = limit ?? this.options.apiDailyQuota;
-    if (!Number.isInteger(max) || max < 0) throw new CacheValidationError('limit', 'limit must be a non-negative integer');
-    return { key: this.keys.storageKey(this.keys.apiQuota(userId, window)), max, windowMs: WINDOW_MS[window] };
+    if (!Number.isInteger(max) || max < 0)
+      throw new CacheValidationError('limit', 'limit must be a non-negative integer');
+    return {
+      key: this.keys.storageKey(this.keys.apiQuota(userId, window)),
+      max,
+      windowMs: WINDOW_MS[window],
+    };
   }
 
   /** Stores a user session in the shared store (sliding expiry: each read renews it). */
-  async cacheUserSession<T extends object>(userId: string, session: T, ttl?: TtlInput): Promise<boolean> {
+  async cacheUserSession<T extends object>(
+    userId: string,
+    session: T,
+    ttl?: TtlInput,
+  ): Promise<boolean> {
     assertText(userId, 'userId', 256);
-    if (typeof session !== 'object' || session === null) throw new CacheValidationError('session', 'session must be an object');
+    if (typeof session !== 'object' || session === null)
+      throw new CacheValidationError('session', 'session must be an object');
     const raw = JSON.stringify(session);
-    if (raw.length > this.options.maxValueBytes) throw new CacheValidationError('session', `session is larger than maxValueBytes (${this.options.maxValueBytes})`);
+    if (raw.length > this.options.maxValueBytes)
+      throw new CacheValidationError(
+        'session',
+        `session is larger than maxValueBytes (${this.options.maxValueBytes})`,
+      );
     return this.store.set(this.sessionKey(userId), raw, this.sessionTtlMs(ttl));
   }
 
   /** The user's session, renewing its expiry, or `null`. A corrupt session is deleted. */
-  async getUserSession<T extends object = Record<string, unknown>>(userId: string, ttl?: TtlInput): Promise<T | null> {
+  async getUserSession<T extends object = Record<string, unknown>>(
+    userId: string,
+    ttl?: TtlInput,
+  ): Promise<T | null> {
     assertText(userId, 'userId', 256);
     const key = this.sessionKey(userId);
     const raw = await this.store.get(key);
@@ -172,12 +245,20 @@ export class CacheService {
   }
 
   private sessionTtlMs(ttl: TtlInput | undefined): number {
-    return ttl === undefined ? this.tiered.policy.ttlMsFor(CacheKeyType.USER_SESSION) : ttlToMs(ttl);
+    return ttl === undefined
+      ? this.tiered.policy.ttlMsFor(CacheKeyType.USER_SESSION)
+      : ttlToMs(ttl);
   }
 
   /** Computed analysis for `ticker`/`analysisType`, cached with the AI-analysis policy (6 h). */
-  getAiAnalysisCached<T>(ticker: string, analysisType: string, factory: Factory<T>): Promise<Resolved<T>> {
-    return this.tiered.getOrSetResult(this.keys.aiAnalysis(ticker, analysisType), factory, { keyType: CacheKeyType.AI_ANALYSIS });
+  getAiAnalysisCached<T>(
+    ticker: string,
+    analysisType: string,
+    factory: Factory<T>,
+  ): Promise<Resolved<T>> {
+    return this.tiered.getOrSetResult(this.keys.aiAnalysis(ticker, analysisType), factory, {
+      keyType: CacheKeyType.AI_ANALYSIS,
+    });
   }
 
   /** Values of many logical keys in one batch (L1 first), in order; `undefined` for misses. */
@@ -196,13 +277,19 @@ export class CacheService {
    */
   async flushPattern(pattern: string, filter?: (storageKey: string) => boolean): Promise<number> {
     if (typeof pattern !== 'string' || pattern.length === 0 || pattern.length > 1024) {
-      throw new CacheValidationError('pattern', 'pattern must be a non-empty string of at most 1024 characters');
+      throw new CacheValidationError(
+        'pattern',
+        'pattern must be a non-empty string of at most 1024 characters',
+      );
     }
     return this.flushStorage(this.keys.pattern(pattern), filter);
   }
 
   /** Flushes stored keys matching a full storage pattern, evicting them from every L1. */
-  async flushStorage(storagePattern: string, filter?: (storageKey: string) => boolean): Promise<number> {
+  async flushStorage(
+    storagePattern: string,
+    filter?: (storageKey: string) => boolean,
+  ): Promise<number> {
     // Up to 1,000 removed keys are evicted one by one from every L1; past that, every L1 is
     // cleared instead (and no more keys are collected: a huge flush stays in bounded memory).
     const removed: string[] = [];
@@ -222,7 +309,18 @@ export class CacheService {
   async getCacheStatistics(): Promise<CacheStatistics> {
     const { total, byKeyType } = this.tiered.getStats();
     const s = this.store.getStats();
-    return { ...total, byKeyType, store: { kind: this.store.kind, hits: s.hits, misses: s.misses, errors: s.errors, breaker: s.breaker }, health: await this.store.getHealth() };
+    return {
+      ...total,
+      byKeyType,
+      store: {
+        kind: this.store.kind,
+        hits: s.hits,
+        misses: s.misses,
+        errors: s.errors,
+        breaker: s.breaker,
+      },
+      health: await this.store.getHealth(),
+    };
   }
 }
 

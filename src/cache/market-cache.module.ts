@@ -1,4 +1,12 @@
-import { Inject, Injectable, Logger, Module, type OnApplicationShutdown, type OnModuleInit, type Provider } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  Module,
+  type OnApplicationShutdown,
+  type OnModuleInit,
+  type Provider,
+} from '@nestjs/common';
 import { setDefaultDecoratorCache } from './decorators/cacheable.decorator.js';
 import { CacheManager } from './cache.manager.js';
 import { CacheService } from './cache.service.js';
@@ -6,7 +14,11 @@ import { MARKET_CACHE_OPTIONS, MARKET_CACHE_STORE } from './constants.js';
 import { CacheKeyBuilder } from './keys/cache-key-builder.js';
 import { CacheTTLPolicy } from './keys/cache-ttl-policy.js';
 import { ConfigurableModuleClass, MODULE_OPTIONS_TOKEN } from './market-cache.module-definition.js';
-import { resolveOptions, type MarketCacheModuleOptions, type ResolvedMarketCacheOptions } from './market-cache.options.js';
+import {
+  resolveOptions,
+  type MarketCacheModuleOptions,
+  type ResolvedMarketCacheOptions,
+} from './market-cache.options.js';
 import { RedisCache } from './stores/redis/redis-cache.js';
 import type { CacheStore } from './stores/cache-store.js';
 import { FileStore } from './stores/file/file-store.js';
@@ -40,7 +52,12 @@ export async function createStore(options: ResolvedMarketCacheOptions): Promise<
 }
 
 /** Builds the tiered cache (and its invalidation bus on Redis) over a store. */
-export async function createTieredCache(store: CacheStore, keys: CacheKeyBuilder, policy: CacheTTLPolicy, options: ResolvedMarketCacheOptions): Promise<TieredCache> {
+export async function createTieredCache(
+  store: CacheStore,
+  keys: CacheKeyBuilder,
+  policy: CacheTTLPolicy,
+  options: ResolvedMarketCacheOptions,
+): Promise<TieredCache> {
   const tiered = new TieredCache(store, keys, policy, {
     l1: {
       maxEntries: options.l1MaxEntries,
@@ -57,7 +74,9 @@ export async function createTieredCache(store: CacheStore, keys: CacheKeyBuilder
     instanceId: options.instanceId,
   });
   if (store instanceof RedisCache) {
-    const bus = new InvalidationBus(store, keys.busChannel(), tiered.instanceId, (m) => tiered.onBusMessage(m));
+    const bus = new InvalidationBus(store, keys.busChannel(), tiered.instanceId, (m) =>
+      tiered.onBusMessage(m),
+    );
     tiered.attachBus(bus);
     await bus.start();
   }
@@ -110,7 +129,12 @@ const providers: Provider[] = [
   {
     provide: CacheTTLPolicy,
     inject: [MARKET_CACHE_OPTIONS],
-    useFactory: (o: ResolvedMarketCacheOptions) => new CacheTTLPolicy({ ttlSeconds: o.ttlSeconds, maxStalenessSeconds: o.maxStalenessSeconds, jitterPercent: o.jitterPercent }),
+    useFactory: (o: ResolvedMarketCacheOptions) =>
+      new CacheTTLPolicy({
+        ttlSeconds: o.ttlSeconds,
+        maxStalenessSeconds: o.maxStalenessSeconds,
+        jitterPercent: o.jitterPercent,
+      }),
   },
   { provide: MARKET_CACHE_STORE, inject: [MARKET_CACHE_OPTIONS], useFactory: createStore },
   {
@@ -135,6 +159,16 @@ const providers: Provider[] = [
  */
 @Module({
   providers,
-  exports: [MARKET_CACHE_OPTIONS, MARKET_CACHE_STORE, CacheKeyBuilder, CacheTTLPolicy, RedisCache, TieredCache, CacheService, CacheManager, MarketCacheLifecycle],
+  exports: [
+    MARKET_CACHE_OPTIONS,
+    MARKET_CACHE_STORE,
+    CacheKeyBuilder,
+    CacheTTLPolicy,
+    RedisCache,
+    TieredCache,
+    CacheService,
+    CacheManager,
+    MarketCacheLifecycle,
+  ],
 })
 export class MarketCacheModule extends ConfigurableModuleClass {}

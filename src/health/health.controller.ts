@@ -1,7 +1,26 @@
-import { Controller, Get, Inject, ServiceUnavailableException, type BeforeApplicationShutdown, type OnModuleDestroy } from '@nestjs/common';
-import { HealthCheckService, HealthIndicatorService, type HealthCheckResult, type HealthCheckStatus, type HealthIndicatorResult } from '@nestjs/terminus';
+import {
+  Controller,
+  Get,
+  Inject,
+  ServiceUnavailableException,
+  type BeforeApplicationShutdown,
+  type OnModuleDestroy,
+} from '@nestjs/common';
+import {
+  HealthCheckService,
+  HealthIndicatorService,
+  type HealthCheckResult,
+  type HealthCheckStatus,
+  type HealthIndicatorResult,
+} from '@nestjs/terminus';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
-import { CacheHealthIndicator, MARKET_CACHE_OPTIONS, MarketCacheLifecycle, RedisHealthIndicator, type ResolvedMarketCacheOptions } from '../cache/index.js';
+import {
+  CacheHealthIndicator,
+  MARKET_CACHE_OPTIONS,
+  MarketCacheLifecycle,
+  RedisHealthIndicator,
+  type ResolvedMarketCacheOptions,
+} from '../cache/index.js';
 
 /** Event-loop delay (p99 since the previous liveness probe) past which the process is reported down, in milliseconds. */
 export const MAX_EVENT_LOOP_DELAY_MS = 2000;
@@ -38,9 +57,13 @@ export class HealthController implements BeforeApplicationShutdown, OnModuleDest
   /** Readiness (see the class comment). */
   @Get('ready')
   async ready(): Promise<HealthCheckResult> {
-    const [redis, cache] = await Promise.all([this.redis.isHealthy('redis'), Promise.resolve(this.cache.isHealthy('cache'))]);
+    const [redis, cache] = await Promise.all([
+      this.redis.isHealthy('redis'),
+      Promise.resolve(this.cache.isHealthy('cache')),
+    ]);
     const redisDown = redis.redis.status === 'down';
-    let status: HealthCheckStatus = redisDown || cache.cache.status === 'degraded' ? 'degraded' : 'ok';
+    let status: HealthCheckStatus =
+      redisDown || cache.cache.status === 'degraded' ? 'degraded' : 'ok';
     if (redisDown && this.options.redisRequired) status = 'error';
     if (this.lifecycle.shuttingDown) status = 'shutting_down';
     const details: HealthIndicatorResult = { ...redis, ...cache };
@@ -50,7 +73,8 @@ export class HealthController implements BeforeApplicationShutdown, OnModuleDest
       error: Object.fromEntries(Object.entries(details).filter(([, v]) => v.status === 'down')),
       details,
     };
-    if (status === 'error' || status === 'shutting_down') throw new ServiceUnavailableException(result);
+    if (status === 'error' || status === 'shutting_down')
+      throw new ServiceUnavailableException(result);
     return result;
   }
 
@@ -60,7 +84,13 @@ export class HealthController implements BeforeApplicationShutdown, OnModuleDest
     const redis = await this.redis.probe();
     const cache = this.cache.figures();
     const redisDown = redis.status === 'down';
-    const status = this.lifecycle.shuttingDown ? 'shutting_down' : redisDown && this.options.redisRequired ? 'error' : redisDown || cache.status === 'degraded' ? 'degraded' : 'ok';
+    const status = this.lifecycle.shuttingDown
+      ? 'shutting_down'
+      : redisDown && this.options.redisRequired
+        ? 'error'
+        : redisDown || cache.status === 'degraded'
+          ? 'degraded'
+          : 'ok';
     return {
       status,
       timestamp: new Date().toISOString(),
@@ -113,7 +143,11 @@ export class HealthController implements BeforeApplicationShutdown, OnModuleDest
     const session = this.indicators.check('event_loop');
     const ms = (ns: number) => Math.round((Number.isFinite(ns) ? ns : 0) / 1e4) / 100;
     const p99 = ms(this.loop.percentile(99));
-    const details = { delayMs: { mean: ms(this.loop.mean), p99, max: ms(this.loop.max) }, uptimeSeconds: Math.round(process.uptime()), rssBytes: process.memoryUsage.rss() };
+    const details = {
+      delayMs: { mean: ms(this.loop.mean), p99, max: ms(this.loop.max) },
+      uptimeSeconds: Math.round(process.uptime()),
+      rssBytes: process.memoryUsage.rss(),
+    };
     this.loop.reset();
     return p99 > MAX_EVENT_LOOP_DELAY_MS ? session.down(details) : session.up(details);
   }

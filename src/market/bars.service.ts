@@ -1,7 +1,19 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { CacheKeyType, CacheService, CacheTTLPolicy, RangeCache, checkDayRange, chunkByDay, type RangeResult } from '../cache/index.js';
+import {
+  CacheKeyType,
+  CacheService,
+  CacheTTLPolicy,
+  RangeCache,
+  checkDayRange,
+  chunkByDay,
+  type RangeResult,
+} from '../cache/index.js';
 import { MARKET_SETTINGS, type MarketSettings } from './market.options.js';
-import { MARKET_DATA_PROVIDER, type DailyBar, type MarketDataProvider } from './providers/market-data.provider.js';
+import {
+  MARKET_DATA_PROVIDER,
+  type DailyBar,
+  type MarketDataProvider,
+} from './providers/market-data.provider.js';
 
 /** Calendar days of bars the analysis reads: 1.5 years (≈ 378 trading days) before the latest trading day. */
 export const ANALYSIS_LOOKBACK_DAYS = 548;
@@ -38,8 +50,13 @@ export class BarsService {
     this.range = new RangeCache<DailyBar, string>(cache, {
       keyType: CacheKeyType.PRICE_BARS,
       dayKey: (ticker, date) => cache.keys.priceBarDay(ticker, date),
-      fetch: async (ticker, from, to) => chunkByDay(await provider.getDailyBars(ticker, from, to), (bar) => bar.date),
-      ttl: { closedDaySeconds: settings.closedDayTtlSeconds, liveDaySeconds: this.liveDayTtlSeconds, today: settings.today },
+      fetch: async (ticker, from, to) =>
+        chunkByDay(await provider.getDailyBars(ticker, from, to), (bar) => bar.date),
+      ttl: {
+        closedDaySeconds: settings.closedDayTtlSeconds,
+        liveDaySeconds: this.liveDayTtlSeconds,
+        today: settings.today,
+      },
       maxDays: Math.max(settings.maxBarsRangeDays, ANALYSIS_LOOKBACK_DAYS + 1),
     });
   }
@@ -55,7 +72,10 @@ export class BarsService {
   /** Bars of `ticker` (already known to the source) for `[from, to]`, in date order. */
   async getBars(ticker: string, from: string, to: string): Promise<BarsRange> {
     const result = await this.range.getRange(ticker, from, to);
-    const maxAgeSeconds = to >= this.settings.today() ? this.liveDayTtlSeconds : this.policy.ttlFor(CacheKeyType.PRICE_BARS);
+    const maxAgeSeconds =
+      to >= this.settings.today()
+        ? this.liveDayTtlSeconds
+        : this.policy.ttlFor(CacheKeyType.PRICE_BARS);
     return { ticker, from, to, result, maxAgeSeconds };
   }
 }

@@ -32,7 +32,11 @@ export function secondsLeft(source: CacheSource, asOf: number, ttlSeconds: numbe
 export function sendServed<T>(req: IncomingMessage, res: ServerResponse, served: Served<T>): void {
   const body = JSON.stringify(served.body);
   for (const [name, value] of Object.entries(served.headers ?? {})) res.setHeader(name, value);
-  const { notModified } = applyCacheHeaders(req, res, { source: served.source, maxAgeSeconds: served.maxAgeSeconds, body });
+  const { notModified } = applyCacheHeaders(req, res, {
+    source: served.source,
+    maxAgeSeconds: served.maxAgeSeconds,
+    body,
+  });
   if (notModified) {
     res.statusCode = 304;
     res.end();

@@ -14,8 +14,19 @@ export function createApiDocument(app: INestApplication): OpenAPIObject {
         'cached range answers X-Cache: MISS. Bad input answers 400 naming the field; an unknown ticker 404; a failing source 503 (504 on timeout).',
     )
     .setVersion('0.1.0')
-    .addApiKey({ type: 'apiKey', name: 'X-API-Key', in: 'header', description: 'Optional; counted against the daily quota' }, 'api-key')
-    .addApiKey({ type: 'apiKey', name: 'X-Admin-Key', in: 'header', description: 'Admin routes' }, 'admin-key')
+    .addApiKey(
+      {
+        type: 'apiKey',
+        name: 'X-API-Key',
+        in: 'header',
+        description: 'Optional; counted against the daily quota',
+      },
+      'api-key',
+    )
+    .addApiKey(
+      { type: 'apiKey', name: 'X-Admin-Key', in: 'header', description: 'Admin routes' },
+      'admin-key',
+    )
     .build();
   return SwaggerModule.createDocument(app, config);
 }
@@ -24,5 +35,8 @@ export function createApiDocument(app: INestApplication): OpenAPIObject {
 export function setupDocs(app: INestApplication): void {
   let document: OpenAPIObject | undefined;
   // Built on first request, once every module's routes are known.
-  SwaggerModule.setup(DOCS_PATH, app, () => (document ??= createApiDocument(app)), { jsonDocumentUrl: `${DOCS_PATH}-json`, customSiteTitle: 'market-cache API' });
+  SwaggerModule.setup(DOCS_PATH, app, () => (document ??= createApiDocument(app)), {
+    jsonDocumentUrl: `${DOCS_PATH}-json`,
+    customSiteTitle: 'market-cache API',
+  });
 }

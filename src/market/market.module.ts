@@ -1,4 +1,11 @@
-import { Inject, Injectable, Logger, Module, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  Module,
+  type DynamicModule,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
 import { Pool } from 'pg';
 import type { AppConfig } from '../../config/app-config.js';
 import { BarsService } from './bars.service.js';
@@ -18,9 +25,20 @@ import { TradesService } from './trades.service.js';
  * migrated first; an unreachable database stops start-up with `SOURCE_UNAVAILABLE`), else the
  * synthetic generator with `config.syntheticLatencyMs` of simulated latency.
  */
-export async function createMarketDataProvider(config: Pick<AppConfig, 'databaseUrl' | 'syntheticLatencyMs'>, options: Pick<MarketModuleOptions, 'today'> = {}): Promise<MarketDataProvider> {
-  if (!config.databaseUrl) return new SyntheticMarketDataProvider({ latencyMs: config.syntheticLatencyMs, today: options.today });
-  const pool = new Pool({ connectionString: config.databaseUrl, max: 1, connectionTimeoutMillis: 5000 });
+export async function createMarketDataProvider(
+  config: Pick<AppConfig, 'databaseUrl' | 'syntheticLatencyMs'>,
+  options: Pick<MarketModuleOptions, 'today'> = {},
+): Promise<MarketDataProvider> {
+  if (!config.databaseUrl)
+    return new SyntheticMarketDataProvider({
+      latencyMs: config.syntheticLatencyMs,
+      today: options.today,
+    });
+  const pool = new Pool({
+    connectionString: config.databaseUrl,
+    max: 1,
+    connectionTimeoutMillis: 5000,
+  });
   pool.on('error', () => undefined); // an idle client dropping is reported by the next query
   try {
     await migrate(pool);
@@ -29,7 +47,10 @@ export async function createMarketDataProvider(config: Pick<AppConfig, 'database
   } finally {
     await pool.end();
   }
-  return new PostgresMarketDataProvider({ connectionString: config.databaseUrl, today: options.today });
+  return new PostgresMarketDataProvider({
+    connectionString: config.databaseUrl,
+    today: options.today,
+  });
 }
 
 /** Closes the market-data source on application shutdown. */
@@ -55,7 +76,10 @@ export class MarketModule {
       controllers: [StocksController, TradesController],
       providers: [
         { provide: MARKET_SETTINGS, useValue: marketSettings(config, options) },
-        { provide: MARKET_DATA_PROVIDER, useFactory: () => createMarketDataProvider(config, options) },
+        {
+          provide: MARKET_DATA_PROVIDER,
+          useFactory: () => createMarketDataProvider(config, options),
+        },
         MarketDataLifecycle,
         KnownTickers,
         BarsService,

@@ -37,9 +37,11 @@ export interface MarketSettings {
 /** Injection token of the `MarketSettings`. */
 export const MARKET_SETTINGS = 'MARKET:SETTINGS';
 
-
 /** The market settings of a config and module options, with defaults filled in. */
-export function marketSettings(config: Pick<AppConfig, 'maxBarsRangeDays' | 'maxTradesRangeDays'>, options: MarketModuleOptions = {}): MarketSettings {
+export function marketSettings(
+  config: Pick<AppConfig, 'maxBarsRangeDays' | 'maxTradesRangeDays'>,
+  options: MarketModuleOptions = {},
+): MarketSettings {
   return {
     maxBarsRangeDays: config.maxBarsRangeDays,
     maxTradesRangeDays: config.maxTradesRangeDays,

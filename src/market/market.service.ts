@@ -1,5 +1,10 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { CacheKeyType, CacheService, CacheTTLPolicy, CacheValidationError } from '../cache/index.js';
+import {
+  CacheKeyType,
+  CacheService,
+  CacheTTLPolicy,
+  CacheValidationError,
+} from '../cache/index.js';
 import { computeAnalysis, type AnalysisType, type StockAnalysis } from './analysis/analysis.js';
 import { ANALYSIS_LOOKBACK_DAYS, BarsService } from './bars.service.js';
 import { coverageOf, secondsLeft, type Served } from './cached-response.js';
@@ -82,22 +87,46 @@ export class MarketService {
 
   /** The latest quote (stock-price TTL). */
   async getPrice(ticker: string): Promise<Served<PriceBody>> {
-    const r = await this.cache.getOrSetResult(this.cache.keys.stockPrice(ticker), () => this.provider.getQuote(ticker), { keyType: CacheKeyType.STOCK_PRICE });
+    const r = await this.cache.getOrSetResult(
+      this.cache.keys.stockPrice(ticker),
+      () => this.provider.getQuote(ticker),
+      { keyType: CacheKeyType.STOCK_PRICE },
+    );
     return this.served({ ticker, asOf: iso(r.asOf), quote: r.value }, r, CacheKeyType.STOCK_PRICE);
   }
 
   /** The latest statement of a resolved period/quarter (`resolveStatementKind`), financial-data TTL. */
-  async getFinancials(ticker: string, period: FinancialPeriod, quarter: FiscalQuarter): Promise<Served<FinancialsBody>> {
-    const r = await this.cache.getOrSetResult(this.cache.keys.financialData(ticker, period, quarter), () => this.provider.getFinancials(ticker, period, quarter), {
-      keyType: CacheKeyType.FINANCIAL_DATA,
-    });
-    return this.served({ ticker, period, quarter, asOf: iso(r.asOf), statement: r.value }, r, CacheKeyType.FINANCIAL_DATA);
+  async getFinancials(
+    ticker: string,
+    period: FinancialPeriod,
+    quarter: FiscalQuarter,
+  ): Promise<Served<FinancialsBody>> {
+    const r = await this.cache.getOrSetResult(
+      this.cache.keys.financialData(ticker, period, quarter),
+      () => this.provider.getFinancials(ticker, period, quarter),
+      {
+        keyType: CacheKeyType.FINANCIAL_DATA,
+      },
+    );
+    return this.served(
+      { ticker, period, quarter, asOf: iso(r.asOf), statement: r.value },
+      r,
+      CacheKeyType.FINANCIAL_DATA,
+    );
   }
 
   /** The latest news items of a category (news TTL). */
   async getNews(ticker: string, category: NewsCategory): Promise<Served<NewsBody>> {
-    const r = await this.cache.getOrSetResult(this.cache.keys.newsData(ticker, category), () => this.provider.getNews(ticker, category), { keyType: CacheKeyType.NEWS_DATA });
-    return this.served({ ticker, category, asOf: iso(r.asOf), items: r.value }, r, CacheKeyType.NEWS_DATA);
+    const r = await this.cache.getOrSetResult(
+      this.cache.keys.newsData(ticker, category),
+      () => this.provider.getNews(ticker, category),
+      { keyType: CacheKeyType.NEWS_DATA },
+    );
+    return this.served(
+      { ticker, category, asOf: iso(r.asOf), items: r.value },
+      r,
+      CacheKeyType.NEWS_DATA,
+    );
   }
 
   /**
@@ -112,7 +141,11 @@ export class MarketService {
       return { from, to, analysis: computeAnalysis(ticker, result.items, type) };
     });
     const { from, to, analysis } = r.value;
-    return this.served({ ticker, type, from, to, asOf: iso(r.asOf), analysis }, r, CacheKeyType.AI_ANALYSIS);
+    return this.served(
+      { ticker, type, from, to, asOf: iso(r.asOf), analysis },
+      r,
+      CacheKeyType.AI_ANALYSIS,
+    );
   }
 
   /** Daily bars of a range already checked (`BarsService.checkRange`); `X-Cache` HIT only when every day came from the cache. */
@@ -126,8 +159,16 @@ export class MarketService {
     };
   }
 
-  private served<T>(body: T, r: { source: Served<T>['source']; asOf: number }, type: CacheKeyType): Served<T> {
-    return { body, source: r.source, maxAgeSeconds: secondsLeft(r.source, r.asOf, this.policy.ttlFor(type)) };
+  private served<T>(
+    body: T,
+    r: { source: Served<T>['source']; asOf: number },
+    type: CacheKeyType,
+  ): Served<T> {
+    return {
+      body,
+      source: r.source,
+      maxAgeSeconds: secondsLeft(r.source, r.asOf, this.policy.ttlFor(type)),
+    };
   }
 }
 
@@ -136,10 +177,19 @@ export class MarketService {
  * Q1-Q4 is given, else annual. Quarterly needs Q1-Q4; annual takes only FY (the default there).
  * Throws `CacheValidationError` naming `quarter` (400).
  */
-export function resolveStatementKind(period: FinancialPeriod | undefined, quarter: FiscalQuarter | undefined): { period: FinancialPeriod; quarter: FiscalQuarter } {
-  const p: FinancialPeriod = period ?? (quarter !== undefined && quarter !== 'FY' ? 'quarterly' : 'annual');
-  if (p === 'quarterly' && (quarter === undefined || quarter === 'FY')) throw new CacheValidationError('quarter', 'quarter must be one of Q1, Q2, Q3, Q4 with period=quarterly');
-  if (p === 'annual' && quarter !== undefined && quarter !== 'FY') throw new CacheValidationError('quarter', 'quarter must be FY (or absent) with period=annual');
+export function resolveStatementKind(
+  period: FinancialPeriod | undefined,
+  quarter: FiscalQuarter | undefined,
+): { period: FinancialPeriod; quarter: FiscalQuarter } {
+  const p: FinancialPeriod =
+    period ?? (quarter !== undefined && quarter !== 'FY' ? 'quarterly' : 'annual');
+  if (p === 'quarterly' && (quarter === undefined || quarter === 'FY'))
+    throw new CacheValidationError(
+      'quarter',
+      'quarter must be one of Q1, Q2, Q3, Q4 with period=quarterly',
+    );
+  if (p === 'annual' && quarter !== undefined && quarter !== 'FY')
+    throw new CacheValidationError('quarter', 'quarter must be FY (or absent) with period=annual');
   return { period: p, quarter: p === 'annual' ? 'FY' : (quarter as FiscalQuarter) };
 }
 

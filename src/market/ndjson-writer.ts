@@ -11,7 +11,12 @@ import { errorSummary } from '../cache/index.js';
  * filter as a proper error status. A failure after that ends the response abruptly (the client
  * sees a truncated chunked body) and is logged without payload.
  */
-export async function writeChunked(res: ServerResponse, chunks: AsyncGenerator<string, void, undefined>, headers: Record<string, string>, log: Logger): Promise<void> {
+export async function writeChunked(
+  res: ServerResponse,
+  chunks: AsyncGenerator<string, void, undefined>,
+  headers: Record<string, string>,
+  log: Logger,
+): Promise<void> {
   let started = false;
   try {
     const head: string[] = [];

@@ -4,8 +4,20 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ApiCachedGet } from './api-docs.decorators.js';
 import { BarsService } from './bars.service.js';
 import { sendServed } from './cached-response.js';
-import { AnalysisResponseDto, BarsResponseDto, FinancialsResponseDto, NewsResponseDto, PriceResponseDto } from './dto/responses.dto.js';
-import { AnalysisQueryDto, BarsQueryDto, FinancialsQueryDto, NewsQueryDto, TickerParamDto } from './dto/stock-query.dto.js';
+import {
+  AnalysisResponseDto,
+  BarsResponseDto,
+  FinancialsResponseDto,
+  NewsResponseDto,
+  PriceResponseDto,
+} from './dto/responses.dto.js';
+import {
+  AnalysisQueryDto,
+  BarsQueryDto,
+  FinancialsQueryDto,
+  NewsQueryDto,
+  TickerParamDto,
+} from './dto/stock-query.dto.js';
 import { KnownTickers } from './known-tickers.js';
 import { MarketService, resolveStatementKind } from './market.service.js';
 
@@ -25,18 +37,34 @@ export class StocksController {
 
   /** Latest quote. */
   @Get(':ticker/price')
-  @ApiOperation({ summary: 'Latest quote', description: 'Cached with the stock-price TTL (300 s by default).' })
+  @ApiOperation({
+    summary: 'Latest quote',
+    description: 'Cached with the stock-price TTL (300 s by default).',
+  })
   @ApiCachedGet(PriceResponseDto, 'The latest quote')
-  async price(@Param() params: TickerParamDto, @Req() req: IncomingMessage, @Res() res: ServerResponse): Promise<void> {
+  async price(
+    @Param() params: TickerParamDto,
+    @Req() req: IncomingMessage,
+    @Res() res: ServerResponse,
+  ): Promise<void> {
     await this.tickers.assertKnown(params.ticker);
     sendServed(req, res, await this.market.getPrice(params.ticker));
   }
 
   /** Latest financial statement of a period/quarter. */
   @Get(':ticker/financials')
-  @ApiOperation({ summary: 'Financial statement', description: 'Latest published statement; cached with the financial-data TTL (24 h). quarterly takes Q1-Q4, annual FY.' })
+  @ApiOperation({
+    summary: 'Financial statement',
+    description:
+      'Latest published statement; cached with the financial-data TTL (24 h). quarterly takes Q1-Q4, annual FY.',
+  })
   @ApiCachedGet(FinancialsResponseDto, 'The latest statement of the period/quarter')
-  async financials(@Param() params: TickerParamDto, @Query() query: FinancialsQueryDto, @Req() req: IncomingMessage, @Res() res: ServerResponse): Promise<void> {
+  async financials(
+    @Param() params: TickerParamDto,
+    @Query() query: FinancialsQueryDto,
+    @Req() req: IncomingMessage,
+    @Res() res: ServerResponse,
+  ): Promise<void> {
     const kind = resolveStatementKind(query.period, query.quarter);
     await this.tickers.assertKnown(params.ticker);
     sendServed(req, res, await this.market.getFinancials(params.ticker, kind.period, kind.quarter));
@@ -44,9 +72,17 @@ export class StocksController {
 
   /** Latest news items of a category. */
   @Get(':ticker/news')
-  @ApiOperation({ summary: 'News', description: 'Up to 10 items of the category, newest first; cached with the news TTL (1 h).' })
+  @ApiOperation({
+    summary: 'News',
+    description: 'Up to 10 items of the category, newest first; cached with the news TTL (1 h).',
+  })
   @ApiCachedGet(NewsResponseDto, 'News items')
-  async news(@Param() params: TickerParamDto, @Query() query: NewsQueryDto, @Req() req: IncomingMessage, @Res() res: ServerResponse): Promise<void> {
+  async news(
+    @Param() params: TickerParamDto,
+    @Query() query: NewsQueryDto,
+    @Req() req: IncomingMessage,
+    @Res() res: ServerResponse,
+  ): Promise<void> {
     await this.tickers.assertKnown(params.ticker);
     sendServed(req, res, await this.market.getNews(params.ticker, query.category ?? 'general'));
   }
@@ -55,12 +91,22 @@ export class StocksController {
   @Get(':ticker/analysis')
   @ApiOperation({
     summary: 'Computed analysis',
-    description: 'Indicators (SMA, EMA, MACD, RSI, Bollinger, volatility, drawdown, returns) and a rule-based signal over the daily bars of the 1.5 years up to the latest trading day (read through the bars range cache); cached for 6 h.',
+    description:
+      'Indicators (SMA, EMA, MACD, RSI, Bollinger, volatility, drawdown, returns) and a rule-based signal over the daily bars of the 1.5 years up to the latest trading day (read through the bars range cache); cached for 6 h.',
   })
   @ApiCachedGet(AnalysisResponseDto, 'The analysis')
-  async analysis(@Param() params: TickerParamDto, @Query() query: AnalysisQueryDto, @Req() req: IncomingMessage, @Res() res: ServerResponse): Promise<void> {
+  async analysis(
+    @Param() params: TickerParamDto,
+    @Query() query: AnalysisQueryDto,
+    @Req() req: IncomingMessage,
+    @Res() res: ServerResponse,
+  ): Promise<void> {
     await this.tickers.assertKnown(params.ticker);
-    sendServed(req, res, await this.market.getAnalysis(params.ticker, query.type ?? 'comprehensive'));
+    sendServed(
+      req,
+      res,
+      await this.market.getAnalysis(params.ticker, query.type ?? 'comprehensive'),
+    );
   }
 
   /** Daily bars of a date range. */
@@ -72,7 +118,12 @@ export class StocksController {
       'X-Cache is HIT only when every day came from the cache; a partly cached range answers MISS with X-Cache-Coverage: partial.',
   })
   @ApiCachedGet(BarsResponseDto, 'The bars', true)
-  async dailyBars(@Param() params: TickerParamDto, @Query() query: BarsQueryDto, @Req() req: IncomingMessage, @Res() res: ServerResponse): Promise<void> {
+  async dailyBars(
+    @Param() params: TickerParamDto,
+    @Query() query: BarsQueryDto,
+    @Req() req: IncomingMessage,
+    @Res() res: ServerResponse,
+  ): Promise<void> {
     this.bars.checkRange(query.from, query.to);
     await this.tickers.assertKnown(params.ticker);
     sendServed(req, res, await this.market.getBars(params.ticker, query.from, query.to));

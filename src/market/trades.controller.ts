@@ -1,5 +1,16 @@
 import { Body, Controller, HttpCode, Inject, Logger, Post, Res } from '@nestjs/common';
-import { ApiBadRequestResponse, ApiBody, ApiExtraModels, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiProduces, ApiServiceUnavailableResponse, ApiTags, getSchemaPath } from '@nestjs/swagger';
+import {
+  ApiBadRequestResponse,
+  ApiBody,
+  ApiExtraModels,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiProduces,
+  ApiServiceUnavailableResponse,
+  ApiTags,
+  getSchemaPath,
+} from '@nestjs/swagger';
 import type { ServerResponse } from 'node:http';
 import { COVERAGE_HEADER } from './api-docs.decorators.js';
 import { coverageOf } from './cached-response.js';
@@ -39,17 +50,34 @@ export class TradesController {
   @ApiProduces(NDJSON)
   @ApiOkResponse({
     description: 'NDJSON: line 1 is a TradesMetaLine, every other line a TradeLine',
-    headers: { ...COVERAGE_HEADER, 'X-Cache': { description: 'HIT when every day came from the cache, else MISS', schema: { type: 'string', enum: ['HIT', 'MISS'] } } },
+    headers: {
+      ...COVERAGE_HEADER,
+      'X-Cache': {
+        description: 'HIT when every day came from the cache, else MISS',
+        schema: { type: 'string', enum: ['HIT', 'MISS'] },
+      },
+    },
     content: {
       [NDJSON]: {
-        schema: { oneOf: [{ $ref: getSchemaPath(TradesMetaLineDto) }, { $ref: getSchemaPath(TradeLineDto) }] },
-        example: '{"signature":"3f1c2a9b0d4e5f6a7b8c","cached":"partial","fetched":[["2024-07-01","2024-07-31"]],"asOf":"2024-08-01T09:00:00.000Z"}\n{"tradeId":"T-AAPL-20240603-1","ticker":"AAPL","side":"buy","venue":"XNYS","quantity":100,"price":192.1,"executedAt":"2024-06-03T13:30:01.000Z","tradeDate":"2024-06-03"}\n',
+        schema: {
+          oneOf: [
+            { $ref: getSchemaPath(TradesMetaLineDto) },
+            { $ref: getSchemaPath(TradeLineDto) },
+          ],
+        },
+        example:
+          '{"signature":"3f1c2a9b0d4e5f6a7b8c","cached":"partial","fetched":[["2024-07-01","2024-07-31"]],"asOf":"2024-08-01T09:00:00.000Z"}\n{"tradeId":"T-AAPL-20240603-1","ticker":"AAPL","side":"buy","venue":"XNYS","quantity":100,"price":192.1,"executedAt":"2024-06-03T13:30:01.000Z","tradeDate":"2024-06-03"}\n',
       },
     },
   })
-  @ApiBadRequestResponse({ description: 'Bad input (from > to, range too long, bad ticker, unknown field); the body names the field' })
+  @ApiBadRequestResponse({
+    description:
+      'Bad input (from > to, range too long, bad ticker, unknown field); the body names the field',
+  })
   @ApiNotFoundResponse({ description: 'A ticker of the filters is unknown' })
-  @ApiServiceUnavailableResponse({ description: 'The source failed before the stream started (504 when it timed out)' })
+  @ApiServiceUnavailableResponse({
+    description: 'The source failed before the stream started (504 when it timed out)',
+  })
   async query(@Body() body: TradesQueryDto, @Res() res: ServerResponse): Promise<void> {
     this.trades.checkRange(body.from, body.to);
     await this.tickers.assertKnown(...normalizeTradeFilters(body.filters).tickers);

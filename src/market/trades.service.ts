@@ -1,7 +1,22 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { CacheKeyType, CacheService, CacheTTLPolicy, RangeCache, checkDayRange, chunkByDay, querySignature, type RangeCoverageStatus } from '../cache/index.js';
+import {
+  CacheKeyType,
+  CacheService,
+  CacheTTLPolicy,
+  RangeCache,
+  checkDayRange,
+  chunkByDay,
+  querySignature,
+  type RangeCoverageStatus,
+} from '../cache/index.js';
 import { MARKET_SETTINGS, type MarketSettings } from './market.options.js';
-import { MARKET_DATA_PROVIDER, type MarketDataProvider, type Trade, type TradeFilters, type TradeSide } from './providers/market-data.provider.js';
+import {
+  MARKET_DATA_PROVIDER,
+  type MarketDataProvider,
+  type Trade,
+  type TradeFilters,
+  type TradeSide,
+} from './providers/market-data.provider.js';
 
 /** What the range cache of trades is scoped by: the query signature and the filters it stands for. */
 export interface TradeScope {
@@ -30,7 +45,12 @@ export interface TradesAnswer {
 
 /** A trades query as the service takes it (filters as the client gave them). */
 export interface TradesQuery {
-  filters: { tickers: string[]; side?: TradeSide | null; venue?: string | null; minQuantity?: number | null };
+  filters: {
+    tickers: string[];
+    side?: TradeSide | null;
+    venue?: string | null;
+    minQuantity?: number | null;
+  };
   from: string;
   to: string;
   includeEvents?: boolean;
@@ -44,17 +64,27 @@ const SIGNATURE_KIND = 'trades.v1';
  * upper-cased; absent, `null` and no-op values dropped (`minQuantity` ≤ 1: every trade has at
  * least one share). The source is always asked with these, so the signature and the data agree.
  */
-export function normalizeTradeFilters(filters: TradesQuery['filters']): TradeFilters & { tickers: string[] } {
-  const out: TradeFilters & { tickers: string[] } = { tickers: [...new Set(filters.tickers.map((t) => t.trim().toUpperCase()))].sort() };
+export function normalizeTradeFilters(
+  filters: TradesQuery['filters'],
+): TradeFilters & { tickers: string[] } {
+  const out: TradeFilters & { tickers: string[] } = {
+    tickers: [...new Set(filters.tickers.map((t) => t.trim().toUpperCase()))].sort(),
+  };
   if (filters.side) out.side = filters.side;
   if (filters.venue) out.venue = filters.venue.trim().toUpperCase();
-  if (filters.minQuantity !== undefined && filters.minQuantity !== null && filters.minQuantity > 1) out.minQuantity = filters.minQuantity;
+  if (filters.minQuantity !== undefined && filters.minQuantity !== null && filters.minQuantity > 1)
+    out.minQuantity = filters.minQuantity;
   return out;
 }
 
 /** The query signature of canonical filters: sha256 hex (20 chars) of the filters without the dates. */
 export function tradeSignature(filters: TradeFilters): string {
-  return querySignature(SIGNATURE_KIND, { tickers: filters.tickers, side: filters.side, venue: filters.venue, minQuantity: filters.minQuantity });
+  return querySignature(SIGNATURE_KIND, {
+    tickers: filters.tickers,
+    side: filters.side,
+    venue: filters.venue,
+    minQuantity: filters.minQuantity,
+  });
 }
 
 /**
@@ -76,15 +106,27 @@ export class TradesService {
     @Inject(MARKET_DATA_PROVIDER) private readonly provider: MarketDataProvider,
     @Inject(MARKET_SETTINGS) private readonly settings: MarketSettings,
   ) {
-    const cap = Math.min(policy.ttlFor(CacheKeyType.STOCK_PRICE), policy.ttlFor(CacheKeyType.MARKET_DATA));
+    const cap = Math.min(
+      policy.ttlFor(CacheKeyType.STOCK_PRICE),
+      policy.ttlFor(CacheKeyType.MARKET_DATA),
+    );
     this.liveDayTtlSeconds = Math.min(settings.liveDayTtlSeconds ?? cap, cap);
     this.range = new RangeCache<Trade, TradeScope>(cache, {
       keyType: CacheKeyType.MARKET_DATA,
       dayKey: (scope, date) => cache.keys.tradeDay(scope.signature, date),
       partKey: (scope, date, part) => cache.keys.tradeDay(scope.signature, date, part),
       partSize: settings.tradesPartSize,
-      fetch: (scope, from, to) => chunkByDay(provider.streamTrades(scope.filters, from, to), (t) => t.tradeDate, settings.tradesWriteRows),
-      ttl: { closedDaySeconds: settings.closedDayTtlSeconds, liveDaySeconds: this.liveDayTtlSeconds, today: settings.today },
+      fetch: (scope, from, to) =>
+        chunkByDay(
+          provider.streamTrades(scope.filters, from, to),
+          (t) => t.tradeDate,
+          settings.tradesWriteRows,
+        ),
+      ttl: {
+        closedDaySeconds: settings.closedDayTtlSeconds,
+        liveDaySeconds: this.liveDayTtlSeconds,
+        today: settings.today,
+      },
       maxDays: settings.maxTradesRangeDays,
       writeBatchItems: settings.tradesPartSize,
     });
@@ -143,6 +185,9 @@ export class TradesService {
   private async render(batch: Trade[], withEvents: boolean): Promise<string> {
     if (!withEvents) return batch.map((t) => JSON.stringify(t)).join('\n') + '\n';
     const events = await this.provider.getTradeEvents(batch.map((t) => t.tradeId));
-    return batch.map((t) => JSON.stringify({ ...t, events: events.get(t.tradeId) ?? [] })).join('\n') + '\n';
+    return (
+      batch.map((t) => JSON.stringify({ ...t, events: events.get(t.tradeId) ?? [] })).join('\n') +
+      '\n'
+    );
   }
 }

@@ -6,7 +6,11 @@ import type { CacheStore } from '../../src/cache/stores/cache-store.js';
  * The one behaviour contract every `CacheStore` driver must meet. Each test works under its own
  * random key prefix, so drivers may share a backend with other suites.
  */
-export function describeCacheStoreContract(name: string, makeStore: () => Promise<CacheStore>, cleanup?: (store: CacheStore) => Promise<void>): void {
+export function describeCacheStoreContract(
+  name: string,
+  makeStore: () => Promise<CacheStore>,
+  cleanup?: (store: CacheStore) => Promise<void>,
+): void {
   describe(`CacheStore contract: ${name}`, () => {
     let store: CacheStore;
     let ns: string;
@@ -71,7 +75,11 @@ export function describeCacheStoreContract(name: string, makeStore: () => Promis
     });
 
     it('batches reads and writes in order, with misses as undefined', async () => {
-      const entries = Array.from({ length: 50 }, (_, i) => ({ key: k(`p${i}`), value: `v${i}`, ttlMs: 10_000 }));
+      const entries = Array.from({ length: 50 }, (_, i) => ({
+        key: k(`p${i}`),
+        value: `v${i}`,
+        ttlMs: 10_000,
+      }));
       expect(await store.pipelineSet(entries)).toBe(true);
       const keys = [k('p3'), k('nope'), ...entries.map((e) => e.key), k('p3')];
       const values = await store.pipelineGet(keys);
@@ -84,7 +92,9 @@ export function describeCacheStoreContract(name: string, makeStore: () => Promis
     });
 
     it('lists keys by glob and flushes only the matching ones (with a filter)', async () => {
-      await store.pipelineSet(['a:1', 'a:2', 'a:3', 'b:1'].map((s) => ({ key: k(s), value: s, ttlMs: 10_000 })));
+      await store.pipelineSet(
+        ['a:1', 'a:2', 'a:3', 'b:1'].map((s) => ({ key: k(s), value: s, ttlMs: 10_000 })),
+      );
       expect((await store.keys(k('a:*'))).sort()).toEqual([k('a:1'), k('a:2'), k('a:3')]);
       expect(await store.keys(k('a:?'))).toHaveLength(3);
       expect(await store.keys(k('a:[12]'))).toHaveLength(2);
@@ -101,7 +111,9 @@ export function describeCacheStoreContract(name: string, makeStore: () => Promis
     });
 
     it('increments atomically under concurrency and gives the counter a TTL', async () => {
-      const results = await Promise.all(Array.from({ length: 200 }, () => store.increment(k('n'), 60_000)));
+      const results = await Promise.all(
+        Array.from({ length: 200 }, () => store.increment(k('n'), 60_000)),
+      );
       const values = results.map((r) => r?.value).sort((a, b) => (a ?? 0) - (b ?? 0));
       expect(values).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
       expect(await store.get(k('n'))).toBe('200');
@@ -111,7 +123,9 @@ export function describeCacheStoreContract(name: string, makeStore: () => Promis
     });
 
     it('locks with a token: one holder, release only by the holder', async () => {
-      const attempts = await Promise.all(Array.from({ length: 20 }, (_, i) => store.acquireLock(k('lock'), `t${i}`, 10_000)));
+      const attempts = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => store.acquireLock(k('lock'), `t${i}`, 10_000)),
+      );
       expect(attempts.filter((a) => a === 'acquired')).toHaveLength(1);
       const holder = `t${attempts.indexOf('acquired')}`;
       expect(await store.releaseLock(k('lock'), 'not-the-holder')).toBe(false);

@@ -7,6 +7,14 @@ async function connected(cache: RedisCache): Promise<RedisCache> {
   return cache;
 }
 
-describeCacheStoreContract('RedisCache (standalone)', () => connected(new RedisCache({ url: testRedis().url })));
-describeCacheStoreContract('RedisCache (standalone, reads not coalesced)', () => connected(new RedisCache({ url: testRedis().url, coalesceReads: false })));
-describeCacheStoreContract('RedisCache (cluster)', () => connected(new RedisCache({ clusterNodes: testCluster().nodeList.split(','), commandTimeoutMs: 1000 })));
+describeCacheStoreContract('RedisCache (standalone)', () =>
+  connected(new RedisCache({ url: testRedis().url })),
+);
+describeCacheStoreContract('RedisCache (standalone, reads not coalesced)', () =>
+  connected(new RedisCache({ url: testRedis().url, coalesceReads: false })),
+);
+describeCacheStoreContract('RedisCache (cluster)', () =>
+  connected(
+    new RedisCache({ clusterNodes: testCluster().nodeList.split(','), commandTimeoutMs: 1000 }),
+  ),
+);

@@ -10,7 +10,9 @@ import { configureApp } from '../../src/configure-app.js';
 describe('the app on the embedded default (no Redis setting at all)', () => {
   let app: INestApplication;
   beforeAll(async () => {
-    const moduleRef = await Test.createTestingModule({ imports: [AppModule.forConfig(loadAppConfig({}))] }).compile();
+    const moduleRef = await Test.createTestingModule({
+      imports: [AppModule.forConfig(loadAppConfig({}))],
+    }).compile();
     app = configureApp(moduleRef.createNestApplication());
     await app.init();
   });

@@ -1,4 +1,18 @@
-import { Controller, Get, Injectable, Module, Param, RequestMethod, UseGuards, type CallHandler, type CanActivate, type INestApplication, type MiddlewareConsumer, type NestInterceptor, type NestModule } from '@nestjs/common';
+import {
+  Controller,
+  Get,
+  Injectable,
+  Module,
+  Param,
+  RequestMethod,
+  UseGuards,
+  type CallHandler,
+  type CanActivate,
+  type INestApplication,
+  type MiddlewareConsumer,
+  type NestInterceptor,
+  type NestModule,
+} from '@nestjs/common';
 import { APP_INTERCEPTOR } from '@nestjs/core';
 import { Test } from '@nestjs/testing';
 import type { Observable } from 'rxjs';
@@ -7,7 +21,10 @@ import { CacheService } from '../../src/cache/cache.service.js';
 import { CacheKeyType } from '../../src/cache/keys/cache-key-type.js';
 import { MarketCacheModule } from '../../src/cache/market-cache.module.js';
 import { CacheResponse } from '../../src/cache/http/cache-response.decorator.js';
-import { HttpCacheFastPath, HttpCacheFastPathIndex } from '../../src/cache/http/http-cache.fast-path.js';
+import {
+  HttpCacheFastPath,
+  HttpCacheFastPathIndex,
+} from '../../src/cache/http/http-cache.fast-path.js';
 import { HttpCacheInterceptor } from '../../src/cache/http/http-cache.interceptor.js';
 import { testRedis } from '../harness/test-env.js';
 import { uniquePrefix } from '../support/cache-context.js';
@@ -57,7 +74,13 @@ class FastPathController {
 }
 
 @Module({
-  imports: [MarketCacheModule.forRoot({ redisUrl: testRedis().url, keyPrefix: uniquePrefix('fp'), isGlobal: true })],
+  imports: [
+    MarketCacheModule.forRoot({
+      redisUrl: testRedis().url,
+      keyPrefix: uniquePrefix('fp'),
+      isGlobal: true,
+    }),
+  ],
   controllers: [FastPathController],
   providers: [
     CountingGuard,
@@ -78,7 +101,9 @@ describe('HTTP cache fast path', () => {
   const reset = () => Object.assign(counts, { pipeline: 0, guard: 0, handler: 0 });
 
   beforeAll(async () => {
-    app = (await Test.createTestingModule({ imports: [FastPathFixture] }).compile()).createNestApplication();
+    app = (
+      await Test.createTestingModule({ imports: [FastPathFixture] }).compile()
+    ).createNestApplication();
     await app.init();
     http = request(app.getHttpServer());
   });

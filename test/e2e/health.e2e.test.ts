@@ -6,7 +6,15 @@ import { uniquePrefix, waitFor } from '../support/cache-context.js';
 import { startApp, testAppConfig, type TestApp } from './support/app-harness.js';
 
 /** The `services.redis` fields `/health/detailed` promises (DESIGN §4). */
-const REDIS_FIELDS = ['status', 'connected', 'hit_rate_percent', 'memory_usage', 'total_commands', 'uptime_seconds', 'connected_clients'];
+const REDIS_FIELDS = [
+  'status',
+  'connected',
+  'hit_rate_percent',
+  'memory_usage',
+  'total_commands',
+  'uptime_seconds',
+  'connected_clients',
+];
 
 describe('health routes against a Redis this test starts, stops and restarts', () => {
   let server: RedisServerProcess;
@@ -16,8 +24,15 @@ describe('health routes against a Redis this test starts, stops and restarts', (
   beforeAll(async () => {
     server = await RedisServerProcess.start();
     const cache = { commandTimeoutMs: 200 };
-    app = await startApp(testAppConfig({ REDIS_URL: server.url, CACHE_KEY_PREFIX: uniquePrefix('hl') }, cache));
-    strict = await startApp(testAppConfig({ REDIS_URL: server.url, CACHE_KEY_PREFIX: uniquePrefix('hr') }, { ...cache, redisRequired: true }));
+    app = await startApp(
+      testAppConfig({ REDIS_URL: server.url, CACHE_KEY_PREFIX: uniquePrefix('hl') }, cache),
+    );
+    strict = await startApp(
+      testAppConfig(
+        { REDIS_URL: server.url, CACHE_KEY_PREFIX: uniquePrefix('hr') },
+        { ...cache, redisRequired: true },
+      ),
+    );
   });
   afterAll(async () => {
     await app?.close();
@@ -26,9 +41,20 @@ describe('health routes against a Redis this test starts, stops and restarts', (
   });
 
   it('reports everything up, with real Redis figures that move with hits and misses', async () => {
-    await request(app.server).get('/health/live').expect(200).expect((r) => expect(r.body).toMatchObject({ status: 'ok', details: { event_loop: { status: 'up' } } }));
+    await request(app.server)
+      .get('/health/live')
+      .expect(200)
+      .expect((r) =>
+        expect(r.body).toMatchObject({ status: 'ok', details: { event_loop: { status: 'up' } } }),
+      );
     const ready = await request(app.server).get('/health/ready').expect(200);
-    expect(ready.body).toMatchObject({ status: 'ok', details: { redis: { status: 'up', connected: true, mode: 'standalone' }, cache: { status: 'up' } } });
+    expect(ready.body).toMatchObject({
+      status: 'ok',
+      details: {
+        redis: { status: 'up', connected: true, mode: 'standalone' },
+        cache: { status: 'up' },
+      },
+    });
 
     const d0 = (await request(app.server).get('/health/detailed').expect(200)).body;
     expect(d0.status).toBe('ok');
@@ -53,7 +79,9 @@ describe('health routes against a Redis this test starts, stops and restarts', (
     }
     const d2 = (await request(app.server).get('/health/detailed').expect(200)).body;
     expect(d2.services.redis.hit_rate_percent).toBeGreaterThan(d1.services.redis.hit_rate_percent);
-    expect(d2.services.cache.l2_hit_rate_percent).toBeGreaterThan(d1.services.cache.l2_hit_rate_percent);
+    expect(d2.services.cache.l2_hit_rate_percent).toBeGreaterThan(
+      d1.services.cache.l2_hit_rate_percent,
+    );
     expect(d2.services.redis.total_commands).toBeGreaterThan(d1.services.redis.total_commands);
   });
 
@@ -70,9 +98,15 @@ describe('health routes against a Redis this test starts, stops and restarts', (
     expect(detailed.services.redis).toMatchObject({ status: 'down', connected: false });
     // With redisRequired, readiness fails instead.
     const strictReady = await request(strict.server).get('/health/ready').expect(503);
-    expect(strictReady.body).toMatchObject({ status: 'error', details: { redis: { status: 'down' } } });
+    expect(strictReady.body).toMatchObject({
+      status: 'error',
+      details: { redis: { status: 'down' } },
+    });
     // The quota fails open on the per-instance counter: never a 500.
-    const counted = await request(app.server).get('/api/cache/stats').set('X-API-Key', 'while-down').expect(200);
+    const counted = await request(app.server)
+      .get('/api/cache/stats')
+      .set('X-API-Key', 'while-down')
+      .expect(200);
     expect(counted.headers['x-ratelimit-remaining']).toBeDefined();
 
     await server.restart();
@@ -82,7 +116,12 @@ describe('health routes against a Redis this test starts, stops and restarts', (
         request(app.server).get('/health/detailed'),
         request(strict.server).get('/health/ready'),
       ]);
-      return r.status === 200 && r.body.status === 'ok' && d.body.services.redis.connected === true && s.status === 200;
+      return (
+        r.status === 200 &&
+        r.body.status === 'ok' &&
+        d.body.services.redis.connected === true &&
+        s.status === 200
+      );
     }, 2000);
     expect(elapsed).toBeLessThan(2000);
     await request(app.server).get('/health/live').expect(200);
@@ -106,7 +145,11 @@ describe('health routes with the memory driver', () => {
   it('reports Redis as not configured, not as down', async () => {
     const ready = await request(app.server).get('/health/ready').expect(200);
     expect(ready.body.status).toBe('ok');
-    expect(ready.body.details.redis).toMatchObject({ status: 'up', configured: false, mode: 'memory' });
+    expect(ready.body.details.redis).toMatchObject({
+      status: 'up',
+      configured: false,
+      mode: 'memory',
+    });
     const detailed = (await request(app.server).get('/health/detailed').expect(200)).body;
     expect(detailed.status).toBe('ok');
     expect(detailed.services.redis).toMatchObject({ status: 'not_configured', connected: false });

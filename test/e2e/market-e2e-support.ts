@@ -8,7 +8,10 @@ import request from 'supertest';
 import { loadAppConfig } from '../../config/app-config.js';
 import { AppModule } from '../../src/app.module.js';
 import { configureApp } from '../../src/configure-app.js';
-import { MARKET_DATA_PROVIDER, type MarketDataProvider } from '../../src/market/providers/market-data.provider.js';
+import {
+  MARKET_DATA_PROVIDER,
+  type MarketDataProvider,
+} from '../../src/market/providers/market-data.provider.js';
 import { testRedis } from '../harness/test-env.js';
 import { uniquePrefix } from '../support/cache-context.js';
 
@@ -22,10 +25,14 @@ export interface MarketApp<P extends MarketDataProvider = MarketDataProvider> {
 }
 
 /** Starts the whole app (`AppModule.forConfig` + `configureApp`) on the harness Redis with a unique key prefix. */
-export async function startMarketApp<P extends MarketDataProvider>(env: Record<string, string> = {}): Promise<MarketApp<P>> {
+export async function startMarketApp<P extends MarketDataProvider>(
+  env: Record<string, string> = {},
+): Promise<MarketApp<P>> {
   const prefix = uniquePrefix('mkt');
   const cfg = loadAppConfig({ REDIS_URL: testRedis().url, CACHE_KEY_PREFIX: prefix, ...env });
-  const moduleRef = await Test.createTestingModule({ imports: [AppModule.forConfig(cfg)] }).compile();
+  const moduleRef = await Test.createTestingModule({
+    imports: [AppModule.forConfig(cfg)],
+  }).compile();
   const app = moduleRef.createNestApplication({ logger: ['error'] });
   configureApp(app);
   await app.init();
@@ -75,12 +82,19 @@ export async function postTrades(app: INestApplication, body: unknown): Promise<
       stream.on('end', () => done(null, text));
     });
   const text = typeof res.body === 'string' ? res.body : JSON.stringify(res.body);
-  const lines = res.status === 200 ? text.split('\n').filter((l) => l.length > 0).map((l) => JSON.parse(l) as Record<string, unknown>) : [];
+  const lines =
+    res.status === 200
+      ? text
+          .split('\n')
+          .filter((l) => l.length > 0)
+          .map((l) => JSON.parse(l) as Record<string, unknown>)
+      : [];
   return { status: res.status, headers: res.headers as Record<string, string>, text, lines };
 }
 
 /** PostgreSQL server the PG suites use (they create and drop their own database on it). */
-export const PG_SERVER_URL = process.env.MARKET_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+export const PG_SERVER_URL =
+  process.env.MARKET_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 /**
  * Checks synchronously (Jest collects suites synchronously) whether PostgreSQL answers at `url`:
@@ -93,7 +107,10 @@ export function probePostgres(url: string, suite: string): string | undefined {
   const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 5000 });
   if (r.status === 0) return undefined;
   const reason = (r.stderr || r.error?.message || `exit ${r.status}`).trim();
-  if (process.env.CI === 'true') throw new Error(`PostgreSQL is required in CI but ${url} did not answer: ${reason}`);
-  console.warn(`${suite}: skipping, PostgreSQL at ${url} did not answer (${reason}); set CI=true to make this a failure`);
+  if (process.env.CI === 'true')
+    throw new Error(`PostgreSQL is required in CI but ${url} did not answer: ${reason}`);
+  console.warn(
+    `${suite}: skipping, PostgreSQL at ${url} did not answer (${reason}); set CI=true to make this a failure`,
+  );
   return reason;
 }

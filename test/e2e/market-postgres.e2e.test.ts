@@ -13,7 +13,13 @@ import { dropDatabase, ensureDatabase } from '../../src/market/providers/postgre
 import { migrate } from '../../src/market/providers/postgres/schema.js';
 import { seed, type SeedResult } from '../../src/market/providers/postgres/seed.js';
 import { addDays } from '../../src/market/providers/trading-calendar.js';
-import { PG_SERVER_URL, postTrades, probePostgres, startMarketApp, type MarketApp } from './market-e2e-support.js';
+import {
+  PG_SERVER_URL,
+  postTrades,
+  probePostgres,
+  startMarketApp,
+  type MarketApp,
+} from './market-e2e-support.js';
 
 const unavailable = probePostgres(PG_SERVER_URL, 'market-postgres.e2e');
 const describeWithPostgres = unavailable === undefined ? describe : describe.skip;
@@ -70,10 +76,16 @@ describeWithPostgres('market routes on the PostgreSQL source', () => {
     expect(wider.body.bars).toEqual(await m.provider.getDailyBars('MSFT', a, c));
     expect(wider.body.bars.length).toBeGreaterThan(35);
     m.provider.resetCallCounts();
-    const inside = await http().get(`/api/stocks/MSFT/bars?from=${addDays(a, 10)}&to=${addDays(c, -10)}`).expect(200);
+    const inside = await http()
+      .get(`/api/stocks/MSFT/bars?from=${addDays(a, 10)}&to=${addDays(c, -10)}`)
+      .expect(200);
     expect(inside.headers['x-cache']).toBe('HIT');
     expect(m.provider.getCallCounts().getDailyBars).toBe(0);
-    expect(inside.body.bars).toEqual(wider.body.bars.filter((x: DailyBar) => x.date >= addDays(a, 10) && x.date <= addDays(c, -10)));
+    expect(inside.body.bars).toEqual(
+      wider.body.bars.filter(
+        (x: DailyBar) => x.date >= addDays(a, 10) && x.date <= addDays(c, -10),
+      ),
+    );
   });
 
   it('answers price, financials, news and analysis from the database', async () => {
@@ -88,7 +100,9 @@ describeWithPostgres('market routes on the PostgreSQL source', () => {
     const analysis = await http().get('/api/stocks/AAPL/analysis?type=technical').expect(200);
     const bars = await m.provider.getDailyBars('AAPL', analysis.body.from, analysis.body.to);
     expect(bars.length).toBeGreaterThan(40);
-    expect(analysis.body.analysis).toEqual(JSON.parse(JSON.stringify(computeAnalysis('AAPL', bars, 'technical'))));
+    expect(analysis.body.analysis).toEqual(
+      JSON.parse(JSON.stringify(computeAnalysis('AAPL', bars, 'technical'))),
+    );
     const again = await http().get('/api/stocks/AAPL/analysis?type=technical').expect(200);
     expect(again.headers['x-cache']).toBe('HIT');
     await http().get('/api/stocks/NVDA/price').expect(404);
@@ -102,7 +116,11 @@ describeWithPostgres('market routes on the PostgreSQL source', () => {
     const cold = await postTrades(m.app, { filters, from: a, to: b });
     expect(cold.lines[0]).toMatchObject({ cached: false, fetched: [[a, b]] });
     const wider = await postTrades(m.app, { filters, from: a, to: c, includeEvents: true });
-    expect(wider.lines[0]).toMatchObject({ signature: cold.lines[0].signature, cached: 'partial', fetched: [[addDays(b, 1), c]] });
+    expect(wider.lines[0]).toMatchObject({
+      signature: cold.lines[0].signature,
+      cached: 'partial',
+      fetched: [[addDays(b, 1), c]],
+    });
     expect(m.provider.getCallCounts().streamTrades).toBe(2);
     const expected = await collect(m.provider.streamTrades({ tickers: ['AAPL', 'GOOGL'] }, a, c));
     const trades = wider.lines.slice(1);

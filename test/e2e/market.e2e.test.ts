@@ -11,7 +11,11 @@ import request from 'supertest';
 import { TieredCache } from '../../src/cache/tiered/tiered-cache.js';
 import { computeAnalysis, type AnalysisType } from '../../src/market/analysis/analysis.js';
 import { MarketDataError } from '../../src/market/providers/market-data.errors.js';
-import type { DailyBar, Trade, TradeFilters } from '../../src/market/providers/market-data.provider.js';
+import type {
+  DailyBar,
+  Trade,
+  TradeFilters,
+} from '../../src/market/providers/market-data.provider.js';
 import type { SyntheticMarketDataProvider } from '../../src/market/providers/synthetic.provider.js';
 import { DEFAULT_TICKERS } from '../../src/market/providers/synthetic-data.js';
 import { addDays, todayUtc, tradingDays } from '../../src/market/providers/trading-calendar.js';
@@ -39,32 +43,51 @@ async function collect(it: AsyncIterable<Trade>): Promise<Trade[]> {
 
 describe('GET /api/stocks/:ticker/bars (range cache)', () => {
   it('fetches only the missing days: Jan-Jun, then Jan-Jul (July only), then Mar-Apr (nothing)', async () => {
-    const first = await http().get('/api/stocks/aapl/bars?from=2024-01-01&to=2024-06-30').expect(200);
-    expect(m.provider.getRequestedBarRanges()).toEqual([{ ticker: 'AAPL', from: '2024-01-01', to: '2024-06-30' }]);
+    const first = await http()
+      .get('/api/stocks/aapl/bars?from=2024-01-01&to=2024-06-30')
+      .expect(200);
+    expect(m.provider.getRequestedBarRanges()).toEqual([
+      { ticker: 'AAPL', from: '2024-01-01', to: '2024-06-30' },
+    ]);
     expect(first.headers['x-cache']).toBe('MISS');
     expect(first.headers['x-cache-coverage']).toBe('none');
     expect(first.body).toMatchObject({ ticker: 'AAPL', from: '2024-01-01', to: '2024-06-30' });
-    expect(first.body.bars.map((b: DailyBar) => b.date)).toEqual(tradingDays('2024-01-01', '2024-06-30'));
+    expect(first.body.bars.map((b: DailyBar) => b.date)).toEqual(
+      tradingDays('2024-01-01', '2024-06-30'),
+    );
 
     m.provider.resetCallCounts();
-    const wider = await http().get('/api/stocks/AAPL/bars?from=2024-01-01&to=2024-07-31').expect(200);
+    const wider = await http()
+      .get('/api/stocks/AAPL/bars?from=2024-01-01&to=2024-07-31')
+      .expect(200);
     expect(m.provider.getCallCounts().getDailyBars).toBe(1);
-    expect(m.provider.getRequestedBarRanges()).toEqual([{ ticker: 'AAPL', from: '2024-07-01', to: '2024-07-31' }]);
+    expect(m.provider.getRequestedBarRanges()).toEqual([
+      { ticker: 'AAPL', from: '2024-07-01', to: '2024-07-31' },
+    ]);
     expect(wider.headers['x-cache']).toBe('MISS');
     expect(wider.headers['x-cache-coverage']).toBe('partial');
-    expect(wider.body.bars).toEqual(await m.provider.getDailyBars('AAPL', '2024-01-01', '2024-07-31'));
+    expect(wider.body.bars).toEqual(
+      await m.provider.getDailyBars('AAPL', '2024-01-01', '2024-07-31'),
+    );
     expect(Date.parse(wider.body.asOf)).toBeLessThanOrEqual(Date.now());
 
     m.provider.resetCallCounts();
-    const inside = await http().get('/api/stocks/AAPL/bars?from=2024-03-01&to=2024-04-30').expect(200);
+    const inside = await http()
+      .get('/api/stocks/AAPL/bars?from=2024-03-01&to=2024-04-30')
+      .expect(200);
     expect(m.provider.getCallCounts().getDailyBars).toBe(0);
     expect(inside.headers['x-cache']).toBe('HIT');
     expect(inside.headers['x-cache-coverage']).toBe('full');
     expect(inside.headers['cache-control']).toMatch(/^max-age=\d+$/);
-    expect(inside.body.bars).toEqual(wider.body.bars.filter((b: DailyBar) => b.date >= '2024-03-01' && b.date <= '2024-04-30'));
+    expect(inside.body.bars).toEqual(
+      wider.body.bars.filter((b: DailyBar) => b.date >= '2024-03-01' && b.date <= '2024-04-30'),
+    );
 
     const etag = inside.headers.etag;
-    const again = await http().get('/api/stocks/AAPL/bars?from=2024-03-01&to=2024-04-30').set('If-None-Match', etag).expect(304);
+    const again = await http()
+      .get('/api/stocks/AAPL/bars?from=2024-03-01&to=2024-04-30')
+      .set('If-None-Match', etag)
+      .expect(304);
     expect(again.text ?? '').toBe('');
 
     const stats = await http().get('/api/cache/stats').expect(200);
@@ -104,18 +127,35 @@ describe('POST /api/trades/query (delta per query signature, NDJSON)', () => {
     expect(cold.headers['x-cache']).toBe('MISS');
     expect(cold.text.endsWith('\n')).toBe(true);
     const signature = tradeSignature(normalizeTradeFilters({ tickers: ['AAPL', 'MSFT'] }));
-    expect(cold.lines[0]).toEqual({ signature, cached: false, fetched: [['2024-01-02', '2024-01-31']], asOf: expect.any(String) });
+    expect(cold.lines[0]).toEqual({
+      signature,
+      cached: false,
+      fetched: [['2024-01-02', '2024-01-31']],
+      asOf: expect.any(String),
+    });
     expect(signature).toMatch(/^[0-9a-f]{20}$/);
-    const expected = await collect(m.provider.streamTrades({ tickers: ['AAPL', 'MSFT'] }, '2024-01-02', '2024-01-31'));
+    const expected = await collect(
+      m.provider.streamTrades({ tickers: ['AAPL', 'MSFT'] }, '2024-01-02', '2024-01-31'),
+    );
     expect(cold.lines.slice(1)).toEqual(expected);
     expect(expected.length).toBeGreaterThan(1000); // more than one write of 1000 lines
 
     m.provider.resetCallCounts();
-    const wider = await postTrades(m.app, { filters: { tickers: ['MSFT', 'AAPL'] }, from: '2024-01-02', to: '2024-02-29' });
-    expect(wider.lines[0]).toMatchObject({ signature, cached: 'partial', fetched: [['2024-02-01', '2024-02-29']] });
+    const wider = await postTrades(m.app, {
+      filters: { tickers: ['MSFT', 'AAPL'] },
+      from: '2024-01-02',
+      to: '2024-02-29',
+    });
+    expect(wider.lines[0]).toMatchObject({
+      signature,
+      cached: 'partial',
+      fetched: [['2024-02-01', '2024-02-29']],
+    });
     expect(wider.headers['x-cache-coverage']).toBe('partial');
     expect(m.provider.getCallCounts().streamTrades).toBe(1);
-    const expectedWider = await collect(m.provider.streamTrades({ tickers: ['AAPL', 'MSFT'] }, '2024-01-02', '2024-02-29'));
+    const expectedWider = await collect(
+      m.provider.streamTrades({ tickers: ['AAPL', 'MSFT'] }, '2024-01-02', '2024-02-29'),
+    );
     expect(wider.lines.slice(1)).toEqual(expectedWider);
 
     m.provider.resetCallCounts();
@@ -123,21 +163,38 @@ describe('POST /api/trades/query (delta per query signature, NDJSON)', () => {
     expect(inside.lines[0]).toMatchObject({ signature, cached: true, fetched: [] });
     expect(inside.headers['x-cache']).toBe('HIT');
     expect(m.provider.getCallCounts().streamTrades).toBe(0);
-    expect(inside.lines.slice(1)).toEqual(expectedWider.filter((t) => t.tradeDate >= '2024-01-10' && t.tradeDate <= '2024-02-20'));
+    expect(inside.lines.slice(1)).toEqual(
+      expectedWider.filter((t) => t.tradeDate >= '2024-01-10' && t.tradeDate <= '2024-02-20'),
+    );
   });
 
   it('gives different filters a different signature, with their own coverage', async () => {
-    const buy = await postTrades(m.app, { filters: { tickers: ['AAPL', 'MSFT'], side: 'buy' }, from: '2024-01-02', to: '2024-01-31' });
+    const buy = await postTrades(m.app, {
+      filters: { tickers: ['AAPL', 'MSFT'], side: 'buy' },
+      from: '2024-01-02',
+      to: '2024-01-31',
+    });
     const meta = buy.lines[0];
-    expect(meta.signature).not.toBe(tradeSignature(normalizeTradeFilters({ tickers: ['AAPL', 'MSFT'] })));
+    expect(meta.signature).not.toBe(
+      tradeSignature(normalizeTradeFilters({ tickers: ['AAPL', 'MSFT'] })),
+    );
     expect(meta).toMatchObject({ cached: false, fetched: [['2024-01-02', '2024-01-31']] });
     expect(buy.lines.slice(1).every((t) => t.side === 'buy')).toBe(true);
-    expect(tradeSignature(normalizeTradeFilters({ tickers: ['AAPL'], venue: 'xnys' }))).not.toBe(tradeSignature(normalizeTradeFilters({ tickers: ['AAPL'], venue: 'XNAS' })));
-    expect(tradeSignature(normalizeTradeFilters({ tickers: ['AAPL'], side: null, minQuantity: 1 }))).toBe(tradeSignature(normalizeTradeFilters({ tickers: [' aapl ', 'AAPL'] })));
+    expect(tradeSignature(normalizeTradeFilters({ tickers: ['AAPL'], venue: 'xnys' }))).not.toBe(
+      tradeSignature(normalizeTradeFilters({ tickers: ['AAPL'], venue: 'XNAS' })),
+    );
+    expect(
+      tradeSignature(normalizeTradeFilters({ tickers: ['AAPL'], side: null, minQuantity: 1 })),
+    ).toBe(tradeSignature(normalizeTradeFilters({ tickers: [' aapl ', 'AAPL'] })));
   });
 
   it('attaches the events of every trade with includeEvents', async () => {
-    const res = await postTrades(m.app, { filters: { tickers: ['KO'], minQuantity: 200 }, from: '2024-05-01', to: '2024-05-10', includeEvents: true });
+    const res = await postTrades(m.app, {
+      filters: { tickers: ['KO'], minQuantity: 200 },
+      from: '2024-05-01',
+      to: '2024-05-10',
+      includeEvents: true,
+    });
     const trades = res.lines.slice(1);
     expect(trades.length).toBeGreaterThan(0);
     for (const t of trades) {
@@ -159,19 +216,37 @@ describe('POST /api/trades/query with a slow client', () => {
   it('waits for the client (backpressure) instead of reading the whole range into memory', async () => {
     let pulled = 0;
     const real = m.provider.streamTrades.bind(m.provider);
-    jest.spyOn(m.provider, 'streamTrades').mockImplementation(async function* (filters: TradeFilters, from: string, to: string): AsyncGenerator<Trade> {
+    jest.spyOn(m.provider, 'streamTrades').mockImplementation(async function* (
+      filters: TradeFilters,
+      from: string,
+      to: string,
+    ): AsyncGenerator<Trade> {
       for await (const t of real(filters, from, to)) {
         pulled++;
         yield t;
       }
     });
-    const body = { filters: { tickers: DEFAULT_TICKERS.slice(0, 25) }, from: '2023-01-01', to: '2023-06-30' };
+    const body = {
+      filters: { tickers: DEFAULT_TICKERS.slice(0, 25) },
+      from: '2023-01-01',
+      to: '2023-06-30',
+    };
     const total = 25 * 40 * tradingDays(body.from, body.to).length;
     const server = m.app.getHttpServer() as http_.Server;
-    if (!server.listening) await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    if (!server.listening)
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as AddressInfo;
     const res = await new Promise<http_.IncomingMessage>((resolve, reject) => {
-      const req = http_.request({ host: '127.0.0.1', port, method: 'POST', path: '/api/trades/query', headers: { 'content-type': 'application/json' } }, resolve);
+      const req = http_.request(
+        {
+          host: '127.0.0.1',
+          port,
+          method: 'POST',
+          path: '/api/trades/query',
+          headers: { 'content-type': 'application/json' },
+        },
+        resolve,
+      );
       req.on('error', reject);
       req.end(JSON.stringify(body));
     });
@@ -197,7 +272,13 @@ describe('POST /api/trades/query with a slow client', () => {
 
 describe('GET /api/stocks/:ticker/{price,financials,news,analysis}', () => {
   it('answers each route with asOf and cache headers, and a hit the second time', async () => {
-    for (const path of ['price', 'financials?period=quarterly&quarter=Q3', 'financials', 'news?category=earnings', 'analysis?type=short_term']) {
+    for (const path of [
+      'price',
+      'financials?period=quarterly&quarter=Q3',
+      'financials',
+      'news?category=earnings',
+      'analysis?type=short_term',
+    ]) {
       const first = await http().get(`/api/stocks/JPM/${path}`).expect(200);
       expect(first.headers['x-cache']).toBe('MISS');
       expect(first.headers.etag).toMatch(/^".+"$/);
@@ -206,37 +287,56 @@ describe('GET /api/stocks/:ticker/{price,financials,news,analysis}', () => {
       const second = await http().get(`/api/stocks/jpm/${path}`).expect(200);
       expect(second.headers['x-cache']).toBe('HIT');
       expect(second.body).toEqual(first.body);
-      await http().get(`/api/stocks/JPM/${path}`).set('If-None-Match', second.headers.etag).expect(304);
+      await http()
+        .get(`/api/stocks/JPM/${path}`)
+        .set('If-None-Match', second.headers.etag)
+        .expect(304);
     }
     const price = await http().get('/api/stocks/JPM/price').expect(200);
     expect(price.body.quote).toEqual(await m.provider.getQuote('JPM'));
-    const fin = await http().get('/api/stocks/JPM/financials?period=quarterly&quarter=Q3').expect(200);
-    expect(fin.body).toMatchObject({ period: 'quarterly', quarter: 'Q3', statement: await m.provider.getFinancials('JPM', 'quarterly', 'Q3') });
+    const fin = await http()
+      .get('/api/stocks/JPM/financials?period=quarterly&quarter=Q3')
+      .expect(200);
+    expect(fin.body).toMatchObject({
+      period: 'quarterly',
+      quarter: 'Q3',
+      statement: await m.provider.getFinancials('JPM', 'quarterly', 'Q3'),
+    });
     const annual = await http().get('/api/stocks/JPM/financials').expect(200);
     expect(annual.body).toMatchObject({ period: 'annual', quarter: 'FY' });
     const news = await http().get('/api/stocks/JPM/news?category=earnings').expect(200);
     expect(news.body.items).toEqual(await m.provider.getNews('JPM', 'earnings'));
   });
 
-  it.each<AnalysisType>(['short_term', 'comprehensive'])('computes %s indicators equal to computeAnalysis over the same bars from the provider', async (type) => {
-    const res = await http().get(`/api/stocks/IBM/analysis?type=${type}`).expect(200);
-    const { from, to, analysis } = res.body as { from: string; to: string; analysis: ReturnType<typeof computeAnalysis> };
-    const bars = await m.provider.getDailyBars('IBM', from, to);
-    const expected = computeAnalysis('IBM', bars, type);
-    expect(analysis.indicators).toEqual(expected.indicators);
-    expect(analysis).toEqual(JSON.parse(JSON.stringify(expected)));
-    // Independent checks of two indicators on the same closes.
-    const closes = bars.map((b) => b.close);
-    expect(analysis.indicators.sma20).toBeCloseTo(closes.slice(-20).reduce((a, b) => a + b, 0) / 20, 10);
-    let peak = closes[0];
-    let worst = 0;
-    for (const c of closes) {
-      peak = Math.max(peak, c);
-      worst = Math.max(worst, (peak - c) / peak);
-    }
-    expect(analysis.indicators.maxDrawdown).toBeCloseTo(worst, 12);
-    expect(analysis.barCount).toBeGreaterThan(300);
-  });
+  it.each<AnalysisType>(['short_term', 'comprehensive'])(
+    'computes %s indicators equal to computeAnalysis over the same bars from the provider',
+    async (type) => {
+      const res = await http().get(`/api/stocks/IBM/analysis?type=${type}`).expect(200);
+      const { from, to, analysis } = res.body as {
+        from: string;
+        to: string;
+        analysis: ReturnType<typeof computeAnalysis>;
+      };
+      const bars = await m.provider.getDailyBars('IBM', from, to);
+      const expected = computeAnalysis('IBM', bars, type);
+      expect(analysis.indicators).toEqual(expected.indicators);
+      expect(analysis).toEqual(JSON.parse(JSON.stringify(expected)));
+      // Independent checks of two indicators on the same closes.
+      const closes = bars.map((b) => b.close);
+      expect(analysis.indicators.sma20).toBeCloseTo(
+        closes.slice(-20).reduce((a, b) => a + b, 0) / 20,
+        10,
+      );
+      let peak = closes[0];
+      let worst = 0;
+      for (const c of closes) {
+        peak = Math.max(peak, c);
+        worst = Math.max(worst, (peak - c) / peak);
+      }
+      expect(analysis.indicators.maxDrawdown).toBeCloseTo(worst, 12);
+      expect(analysis.barCount).toBeGreaterThan(300);
+    },
+  );
 
   it('answers 404 for an unknown ticker and caches nothing for it', async () => {
     await m.app.get(TieredCache).drain();
@@ -253,7 +353,9 @@ describe('source failures', () => {
   afterEach(() => jest.restoreAllMocks());
 
   it('answers 503 for bars while the source is down, caches nothing, and fetches normally afterwards', async () => {
-    jest.spyOn(m.provider, 'getDailyBars').mockRejectedValueOnce(new MarketDataError('SOURCE_UNAVAILABLE', 'down'));
+    jest
+      .spyOn(m.provider, 'getDailyBars')
+      .mockRejectedValueOnce(new MarketDataError('SOURCE_UNAVAILABLE', 'down'));
     await m.app.get(TieredCache).drain();
     const before = await keysUnder(m.redis, m.prefix);
     const down = await http().get('/api/stocks/PEP/bars?from=2024-03-01&to=2024-03-31');
@@ -264,10 +366,16 @@ describe('source failures', () => {
   });
 
   it('answers 503 (JSON, not NDJSON) when the trades source fails before the stream starts', async () => {
-    jest.spyOn(m.provider, 'streamTrades').mockImplementation(async function* (): AsyncGenerator<Trade> {
-      throw new MarketDataError('SOURCE_UNAVAILABLE', 'down');
+    jest
+      .spyOn(m.provider, 'streamTrades')
+      .mockImplementation(async function* (): AsyncGenerator<Trade> {
+        throw new MarketDataError('SOURCE_UNAVAILABLE', 'down');
+      });
+    const res = await postTrades(m.app, {
+      filters: { tickers: ['PEP'] },
+      from: '2024-03-01',
+      to: '2024-03-31',
     });
-    const res = await postTrades(m.app, { filters: { tickers: ['PEP'] }, from: '2024-03-01', to: '2024-03-31' });
     expect(res.status).toBe(503);
     expect(res.headers['content-type']).toMatch(/^application\/json/);
     expect(JSON.parse(res.text)).toMatchObject({ statusCode: 503 });
@@ -275,7 +383,11 @@ describe('source failures', () => {
 
   it('aborts a stream whose source fails midway, keeping the days completed before the failure', async () => {
     const real = m.provider.streamTrades.bind(m.provider);
-    jest.spyOn(m.provider, 'streamTrades').mockImplementation(async function* (filters: TradeFilters, from: string, to: string): AsyncGenerator<Trade> {
+    jest.spyOn(m.provider, 'streamTrades').mockImplementation(async function* (
+      filters: TradeFilters,
+      from: string,
+      to: string,
+    ): AsyncGenerator<Trade> {
       let n = 0;
       for await (const t of real(filters, from, to)) {
         if (++n > 1500) throw new MarketDataError('SOURCE_UNAVAILABLE', 'down midway');
@@ -290,7 +402,11 @@ describe('source failures', () => {
     const [[gapFrom, gapTo]] = next.lines[0].fetched as Array<[string, string]>;
     expect(gapFrom > '2024-03-10').toBe(true);
     expect(gapTo).toBe('2024-03-31');
-    expect(next.lines.slice(1)).toEqual(await collect(m.provider.streamTrades({ tickers: ['KO', 'PEP'] }, '2024-03-01', '2024-03-31')));
+    expect(next.lines.slice(1)).toEqual(
+      await collect(
+        m.provider.streamTrades({ tickers: ['KO', 'PEP'] }, '2024-03-01', '2024-03-31'),
+      ),
+    );
   });
 });
 
@@ -298,22 +414,100 @@ describe('source failures', () => {
 describe('bad input: 400 naming the field; nothing cached or fetched', () => {
   const cases: Array<[string, () => request.Test, string]> = [
     ['a malformed ticker', () => http().get('/api/stocks/%24%24%24/price'), 'ticker'],
-    ['a too long ticker', () => http().get('/api/stocks/ABCDEFGHIJK/bars?from=2024-01-01&to=2024-01-31'), 'ticker'],
-    ['from after to', () => http().get('/api/stocks/AAPL/bars?from=2024-02-01&to=2024-01-01'), 'from'],
-    ['a range over the maximum', () => http().get('/api/stocks/AAPL/bars?from=2000-01-01&to=2024-01-01'), 'to'],
-    ['a date that does not exist', () => http().get('/api/stocks/AAPL/bars?from=2023-02-29&to=2023-03-31'), 'from'],
+    [
+      'a too long ticker',
+      () => http().get('/api/stocks/ABCDEFGHIJK/bars?from=2024-01-01&to=2024-01-31'),
+      'ticker',
+    ],
+    [
+      'from after to',
+      () => http().get('/api/stocks/AAPL/bars?from=2024-02-01&to=2024-01-01'),
+      'from',
+    ],
+    [
+      'a range over the maximum',
+      () => http().get('/api/stocks/AAPL/bars?from=2000-01-01&to=2024-01-01'),
+      'to',
+    ],
+    [
+      'a date that does not exist',
+      () => http().get('/api/stocks/AAPL/bars?from=2023-02-29&to=2023-03-31'),
+      'from',
+    ],
     ['a missing date', () => http().get('/api/stocks/AAPL/bars?from=2024-01-01'), 'to'],
     ['an unknown period', () => http().get('/api/stocks/AAPL/financials?period=weekly'), 'period'],
-    ['quarterly with FY', () => http().get('/api/stocks/AAPL/financials?period=quarterly&quarter=FY'), 'quarter'],
-    ['an unknown news category', () => http().get('/api/stocks/AAPL/news?category=sports'), 'category'],
-    ['an unknown analysis type', () => http().get('/api/stocks/AAPL/analysis?type=astrology'), 'type'],
-    ['trades without filters', () => http().post('/api/trades/query').send({ from: '2024-01-02', to: '2024-01-31' }), 'filters'],
-    ['trades with a bad ticker', () => http().post('/api/trades/query').send({ filters: { tickers: ['A$PL'] }, from: '2024-01-02', to: '2024-01-31' }), 'filters.tickers'],
-    ['trades with no tickers', () => http().post('/api/trades/query').send({ filters: { tickers: [] }, from: '2024-01-02', to: '2024-01-31' }), 'filters.tickers'],
-    ['trades with an unknown side', () => http().post('/api/trades/query').send({ filters: { tickers: ['AAPL'], side: 'short' }, from: '2024-01-02', to: '2024-01-31' }), 'filters.side'],
-    ['trades with from after to', () => http().post('/api/trades/query').send({ filters: { tickers: ['AAPL'] }, from: '2024-02-02', to: '2024-01-31' }), 'from'],
-    ['trades over the maximum range', () => http().post('/api/trades/query').send({ filters: { tickers: ['AAPL'] }, from: '2023-01-01', to: '2024-06-30' }), 'to'],
-    ['trades with an unknown field', () => http().post('/api/trades/query').send({ filters: { tickers: ['AAPL'] }, from: '2024-01-02', to: '2024-01-31', limit: 5 }), 'limit'],
+    [
+      'quarterly with FY',
+      () => http().get('/api/stocks/AAPL/financials?period=quarterly&quarter=FY'),
+      'quarter',
+    ],
+    [
+      'an unknown news category',
+      () => http().get('/api/stocks/AAPL/news?category=sports'),
+      'category',
+    ],
+    [
+      'an unknown analysis type',
+      () => http().get('/api/stocks/AAPL/analysis?type=astrology'),
+      'type',
+    ],
+    [
+      'trades without filters',
+      () => http().post('/api/trades/query').send({ from: '2024-01-02', to: '2024-01-31' }),
+      'filters',
+    ],
+    [
+      'trades with a bad ticker',
+      () =>
+        http()
+          .post('/api/trades/query')
+          .send({ filters: { tickers: ['A$PL'] }, from: '2024-01-02', to: '2024-01-31' }),
+      'filters.tickers',
+    ],
+    [
+      'trades with no tickers',
+      () =>
+        http()
+          .post('/api/trades/query')
+          .send({ filters: { tickers: [] }, from: '2024-01-02', to: '2024-01-31' }),
+      'filters.tickers',
+    ],
+    [
+      'trades with an unknown side',
+      () =>
+        http()
+          .post('/api/trades/query')
+          .send({
+            filters: { tickers: ['AAPL'], side: 'short' },
+            from: '2024-01-02',
+            to: '2024-01-31',
+          }),
+      'filters.side',
+    ],
+    [
+      'trades with from after to',
+      () =>
+        http()
+          .post('/api/trades/query')
+          .send({ filters: { tickers: ['AAPL'] }, from: '2024-02-02', to: '2024-01-31' }),
+      'from',
+    ],
+    [
+      'trades over the maximum range',
+      () =>
+        http()
+          .post('/api/trades/query')
+          .send({ filters: { tickers: ['AAPL'] }, from: '2023-01-01', to: '2024-06-30' }),
+      'to',
+    ],
+    [
+      'trades with an unknown field',
+      () =>
+        http()
+          .post('/api/trades/query')
+          .send({ filters: { tickers: ['AAPL'] }, from: '2024-01-02', to: '2024-01-31', limit: 5 }),
+      'limit',
+    ],
   ];
 
   it.each(cases)('rejects %s', async (_label, send, field) => {
@@ -331,8 +525,12 @@ describe('bad input: 400 naming the field; nothing cached or fetched', () => {
 describe('OpenAPI', () => {
   it('serves the JSON document with every route, the NDJSON stream included, and the UI', async () => {
     const doc = await http().get('/docs-json').expect(200);
-    const paths = doc.body.paths as Record<string, Record<string, { responses: Record<string, { content?: Record<string, unknown> }> }>>;
-    for (const p of ['price', 'financials', 'news', 'analysis', 'bars']) expect(paths[`/api/stocks/{ticker}/${p}`]?.get).toBeDefined();
+    const paths = doc.body.paths as Record<
+      string,
+      Record<string, { responses: Record<string, { content?: Record<string, unknown> }> }>
+    >;
+    for (const p of ['price', 'financials', 'news', 'analysis', 'bars'])
+      expect(paths[`/api/stocks/{ticker}/${p}`]?.get).toBeDefined();
     const trades = paths['/api/trades/query'].post;
     expect(Object.keys(trades.responses['200'].content ?? {})).toContain('application/x-ndjson');
     expect(doc.body.components.schemas).toHaveProperty('TradesMetaLineDto');

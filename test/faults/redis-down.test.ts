@@ -2,7 +2,12 @@ import { CacheKeyType } from '../../src/cache/keys/cache-key-type.js';
 import type { RedisCache } from '../../src/cache/stores/redis/redis-cache.js';
 import { RedisServerProcess } from '../harness/redis-server.js';
 import { TcpProxy } from '../harness/tcp-proxy.js';
-import { createCacheContext, uniquePrefix, waitFor, type CacheContext } from '../support/cache-context.js';
+import {
+  createCacheContext,
+  uniquePrefix,
+  waitFor,
+  type CacheContext,
+} from '../support/cache-context.js';
 
 const TIMEOUT_MS = 200;
 
@@ -15,7 +20,11 @@ describe('Redis stopped mid-test', () => {
   beforeAll(async () => {
     process.on('unhandledRejection', onUnhandled);
     server = await RedisServerProcess.start();
-    ctx = await createCacheContext({ redisUrl: server.url, keyPrefix: uniquePrefix('down'), commandTimeoutMs: TIMEOUT_MS });
+    ctx = await createCacheContext({
+      redisUrl: server.url,
+      keyPrefix: uniquePrefix('down'),
+      commandTimeoutMs: TIMEOUT_MS,
+    });
   });
   afterAll(async () => {
     await ctx.close();
@@ -37,8 +46,12 @@ describe('Redis stopped mid-test', () => {
     for (let i = 0; i < 10; i++) {
       const get = await timed(() => ctx.store.get('x'));
       const set = await timed(() => ctx.store.set('x', 'y', 1000));
-      const gos = await timed(() => ctx.cache.getOrSet(`market_data:cold${i}`, () => ({ from: 'factory' })));
-      const l1 = await timed(() => ctx.cache.getOrSet('market_data:warm', () => ({ v: 'factory' })));
+      const gos = await timed(() =>
+        ctx.cache.getOrSet(`market_data:cold${i}`, () => ({ from: 'factory' })),
+      );
+      const l1 = await timed(() =>
+        ctx.cache.getOrSet('market_data:warm', () => ({ v: 'factory' })),
+      );
       expect(get).toMatchObject({ value: undefined });
       expect(set).toMatchObject({ value: false });
       expect(gos.value).toEqual({ from: 'factory' });
@@ -49,14 +62,21 @@ describe('Redis stopped mid-test', () => {
     expect(stats.store.breaker).toBe('open');
     expect(stats.health).toMatchObject({ status: 'down', connected: false });
     expect(stats.l1.hits).toBeGreaterThanOrEqual(10);
-    expect(await ctx.cache.trackApiQuota('u', 'daily', 10)).toMatchObject({ used: 1, degraded: true });
+    expect(await ctx.cache.trackApiQuota('u', 'daily', 10)).toMatchObject({
+      used: 1,
+      degraded: true,
+    });
 
     // This server keeps nothing on disk: after the restart, writes must reach it again.
     await server.restart();
     await waitFor(async () => (await ctx.store.set('x', 'y', 1000)) === true, 5000);
     await ctx.cache.set('market_data:after', { v: 'l2' });
     ctx.tiered.l1.clear();
-    expect(await ctx.cache.lookup('market_data:after')).toMatchObject({ success: true, source: 'l2', value: { v: 'l2' } });
+    expect(await ctx.cache.lookup('market_data:after')).toMatchObject({
+      success: true,
+      source: 'l2',
+      value: { v: 'l2' },
+    });
     expect(ctx.store.getStats().breaker).toBe('closed');
     expect(unhandled).toEqual([]);
   });
@@ -67,7 +87,9 @@ describe('Redis stopped mid-test', () => {
     try {
       const t0 = Date.now();
       expect(await ctx.cache.getOrSet('market_data:frozen', () => ({ v: 2 }))).toEqual({ v: 1 });
-      expect(await ctx.cache.getOrSet('market_data:frozen-cold', () => ({ v: 3 }))).toEqual({ v: 3 });
+      expect(await ctx.cache.getOrSet('market_data:frozen-cold', () => ({ v: 3 }))).toEqual({
+        v: 3,
+      });
       expect(Date.now() - t0).toBeLessThan(TIMEOUT_MS + 150);
     } finally {
       server.resume();
@@ -81,7 +103,11 @@ describe('Redis behind a slow network', () => {
   it('turns commands slower than the timeout into misses, not errors', async () => {
     const server = await RedisServerProcess.start();
     const proxy = await TcpProxy.start(server.port);
-    const ctx = await createCacheContext({ redisUrl: proxy.url, keyPrefix: uniquePrefix('slow'), commandTimeoutMs: TIMEOUT_MS });
+    const ctx = await createCacheContext({
+      redisUrl: proxy.url,
+      keyPrefix: uniquePrefix('slow'),
+      commandTimeoutMs: TIMEOUT_MS,
+    });
     try {
       expect(await ctx.store.set('k', 'v', 10_000)).toBe(true);
       proxy.setLatency(400);

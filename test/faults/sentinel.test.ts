@@ -12,10 +12,21 @@ describe('Redis Sentinel', () => {
   beforeAll(async () => {
     process.on('unhandledRejection', onUnhandled);
     master = await RedisServerProcess.start();
-    replica = await RedisServerProcess.start({ args: ['--replicaof', '127.0.0.1', String(master.port)] });
-    await waitFor(async () => /master_link_status:up/.test(await redisCommand(replica.port, 'INFO', 'replication')), 10_000);
-    sentinel = await RedisServerProcess.start({ sentinel: { name: 'mymaster', masterPort: master.port } });
-    await waitFor(async () => /slaves=1/.test(await redisCommand(sentinel.port, 'INFO', 'sentinel')), 10_000);
+    replica = await RedisServerProcess.start({
+      args: ['--replicaof', '127.0.0.1', String(master.port)],
+    });
+    await waitFor(
+      async () =>
+        /master_link_status:up/.test(await redisCommand(replica.port, 'INFO', 'replication')),
+      10_000,
+    );
+    sentinel = await RedisServerProcess.start({
+      sentinel: { name: 'mymaster', masterPort: master.port },
+    });
+    await waitFor(
+      async () => /slaves=1/.test(await redisCommand(sentinel.port, 'INFO', 'sentinel')),
+      10_000,
+    );
   });
   afterAll(async () => {
     await sentinel?.stop();
@@ -25,12 +36,20 @@ describe('Redis Sentinel', () => {
   });
 
   it('finds the master through the sentinel and follows a failover without throwing', async () => {
-    const ctx = await createCacheContext({ sentinels: [`127.0.0.1:${sentinel.port}`], sentinelName: 'mymaster', keyPrefix: uniquePrefix('sen'), commandTimeoutMs: 300 });
+    const ctx = await createCacheContext({
+      sentinels: [`127.0.0.1:${sentinel.port}`],
+      sentinelName: 'mymaster',
+      keyPrefix: uniquePrefix('sen'),
+      commandTimeoutMs: 300,
+    });
     try {
       expect(ctx.store).toBeInstanceOf(RedisCache);
       expect(await ctx.cache.set('market_data:s', { v: 1 })).toBe(true);
       ctx.tiered.l1.clear();
-      expect(await ctx.cache.lookup('market_data:s')).toMatchObject({ success: true, source: 'l2' });
+      expect(await ctx.cache.lookup('market_data:s')).toMatchObject({
+        success: true,
+        source: 'l2',
+      });
       expect(await ctx.store.getHealth()).toMatchObject({ status: 'up', mode: 'sentinel' });
 
       await master.kill();
@@ -39,7 +58,9 @@ describe('Redis Sentinel', () => {
       await waitFor(async () => (await ctx.store.set('probe', 'x', 10_000)) === true, 15_000);
       const failoverMs = Date.now() - t0;
       expect(await ctx.cache.getOrSet('market_data:after', () => ({ v: 2 }))).toEqual({ v: 2 });
-      expect(/role:master/.test(await redisCommand(replica.port, 'INFO', 'replication'))).toBe(true);
+      expect(/role:master/.test(await redisCommand(replica.port, 'INFO', 'replication'))).toBe(
+        true,
+      );
       expect(failoverMs).toBeLessThan(15_000);
       expect(unhandled).toEqual([]);
     } finally {

@@ -83,7 +83,9 @@ describe('RedisServerProcess', () => {
     expect(port).not.toBe(6379);
     expect(server.isRunning).toBe(true);
     expect(await redisCommand(port, 'PING')).toBe('PONG');
-    expect(await redisCommand(port, 'CONFIG', 'GET', 'maxmemory')).toBe(`maxmemory\n${10 * 1024 * 1024}`);
+    expect(await redisCommand(port, 'CONFIG', 'GET', 'maxmemory')).toBe(
+      `maxmemory\n${10 * 1024 * 1024}`,
+    );
 
     await server.kill();
     expect(server.isRunning).toBe(false);
@@ -94,7 +96,9 @@ describe('RedisServerProcess', () => {
     expect(server.port).toBe(port);
     expect(await redisCommand(port, 'PING')).toBe('PONG');
     // Same extra args after the restart.
-    expect(await redisCommand(port, 'CONFIG', 'GET', 'maxmemory')).toBe(`maxmemory\n${10 * 1024 * 1024}`);
+    expect(await redisCommand(port, 'CONFIG', 'GET', 'maxmemory')).toBe(
+      `maxmemory\n${10 * 1024 * 1024}`,
+    );
 
     const dir = server.tempDir;
     expect(dir && fs.existsSync(dir)).toBeTruthy();
@@ -109,7 +113,10 @@ describe('RedisServerProcess', () => {
     server.pause();
     const reply = redisCommand(server.port, 'PING');
     let settled = false;
-    void reply.then(() => (settled = true), () => (settled = true));
+    void reply.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
     await new Promise((r) => setTimeout(r, 300));
     expect(settled).toBe(false);
     server.resume();
@@ -125,7 +132,9 @@ describe('RedisServerProcess', () => {
   });
 
   it('redisCommand() rejects on an error reply', async () => {
-    await expect(redisCommand(testRedis().port, 'NO_SUCH_COMMAND')).rejects.toThrow(/unknown command/i);
+    await expect(redisCommand(testRedis().port, 'NO_SUCH_COMMAND')).rejects.toThrow(
+      /unknown command/i,
+    );
   });
 });
 
@@ -147,7 +156,10 @@ describe('TcpProxy', () => {
     sockets.push(socket);
     await timedPing(socket);
 
-    const client = new Redis(proxy.port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 1 });
+    const client = new Redis(proxy.port, '127.0.0.1', {
+      lazyConnect: true,
+      maxRetriesPerRequest: 1,
+    });
     try {
       await client.connect();
       expect(await client.ping()).toBe('PONG');

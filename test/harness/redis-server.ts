@@ -208,7 +208,10 @@ export function redisCommandAt(opts: RedisCommandOptions, ...args: string[]): Pr
       else resolve(text ?? '');
     };
     const timer = setTimeout(
-      () => finish(new Error(`redis ${host}:${port} ${args[0] ?? ''}: no reply within ${timeoutMs} ms`)),
+      () =>
+        finish(
+          new Error(`redis ${host}:${port} ${args[0] ?? ''}: no reply within ${timeoutMs} ms`),
+        ),
       timeoutMs,
     );
     socket.setNoDelay(true);
@@ -231,7 +234,9 @@ export function redisCommandAt(opts: RedisCommandOptions, ...args: string[]): Pr
       }
     });
     socket.once('error', (err) => finish(err));
-    socket.once('close', () => finish(new Error(`redis ${host}:${port}: connection closed before reply`)));
+    socket.once('close', () =>
+      finish(new Error(`redis ${host}:${port}: connection closed before reply`)),
+    );
   });
 }
 
@@ -503,14 +508,30 @@ export class RedisServerProcess {
     const dir = this.ensureDir();
     const logFile = path.join(dir, 'redis.log');
     const args = this.sentinel
-      ? [this.writeSentinelConfig(dir), '--sentinel', '--port', String(this.port), '--bind', TEST_HOST, '--dir', dir, ...this.extraArgs]
+      ? [
+          this.writeSentinelConfig(dir),
+          '--sentinel',
+          '--port',
+          String(this.port),
+          '--bind',
+          TEST_HOST,
+          '--dir',
+          dir,
+          ...this.extraArgs,
+        ]
       : [
-          '--port', String(this.port),
-          '--bind', TEST_HOST,
-          '--save', '',
-          '--appendonly', 'no',
-          '--dir', dir,
-          '--enable-debug-command', 'local',
+          '--port',
+          String(this.port),
+          '--bind',
+          TEST_HOST,
+          '--save',
+          '',
+          '--appendonly',
+          'no',
+          '--dir',
+          dir,
+          '--enable-debug-command',
+          'local',
           ...this.extraArgs,
         ];
     const logFd = fs.openSync(logFile, 'a');
@@ -589,11 +610,15 @@ export class RedisServerProcess {
     if (signal === 'SIGTERM') {
       timers.push(setTimeout(() => this.running && child.kill('SIGKILL'), STOP_GRACE_MS));
     }
-    const waitLimit = new Promise<'timeout'>((resolve) => timers.push(setTimeout(() => resolve('timeout'), EXIT_WAIT_MS)));
+    const waitLimit = new Promise<'timeout'>((resolve) =>
+      timers.push(setTimeout(() => resolve('timeout'), EXIT_WAIT_MS)),
+    );
     const result = await Promise.race([this.exited.then(() => 'exited' as const), waitLimit]);
     timers.forEach(clearTimeout);
     if (result === 'timeout') {
-      throw new Error(`redis-server pid ${child.pid} (port ${this.port}) did not exit after ${signal}`);
+      throw new Error(
+        `redis-server pid ${child.pid} (port ${this.port}) did not exit after ${signal}`,
+      );
     }
   }
 }
@@ -665,15 +690,23 @@ function parseInfo(text: string): Record<string, string> {
 
 function runRedisCli(args: string[], timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile('redis-cli', args, { timeout: timeoutMs, maxBuffer: 4 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT') reject(new Error(REDIS_CLI_NOT_FOUND));
-        else reject(new Error(`redis-cli ${args.join(' ')} failed: ${err.message}\n${stdout}\n${stderr}`));
-        return;
-      }
-      resolve(stdout);
-    });
+    execFile(
+      'redis-cli',
+      args,
+      { timeout: timeoutMs, maxBuffer: 4 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        if (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code === 'ENOENT') reject(new Error(REDIS_CLI_NOT_FOUND));
+          else
+            reject(
+              new Error(`redis-cli ${args.join(' ')} failed: ${err.message}\n${stdout}\n${stderr}`),
+            );
+          return;
+        }
+        resolve(stdout);
+      },
+    );
   });
 }
 
@@ -716,16 +749,20 @@ export class RedisClusterProcess {
     const total = masters * (1 + replicas);
     const servers: RedisServerProcess[] = [];
     try {
-      const started = await Promise.allSettled(Array.from({ length: total }, () => startClusterNode(opts.nodeTimeoutMs ?? 5000)));
+      const started = await Promise.allSettled(
+        Array.from({ length: total }, () => startClusterNode(opts.nodeTimeoutMs ?? 5000)),
+      );
       for (const r of started) if (r.status === 'fulfilled') servers.push(r.value);
       const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) throw failed.reason;
       const cluster = new RedisClusterProcess(servers);
       await runRedisCli(
         [
-          '--cluster', 'create',
+          '--cluster',
+          'create',
           ...cluster.nodes.map((n) => `${n.host}:${n.port}`),
-          '--cluster-replicas', String(replicas),
+          '--cluster-replicas',
+          String(replicas),
           '--cluster-yes',
         ],
         60_000,
@@ -766,7 +803,9 @@ export class RedisClusterProcess {
   /** Ports of the nodes currently flagged `master` (and not failed), ascending. */
   async masterPorts(): Promise<number[]> {
     return (await this.liveNodeInfo())
-      .filter((n) => n.flags.includes('master') && !n.flags.some((f) => f === 'fail' || f === 'fail?'))
+      .filter(
+        (n) => n.flags.includes('master') && !n.flags.some((f) => f === 'fail' || f === 'fail?'),
+      )
       .map((n) => n.port)
       .sort((a, b) => a - b);
   }
@@ -774,7 +813,9 @@ export class RedisClusterProcess {
   /** Ports of the nodes currently flagged `slave` (replicas), ascending. */
   async replicaPorts(): Promise<number[]> {
     return (await this.liveNodeInfo())
-      .filter((n) => n.flags.includes('slave') && !n.flags.some((f) => f === 'fail' || f === 'fail?'))
+      .filter(
+        (n) => n.flags.includes('slave') && !n.flags.some((f) => f === 'fail' || f === 'fail?'),
+      )
       .map((n) => n.port)
       .sort((a, b) => a - b);
   }
@@ -800,13 +841,19 @@ export class RedisClusterProcess {
   private async healthProblem(): Promise<string | undefined> {
     const running = this.servers.filter((s) => s.isRunning);
     for (const server of running) {
-      const info = parseInfo(await redisCommandAt({ port: server.port, timeoutMs: 2_000 }, 'CLUSTER', 'INFO'));
-      if (info.cluster_state !== 'ok') return `node ${server.port}: cluster_state:${info.cluster_state}`;
-      if (info.cluster_slots_ok !== '16384') return `node ${server.port}: cluster_slots_ok:${info.cluster_slots_ok}`;
+      const info = parseInfo(
+        await redisCommandAt({ port: server.port, timeoutMs: 2_000 }, 'CLUSTER', 'INFO'),
+      );
+      if (info.cluster_state !== 'ok')
+        return `node ${server.port}: cluster_state:${info.cluster_state}`;
+      if (info.cluster_slots_ok !== '16384')
+        return `node ${server.port}: cluster_slots_ok:${info.cluster_slots_ok}`;
       if (Number(info.cluster_known_nodes) < running.length) {
         return `node ${server.port}: cluster_known_nodes:${info.cluster_known_nodes}`;
       }
-      const repl = parseInfo(await redisCommandAt({ port: server.port, timeoutMs: 2_000 }, 'INFO', 'replication'));
+      const repl = parseInfo(
+        await redisCommandAt({ port: server.port, timeoutMs: 2_000 }, 'INFO', 'replication'),
+      );
       if (repl.role === 'slave' && repl.master_link_status !== 'up') {
         return `replica ${server.port}: master_link_status:${repl.master_link_status}`;
       }
@@ -823,11 +870,15 @@ async function startClusterNode(nodeTimeoutMs: number): Promise<RedisServerProce
       return await RedisServerProcess.start({
         port,
         args: [
-          '--cluster-enabled', 'yes',
-          '--cluster-node-timeout', String(nodeTimeoutMs),
-          '--cluster-config-file', `nodes-${port}.conf`,
+          '--cluster-enabled',
+          'yes',
+          '--cluster-node-timeout',
+          String(nodeTimeoutMs),
+          '--cluster-config-file',
+          `nodes-${port}.conf`,
           // Replicas full-sync immediately instead of after the default 5 s diskless delay.
-          '--repl-diskless-sync-delay', '0',
+          '--repl-diskless-sync-delay',
+          '0',
         ],
       });
     } catch (e) {

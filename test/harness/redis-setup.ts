@@ -5,7 +5,12 @@
  */
 import * as fs from 'node:fs';
 import { RedisClusterProcess, RedisServerProcess, sweepStaleTempDirs } from './redis-server.ts';
-import { TEST_ENV_FILE, TEST_REDIS_CLUSTER_NODES_ENV, TEST_REDIS_URL_ENV, TestEnvFile } from './test-env.ts';
+import {
+  TEST_ENV_FILE,
+  TEST_REDIS_CLUSTER_NODES_ENV,
+  TEST_REDIS_URL_ENV,
+  TestEnvFile,
+} from './test-env.ts';
 
 /** Handles shared between global setup and teardown (same process, same `globalThis`). */
 export interface MarketCacheRedisState {
@@ -14,7 +19,6 @@ export interface MarketCacheRedisState {
 }
 
 declare global {
-   
   var __MARKET_CACHE_REDIS__: MarketCacheRedisState | undefined;
 }
 

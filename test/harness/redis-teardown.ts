@@ -13,7 +13,9 @@ export default async function globalTeardown(): Promise<void> {
   globalThis.__MARKET_CACHE_REDIS__ = undefined;
   try {
     // Only remove the env file if it still describes our servers (another run may have replaced it).
-    const env = JSON.parse(fs.readFileSync(TEST_ENV_FILE, 'utf8')) as { standalone?: { port?: number } };
+    const env = JSON.parse(fs.readFileSync(TEST_ENV_FILE, 'utf8')) as {
+      standalone?: { port?: number };
+    };
     if (env.standalone?.port === state.standalone?.port) fs.rmSync(TEST_ENV_FILE, { force: true });
   } catch {
     // already gone

@@ -170,7 +170,13 @@ export class TcpProxy {
   }
 
   private onConnection(client: net.Socket): void {
-    const conn: Connection = { client, upstream: undefined, holed: this.blackholed, toUpstream: undefined, toClient: undefined };
+    const conn: Connection = {
+      client,
+      upstream: undefined,
+      holed: this.blackholed,
+      toUpstream: undefined,
+      toClient: undefined,
+    };
     this.conns.add(conn);
     client.setNoDelay(true);
     client.on('error', () => reset(conn.upstream));

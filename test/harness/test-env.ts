@@ -8,7 +8,10 @@ import * as path from 'node:path';
 import { pidAlive } from './redis-server.js';
 
 /** File the global setup writes the test environment description to. */
-export const TEST_ENV_FILE = (process.env.MARKET_CACHE_TEST_ENV_FILE ??= path.join(os.tmpdir(), `market-cache-test-env-${process.pid}.json`));
+export const TEST_ENV_FILE = (process.env.MARKET_CACHE_TEST_ENV_FILE ??= path.join(
+  os.tmpdir(),
+  `market-cache-test-env-${process.pid}.json`,
+));
 
 /** Env var holding the standalone test Redis URL (`redis://127.0.0.1:PORT`). */
 export const TEST_REDIS_URL_ENV = 'TEST_REDIS_URL';
@@ -48,7 +51,9 @@ function readEnvFile(): TestEnvFile {
     throw new Error(NOT_INITIALISED);
   }
   if (!parsed.pids?.length || !parsed.pids.every(pidAlive)) {
-    throw new Error(`${NOT_INITIALISED} (${TEST_ENV_FILE} is stale: its redis-server processes are gone)`);
+    throw new Error(
+      `${NOT_INITIALISED} (${TEST_ENV_FILE} is stale: its redis-server processes are gone)`,
+    );
   }
   return parsed;
 }
@@ -57,7 +62,8 @@ function parseHostPort(hostPort: string): { host: string; port: number } {
   const i = hostPort.lastIndexOf(':');
   const host = hostPort.slice(0, i);
   const port = Number(hostPort.slice(i + 1));
-  if (i <= 0 || !Number.isInteger(port) || port <= 0) throw new Error(`Invalid host:port "${hostPort}"`);
+  if (i <= 0 || !Number.isInteger(port) || port <= 0)
+    throw new Error(`Invalid host:port "${hostPort}"`);
   return { host, port };
 }
 

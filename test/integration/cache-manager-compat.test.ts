@@ -1,5 +1,12 @@
 import { CACHE_MANAGER, CacheInterceptor, CacheKey, CacheTTL } from '@nestjs/cache-manager';
-import { Controller, Get, Inject, Injectable, UseInterceptors, type INestApplication } from '@nestjs/common';
+import {
+  Controller,
+  Get,
+  Inject,
+  Injectable,
+  UseInterceptors,
+  type INestApplication,
+} from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import type { Cache } from 'cache-manager';
 import { Redis } from 'ioredis';
@@ -42,12 +49,16 @@ describe('CACHE_MANAGER over the market cache (CacheManagerCompatModule)', () =>
   let cache: CacheService;
   let raw: Redis;
   let prefix: string;
-  const stored = (key: string) => `${prefix}:${TieredKeyvStore.logicalKeyOf(`cache_manager:${key}`)}`;
+  const stored = (key: string) =>
+    `${prefix}:${TieredKeyvStore.logicalKeyOf(`cache_manager:${key}`)}`;
 
   beforeAll(async () => {
     prefix = uniquePrefix('cm');
     const moduleRef = await Test.createTestingModule({
-      imports: [MarketCacheModule.forRoot({ redisUrl: testRedis().url, keyPrefix: prefix, isGlobal: true }), CacheManagerCompatModule.register()],
+      imports: [
+        MarketCacheModule.forRoot({ redisUrl: testRedis().url, keyPrefix: prefix, isGlobal: true }),
+        CacheManagerCompatModule.register(),
+      ],
       controllers: [StockInterceptorController],
       providers: [Runs],
     }).compile();
@@ -116,7 +127,9 @@ describe('CACHE_MANAGER over the market cache (CacheManagerCompatModule)', () =>
       await sleep(50);
       return { computed: calls };
     };
-    const results = await Promise.all(Array.from({ length: 20 }, () => cm.wrap('wrap:key', factory, 60_000)));
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => cm.wrap('wrap:key', factory, 60_000)),
+    );
     expect(results.every((r) => r.computed === 1)).toBe(true);
     expect(await cm.wrap('wrap:key', factory, 60_000)).toEqual({ computed: 1 });
     expect(calls).toBe(1);
@@ -156,7 +169,10 @@ describe('CACHE_MANAGER over the market cache (CacheManagerCompatModule)', () =>
     expect(await raw.keys(`${prefix}:cache_manager:*`)).toEqual([]);
     expect(await raw.get(outside)).toBe('keep me');
     cache.tiered.l1.clear();
-    expect(await cache.lookup('market_data:library-key')).toMatchObject({ success: true, value: { mine: true } });
+    expect(await cache.lookup('market_data:library-key')).toMatchObject({
+      success: true,
+      value: { mine: true },
+    });
     await raw.del(outside);
   });
 });

@@ -4,7 +4,12 @@ import { CacheKeyType } from '../../src/cache/keys/cache-key-type.js';
 import { CacheValidationError } from '../../src/cache/errors/cache-errors.js';
 import { RedisCache } from '../../src/cache/stores/redis/redis-cache.js';
 import { testCluster, testRedis } from '../harness/test-env.js';
-import { createCacheContext, sleep, uniquePrefix, type CacheContext } from '../support/cache-context.js';
+import {
+  createCacheContext,
+  sleep,
+  uniquePrefix,
+  type CacheContext,
+} from '../support/cache-context.js';
 
 describe('CacheService on standalone Redis', () => {
   let a: CacheContext;
@@ -33,14 +38,18 @@ describe('CacheService on standalone Redis', () => {
     };
     const key = 'market_data:stampede:1';
     const results = await Promise.all(
-      Array.from({ length: 1000 }, (_, i) => (i % 2 === 0 ? a : b).cache.getOrSet(key, factory, { keyType: CacheKeyType.MARKET_DATA })),
+      Array.from({ length: 1000 }, (_, i) =>
+        (i % 2 === 0 ? a : b).cache.getOrSet(key, factory, { keyType: CacheKeyType.MARKET_DATA }),
+      ),
     );
     expect(calls).toBe(1);
     expect(results.every((r) => r.price === 101.5 && r.calls === 1)).toBe(true);
   });
 
   it('counts 1,000 concurrent quota calls exactly, and the counter has a TTL', async () => {
-    const usages = await Promise.all(Array.from({ length: 1000 }, () => a.cache.trackApiQuota('user-q', 'daily', 5000)));
+    const usages = await Promise.all(
+      Array.from({ length: 1000 }, () => a.cache.trackApiQuota('user-q', 'daily', 5000)),
+    );
     expect(Math.max(...usages.map((u) => u.used))).toBe(1000);
     expect(new Set(usages.map((u) => u.used)).size).toBe(1000);
     const key = `${prefix}:${new CacheKeyBuilder(prefix).apiQuota('user-q', 'daily')}`;
@@ -53,7 +62,9 @@ describe('CacheService on standalone Redis', () => {
   });
 
   it('refuses a 1,001st request past a limit of 1,000', async () => {
-    const usages = await Promise.all(Array.from({ length: 1001 }, () => a.cache.trackApiQuota('user-l', 'hourly', 1000)));
+    const usages = await Promise.all(
+      Array.from({ length: 1001 }, () => a.cache.trackApiQuota('user-l', 'hourly', 1000)),
+    );
     expect(usages.filter((u) => u.allowed)).toHaveLength(1000);
   });
 
@@ -88,7 +99,12 @@ describe('CacheService on standalone Redis', () => {
     const k3 = keys.build(CacheKeyType.MARKET_DATA, 'escaped');
     await raw.set(keys.storageKey(k1), '{"__proto__":{"polluted":true}}', 'EX', 60);
     await raw.set(keys.storageKey(k2), 'not json at all', 'EX', 60);
-    await raw.set(keys.storageKey(k3), '{"v":{"\\u005f_proto__":{"polluted":true}},"a":1,"s":9e15,"e":9e15,"k":9e15}', 'EX', 60);
+    await raw.set(
+      keys.storageKey(k3),
+      '{"v":{"\\u005f_proto__":{"polluted":true}},"a":1,"s":9e15,"e":9e15,"k":9e15}',
+      'EX',
+      60,
+    );
     const before = (await a.cache.getCacheStatistics()).l2.corrupt;
     for (const k of [k1, k2, k3]) {
       const r = await a.cache.lookup(k);
@@ -101,9 +117,15 @@ describe('CacheService on standalone Redis', () => {
   });
 
   it('refuses values over maxValueBytes with a typed error and stores nothing', async () => {
-    const small = await createCacheContext({ redisUrl: testRedis().url, keyPrefix: prefix, maxValueBytes: 1000 });
+    const small = await createCacheContext({
+      redisUrl: testRedis().url,
+      keyPrefix: prefix,
+      maxValueBytes: 1000,
+    });
     try {
-      await expect(small.cache.set('market_data:big', 'x'.repeat(2000))).rejects.toMatchObject({ code: 'CACHE_VALUE_TOO_LARGE' });
+      await expect(small.cache.set('market_data:big', 'x'.repeat(2000))).rejects.toMatchObject({
+        code: 'CACHE_VALUE_TOO_LARGE',
+      });
       expect(await raw.exists(`${prefix}:market_data:big`)).toBe(0);
     } finally {
       await small.close();
@@ -111,9 +133,16 @@ describe('CacheService on standalone Redis', () => {
   });
 
   it('batches reads and writes through pipelineGet / pipelineSet', async () => {
-    const entries = Array.from({ length: 100 }, (_, i) => ({ key: `market_data:batch:${i}`, value: { i }, ttl: '1m' }));
+    const entries = Array.from({ length: 100 }, (_, i) => ({
+      key: `market_data:batch:${i}`,
+      value: { i },
+      ttl: '1m',
+    }));
     expect(await a.cache.pipelineSet(entries)).toBe(true);
-    const values = await b.cache.pipelineGet<{ i: number }>([...entries.map((e) => e.key), 'market_data:batch:none']);
+    const values = await b.cache.pipelineGet<{ i: number }>([
+      ...entries.map((e) => e.key),
+      'market_data:batch:none',
+    ]);
     expect(values.slice(0, 100).map((v) => v?.i)).toEqual(entries.map((_, i) => i));
     expect(values[100]).toBeUndefined();
     const ttl = await raw.pttl(`${prefix}:market_data:batch:5`);
@@ -122,7 +151,11 @@ describe('CacheService on standalone Redis', () => {
 
   it('reports lookups with their source and duration', async () => {
     await a.cache.set('market_data:lk', { v: 1 });
-    expect(await a.cache.lookup('market_data:lk')).toMatchObject({ success: true, value: { v: 1 }, source: 'l1' });
+    expect(await a.cache.lookup('market_data:lk')).toMatchObject({
+      success: true,
+      value: { v: 1 },
+      source: 'l1',
+    });
     const before = (await b.cache.getCacheStatistics()).l2;
     expect(await b.cache.lookup('market_data:lk')).toMatchObject({ success: true, source: 'l2' });
     const after = (await b.cache.getCacheStatistics()).l2;
@@ -134,9 +167,16 @@ describe('CacheService on standalone Redis', () => {
   });
 
   it('rejects bad keys and TTLs with errors that name the argument, storing nothing', async () => {
-    await expect(a.cache.set('bad*key', 1)).rejects.toMatchObject({ field: 'key', code: 'CACHE_INVALID_KEY' });
-    await expect(a.cache.set('market_data:x', 1, { ttl: 'soon' })).rejects.toMatchObject({ code: 'CACHE_INVALID_TTL' });
-    await expect(a.cache.set('market_data:x', 1, { ttl: new Date(Date.now() - 1000) })).rejects.toBeInstanceOf(CacheValidationError);
+    await expect(a.cache.set('bad*key', 1)).rejects.toMatchObject({
+      field: 'key',
+      code: 'CACHE_INVALID_KEY',
+    });
+    await expect(a.cache.set('market_data:x', 1, { ttl: 'soon' })).rejects.toMatchObject({
+      code: 'CACHE_INVALID_TTL',
+    });
+    await expect(
+      a.cache.set('market_data:x', 1, { ttl: new Date(Date.now() - 1000) }),
+    ).rejects.toBeInstanceOf(CacheValidationError);
     await expect(a.cache.trackApiQuota('', 'daily')).rejects.toMatchObject({ field: 'userId' });
     expect(await raw.exists(`${prefix}:market_data:x`)).toBe(0);
   });
@@ -160,14 +200,19 @@ describe('read coalescing', () => {
     const raw = new Redis(testRedis().url);
     try {
       const prefix = uniquePrefix('co');
-      await Promise.all(Array.from({ length: 100 }, (_, i) => raw.set(`${prefix}:${i}`, `v${i}`, 'EX', 60)));
+      await Promise.all(
+        Array.from({ length: 100 }, (_, i) => raw.set(`${prefix}:${i}`, `v${i}`, 'EX', 60)),
+      );
       const stats = async () => {
         const info = await raw.info('commandstats');
-        const calls = (cmd: string) => Number(new RegExp(`cmdstat_${cmd}:calls=(\\d+)`).exec(info)?.[1] ?? 0);
+        const calls = (cmd: string) =>
+          Number(new RegExp(`cmdstat_${cmd}:calls=(\\d+)`).exec(info)?.[1] ?? 0);
         return { get: calls('get'), mget: calls('mget') };
       };
       const before = await stats();
-      const values = await Promise.all(Array.from({ length: 100 }, (_, i) => cache.get(`${prefix}:${i}`)));
+      const values = await Promise.all(
+        Array.from({ length: 100 }, (_, i) => cache.get(`${prefix}:${i}`)),
+      );
       const after = await stats();
       expect(values).toEqual(Array.from({ length: 100 }, (_, i) => `v${i}`));
       expect(after.mget - before.mget).toBe(1);
@@ -186,7 +231,11 @@ describe('CacheService on the Redis cluster', () => {
   let prefix: string;
   beforeAll(async () => {
     prefix = uniquePrefix('cl');
-    ctx = await createCacheContext({ clusterNodes: testCluster().nodeList.split(','), keyPrefix: prefix, commandTimeoutMs: 1000 });
+    ctx = await createCacheContext({
+      clusterNodes: testCluster().nodeList.split(','),
+      keyPrefix: prefix,
+      commandTimeoutMs: 1000,
+    });
   });
   afterAll(() => ctx.close());
 
@@ -201,7 +250,9 @@ describe('CacheService on the Redis cluster', () => {
     const redis = ctx.store as RedisCache;
     for (const t of tickers) {
       const key = `${prefix}:stock_price:${t}:latest`;
-      const node = (redis.client as import('ioredis').Cluster).slots[(await import('cluster-key-slot')).default(key)]?.[0];
+      const node = (redis.client as import('ioredis').Cluster).slots[
+        (await import('cluster-key-slot')).default(key)
+      ]?.[0];
       if (node) masters.add(node);
     }
     expect(masters.size).toBe(3);
@@ -217,8 +268,12 @@ describe('CacheService on the Redis cluster', () => {
     const entries = Array.from({ length: 200 }, (_, i) => ({ key: `market_data:c${i}`, value: i }));
     expect(await ctx.cache.pipelineSet(entries)).toBe(true);
     ctx.tiered.l1.clear();
-    expect(await ctx.cache.pipelineGet(entries.map((e) => e.key))).toEqual(entries.map((e) => e.value));
-    const usages = await Promise.all(Array.from({ length: 300 }, () => ctx.cache.trackApiQuota('cq', 'daily', 1000)));
+    expect(await ctx.cache.pipelineGet(entries.map((e) => e.key))).toEqual(
+      entries.map((e) => e.value),
+    );
+    const usages = await Promise.all(
+      Array.from({ length: 300 }, () => ctx.cache.trackApiQuota('cq', 'daily', 1000)),
+    );
     expect(Math.max(...usages.map((u) => u.used))).toBe(300);
     expect(ctx.store.getStats().errors).toBe(0);
   });

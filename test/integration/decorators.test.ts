@@ -41,12 +41,23 @@ class QuoteService {
   async clearProducts(): Promise<void> {}
 }
 
-@Module({ imports: [MarketCacheModule.forRoot({ redisUrl: testRedis().url, keyPrefix: uniquePrefix('dec'), isGlobal: true })], providers: [QuoteService] })
+@Module({
+  imports: [
+    MarketCacheModule.forRoot({
+      redisUrl: testRedis().url,
+      keyPrefix: uniquePrefix('dec'),
+      isGlobal: true,
+    }),
+  ],
+  providers: [QuoteService],
+})
 class FixtureModule {}
 
 describe('@Cacheable / @CacheEvict', () => {
   it('caches by argument, keeps `this`, never caches a throw, and evicts', async () => {
-    const app = await (await Test.createTestingModule({ imports: [FixtureModule] }).compile()).init();
+    const app = await (
+      await Test.createTestingModule({ imports: [FixtureModule] }).compile()
+    ).init();
     try {
       const svc = app.get(QuoteService);
       const cache = app.get(CacheService);

@@ -16,20 +16,34 @@ describe('CACHE_DRIVER=file: L1 memory over FileStore', () => {
     expect(first.store).toBeInstanceOf(FileStore);
     await first.cache.set('financial_data:7203:quarterly:Q3', { revenue: 30 });
     await first.cache.set('stock_price:7203:latest', { p: 1 }, { ttl: 0.05 });
-    expect(await first.cache.getOrSet('news_data:7203:earnings', () => [{ h: 'n' }])).toEqual([{ h: 'n' }]);
+    expect(await first.cache.getOrSet('news_data:7203:earnings', () => [{ h: 'n' }])).toEqual([
+      { h: 'n' },
+    ]);
     await first.close();
 
     await new Promise((r) => setTimeout(r, 100));
     const second = await createCacheContext({ driver: 'file', fileDirectory: dir });
     try {
-      expect(await second.cache.lookup('financial_data:7203:quarterly:Q3')).toMatchObject({ success: true, source: 'file', value: { revenue: 30 } });
-      expect(await second.cache.lookup('financial_data:7203:quarterly:Q3')).toMatchObject({ source: 'l1' });
-      expect(await second.cache.lookup('stock_price:7203:latest')).toMatchObject({ success: false });
+      expect(await second.cache.lookup('financial_data:7203:quarterly:Q3')).toMatchObject({
+        success: true,
+        source: 'file',
+        value: { revenue: 30 },
+      });
+      expect(await second.cache.lookup('financial_data:7203:quarterly:Q3')).toMatchObject({
+        source: 'l1',
+      });
+      expect(await second.cache.lookup('stock_price:7203:latest')).toMatchObject({
+        success: false,
+      });
       let calls = 0;
-      expect(await second.cache.getOrSet('news_data:7203:earnings', () => (calls++, []))).toEqual([{ h: 'n' }]);
+      expect(await second.cache.getOrSet('news_data:7203:earnings', () => (calls++, []))).toEqual([
+        { h: 'n' },
+      ]);
       expect(calls).toBe(0);
       const categories = (second.store as FileStore).getCategoryStats();
-      expect(Object.keys(categories)).toEqual(expect.arrayContaining(['financial_data', 'news_data']));
+      expect(Object.keys(categories)).toEqual(
+        expect.arrayContaining(['financial_data', 'news_data']),
+      );
       expect(categories.financial_data.entries).toBe(1);
       expect(categories.financial_data.bytes).toBeGreaterThan(0);
       const stats = await second.cache.getCacheStatistics();
@@ -41,10 +55,14 @@ describe('CACHE_DRIVER=file: L1 memory over FileStore', () => {
   });
 
   it('stops start-up with a message naming a bad option', async () => {
-    await expect(createCacheContext({ driver: 'file', fileDirectory: dir, l1MaxEntries: 0 })).rejects.toThrow(/l1MaxEntries/);
+    await expect(
+      createCacheContext({ driver: 'file', fileDirectory: dir, l1MaxEntries: 0 }),
+    ).rejects.toThrow(/l1MaxEntries/);
     await expect(createCacheContext({ driver: 'redis' })).rejects.toThrow(/redisUrl/);
     await expect(createCacheContext({ redisUrl: 'http://x' })).rejects.toThrow(/redisUrl/);
-    await expect(createCacheContext({ keyPrefix: 'bad prefix*' } as never)).rejects.toThrow(/keyPrefix/);
+    await expect(createCacheContext({ keyPrefix: 'bad prefix*' } as never)).rejects.toThrow(
+      /keyPrefix/,
+    );
     await expect(createCacheContext({ ttlSecondz: 5 } as never)).rejects.toThrow(/ttlSecondz/);
   });
 });

@@ -7,7 +7,11 @@ import { CacheValidationError } from '../../src/cache/errors/cache-errors.js';
 import { CacheKeyType } from '../../src/cache/keys/cache-key-type.js';
 import { chunkByDay } from '../../src/cache/range/day-chunks.js';
 import { canonicalFilters, querySignature } from '../../src/cache/range/query-signature.js';
-import { RangeCache, type DayChunk, type RangeCacheOptions } from '../../src/cache/range/range-cache.js';
+import {
+  RangeCache,
+  type DayChunk,
+  type RangeCacheOptions,
+} from '../../src/cache/range/range-cache.js';
 import { daysOf } from '../../src/cache/range/range-days.js';
 import { testRedis } from '../harness/test-env.js';
 import { createCacheContext, uniquePrefix, type CacheContext } from '../support/cache-context.js';
@@ -38,7 +42,8 @@ class FakeSource {
     let days = 0;
     try {
       for (const d of daysOf(from, to)) {
-        if (this.failAfterDays !== undefined && days++ >= this.failAfterDays) throw new Error('source down');
+        if (this.failAfterDays !== undefined && days++ >= this.failAfterDays)
+          throw new Error('source down');
         yield* this.itemsOf(d);
       }
     } finally {
@@ -65,7 +70,11 @@ afterAll(async () => {
   await ctx?.close();
 });
 
-function rangeCache(source: FakeSource, scope: string, extra: Partial<RangeCacheOptions<Item, string>> = {}): RangeCache<Item, string> {
+function rangeCache(
+  source: FakeSource,
+  scope: string,
+  extra: Partial<RangeCacheOptions<Item, string>> = {},
+): RangeCache<Item, string> {
   return new RangeCache<Item, string>(ctx.cache, {
     keyType: CacheKeyType.PRICE_BARS,
     dayKey: (s, d) => ctx.cache.keys.build(CacheKeyType.PRICE_BARS, s, d),
@@ -75,7 +84,12 @@ function rangeCache(source: FakeSource, scope: string, extra: Partial<RangeCache
   });
 }
 
-async function drainStream(cache: RangeCache<Item, string>, scope: string, from: string, to: string) {
+async function drainStream(
+  cache: RangeCache<Item, string>,
+  scope: string,
+  from: string,
+  to: string,
+) {
   const stream = await cache.open(scope, from, to);
   const chunks: DayChunk<Item>[] = [];
   for await (const c of stream.days()) chunks.push(c);
@@ -129,7 +143,9 @@ describe('RangeCache (inline layout)', () => {
     const source = new FakeSource(twoADay);
     const scope = uniquePrefix('s');
     const cache = rangeCache(source, scope);
-    const results = await Promise.all(Array.from({ length: 10 }, () => cache.getRange(scope, '2024-02-01', '2024-02-29')));
+    const results = await Promise.all(
+      Array.from({ length: 10 }, () => cache.getRange(scope, '2024-02-01', '2024-02-29')),
+    );
     expect(source.calls).toHaveLength(1);
     for (const r of results) expect(r.items).toEqual(source.expected('2024-02-01', '2024-02-29'));
   });
@@ -139,7 +155,10 @@ describe('RangeCache (inline layout)', () => {
     const scope = uniquePrefix('s');
     const cache = rangeCache(source, scope);
     await cache.getRange(scope, '2024-06-13', '2024-06-16');
-    const pttl = (d: string) => ctx.store.ttl(ctx.cache.keys.storageKey(ctx.cache.keys.build(CacheKeyType.PRICE_BARS, scope, d)));
+    const pttl = (d: string) =>
+      ctx.store.ttl(
+        ctx.cache.keys.storageKey(ctx.cache.keys.build(CacheKeyType.PRICE_BARS, scope, d)),
+      );
     expect(await pttl('2024-06-14')).toBeGreaterThan(3_590_000);
     for (const live of ['2024-06-15', '2024-06-16']) {
       const ms = await pttl(live);
@@ -153,18 +172,33 @@ describe('RangeCache (inline layout)', () => {
   it('rejects bad ranges with a CacheValidationError naming the field, before any read', async () => {
     const source = new FakeSource(twoADay);
     const cache = rangeCache(source, 'x', { maxDays: 31 });
-    await expect(cache.getRange('x', '2024-02-30', '2024-03-01')).rejects.toMatchObject({ field: 'from' });
-    await expect(cache.getRange('x', '2024-03-02', '2024-03-01')).rejects.toMatchObject({ field: 'from' });
-    await expect(cache.open('x', '2024-01-01', '2024-03-01')).rejects.toBeInstanceOf(CacheValidationError);
-    await expect(cache.open('x', '2024-01-01', '2024-03-01')).rejects.toMatchObject({ field: 'to' });
+    await expect(cache.getRange('x', '2024-02-30', '2024-03-01')).rejects.toMatchObject({
+      field: 'from',
+    });
+    await expect(cache.getRange('x', '2024-03-02', '2024-03-01')).rejects.toMatchObject({
+      field: 'from',
+    });
+    await expect(cache.open('x', '2024-01-01', '2024-03-01')).rejects.toBeInstanceOf(
+      CacheValidationError,
+    );
+    await expect(cache.open('x', '2024-01-01', '2024-03-01')).rejects.toMatchObject({
+      field: 'to',
+    });
     expect(source.calls).toEqual([]);
   });
 });
 
 describe('RangeCache (parts layout, streamed)', () => {
-  const partKey = (s: string, d: string, p: number) => ctx.cache.keys.build(CacheKeyType.MARKET_DATA, s, d, p);
+  const partKey = (s: string, d: string, p: number) =>
+    ctx.cache.keys.build(CacheKeyType.MARKET_DATA, s, d, p);
   const partsCache = (source: FakeSource, extra: Partial<RangeCacheOptions<Item, string>> = {}) =>
-    rangeCache(source, '', { keyType: CacheKeyType.MARKET_DATA, dayKey: (s, d) => ctx.cache.keys.build(CacheKeyType.MARKET_DATA, s, d), partKey, partSize: 3, ...extra });
+    rangeCache(source, '', {
+      keyType: CacheKeyType.MARKET_DATA,
+      dayKey: (s, d) => ctx.cache.keys.build(CacheKeyType.MARKET_DATA, s, d),
+      partKey,
+      partSize: 3,
+      ...extra,
+    });
 
   it('splits a large day into parts behind a small index, and streams it back in order', async () => {
     const source = new FakeSource((d) => (d === '2024-04-02' ? 7 : 1));
@@ -174,9 +208,13 @@ describe('RangeCache (parts layout, streamed)', () => {
     expect(cold.stream.status).toBe('miss');
     expect(cold.items).toEqual(source.expected('2024-04-01', '2024-04-03'));
 
-    const index = await ctx.cache.pipelineGet([ctx.cache.keys.build(CacheKeyType.MARKET_DATA, scope, '2024-04-02')]);
+    const index = await ctx.cache.pipelineGet([
+      ctx.cache.keys.build(CacheKeyType.MARKET_DATA, scope, '2024-04-02'),
+    ]);
     expect(index[0]).toMatchObject({ count: 7, parts: 3 });
-    const parts = await ctx.cache.pipelineGet<Item[]>([0, 1, 2, 3].map((p) => partKey(scope, '2024-04-02', p)));
+    const parts = await ctx.cache.pipelineGet<Item[]>(
+      [0, 1, 2, 3].map((p) => partKey(scope, '2024-04-02', p)),
+    );
     expect(parts.map((p) => p?.length)).toEqual([3, 3, 1, undefined]);
 
     ctx.tiered.l1.clear();
@@ -228,7 +266,9 @@ describe('RangeCache (parts layout, streamed)', () => {
     source.failAfterDays = 3;
     const scope = uniquePrefix('s');
     const cache = partsCache(source);
-    await expect(drainStream(cache, scope, '2024-05-01', '2024-05-07')).rejects.toThrow('source down');
+    await expect(drainStream(cache, scope, '2024-05-01', '2024-05-07')).rejects.toThrow(
+      'source down',
+    );
     const next = await cache.open(scope, '2024-05-01', '2024-05-07');
     // The cache saw chunks of days 1 and 2 (chunkByDay holds day 3 until day 4 starts); day 2
     // could still have had items coming, so only day 1 counts as complete and is kept.
@@ -249,22 +289,51 @@ describe('RangeCache (parts layout, streamed)', () => {
 
 describe('helpers', () => {
   it('querySignature: absent, null, empty and reordered values mean the same query; other values do not', () => {
-    const a = querySignature('trades.v1', { tickers: ['MSFT', 'AAPL', 'AAPL'], side: undefined, venue: null, note: '', tags: [] });
+    const a = querySignature('trades.v1', {
+      tickers: ['MSFT', 'AAPL', 'AAPL'],
+      side: undefined,
+      venue: null,
+      note: '',
+      tags: [],
+    });
     expect(a).toMatch(/^[0-9a-f]{20}$/);
     expect(querySignature('trades.v1', { tickers: ['AAPL', 'MSFT'] })).toBe(a);
     expect(querySignature('trades.v1', { tickers: ['AAPL'] })).not.toBe(a);
     expect(querySignature('trades.v2', { tickers: ['AAPL', 'MSFT'] })).not.toBe(a);
-    expect(querySignature('k', { minQuantity: 100 })).not.toBe(querySignature('k', { minQuantity: '100' }));
+    expect(querySignature('k', { minQuantity: 100 })).not.toBe(
+      querySignature('k', { minQuantity: '100' }),
+    );
     expect(canonicalFilters({ b: 1, a: [' x ', 'x'] })).toEqual({ a: ['x'], b: 1 });
     expect(() => canonicalFilters({ n: Number.NaN })).toThrow(CacheValidationError);
   });
 
   it('chunkByDay: groups in order, cuts chunks at the maximum, refuses dates going backwards', async () => {
     const chunks: DayChunk<Item>[] = [];
-    for await (const c of chunkByDay([{ date: 'a', n: 1 }, { date: 'a', n: 2 }, { date: 'a', n: 3 }, { date: 'b', n: 1 }], (i) => i.date, 2)) chunks.push(c);
-    expect(chunks.map((c) => [c.date, c.items.length])).toEqual([['a', 2], ['a', 1], ['b', 1]]);
+    for await (const c of chunkByDay(
+      [
+        { date: 'a', n: 1 },
+        { date: 'a', n: 2 },
+        { date: 'a', n: 3 },
+        { date: 'b', n: 1 },
+      ],
+      (i) => i.date,
+      2,
+    ))
+      chunks.push(c);
+    expect(chunks.map((c) => [c.date, c.items.length])).toEqual([
+      ['a', 2],
+      ['a', 1],
+      ['b', 1],
+    ]);
     const backwards = async () => {
-      for await (const _ of chunkByDay([{ date: 'b', n: 1 }, { date: 'a', n: 1 }], (i) => i.date)) void _;
+      for await (const _ of chunkByDay(
+        [
+          { date: 'b', n: 1 },
+          { date: 'a', n: 1 },
+        ],
+        (i) => i.date,
+      ))
+        void _;
     };
     await expect(backwards()).rejects.toMatchObject({ code: 'CACHE_FACTORY_FAILED' });
   });

@@ -4,7 +4,13 @@ import { FactoryError, FactoryTimeoutError } from '../../src/cache/errors/cache-
 import type { MarketCacheModuleOptions } from '../../src/cache/market-cache.options.js';
 import { RedisServerProcess } from '../harness/redis-server.js';
 import { testCluster, testRedis } from '../harness/test-env.js';
-import { createCacheContext, sleep, uniquePrefix, waitFor, type CacheContext } from '../support/cache-context.js';
+import {
+  createCacheContext,
+  sleep,
+  uniquePrefix,
+  waitFor,
+  type CacheContext,
+} from '../support/cache-context.js';
 
 const unhandled: unknown[] = [];
 const onUnhandled = (e: unknown) => unhandled.push(e);
@@ -36,7 +42,15 @@ function describeCrossInstance(label: string, options: () => MarketCacheModuleOp
       expect((await b.cache.lookup('market_data:k')).source).toBe('l1');
       const t0 = Date.now();
       await a.cache.set('market_data:k', { v: 2 });
-      await waitFor(async () => (await b.cache.getOrSet<{ v: number | string }>('market_data:k', () => ({ v: 'factory' }))).v === 2, 1000);
+      await waitFor(
+        async () =>
+          (
+            await b.cache.getOrSet<{ v: number | string }>('market_data:k', () => ({
+              v: 'factory',
+            }))
+          ).v === 2,
+        1000,
+      );
       expect(Date.now() - t0).toBeLessThan(100);
     });
 
@@ -51,25 +65,46 @@ function describeCrossInstance(label: string, options: () => MarketCacheModuleOp
 
     it('B stops serving a namespace A cleared within 100 ms', async () => {
       expect(await a.cache.set('market_data:n', { v: 1 }, { namespace: 'screens' })).toBe(true);
-      expect(await b.cache.getOrSet('market_data:n', () => ({ v: 'b' }), { namespace: 'screens' })).toEqual({ v: 1 });
+      expect(
+        await b.cache.getOrSet('market_data:n', () => ({ v: 'b' }), { namespace: 'screens' }),
+      ).toEqual({ v: 1 });
       const t0 = Date.now();
       await a.tiered.clearNamespace('screens');
-      await waitFor(async () => !(await b.cache.lookup('market_data:n', { namespace: 'screens' })).success, 1000);
+      await waitFor(
+        async () => !(await b.cache.lookup('market_data:n', { namespace: 'screens' })).success,
+        1000,
+      );
       expect(Date.now() - t0).toBeLessThan(100);
-      expect(await b.cache.getOrSet('market_data:n', () => ({ v: 'fresh' }), { namespace: 'screens' })).toEqual({ v: 'fresh' });
+      expect(
+        await b.cache.getOrSet('market_data:n', () => ({ v: 'fresh' }), { namespace: 'screens' }),
+      ).toEqual({ v: 'fresh' });
     });
   });
 }
 
 describeCrossInstance('standalone', () => ({ redisUrl: testRedis().url }));
-describeCrossInstance('cluster', () => ({ clusterNodes: testCluster().nodeList.split(','), commandTimeoutMs: 1000 }));
+describeCrossInstance('cluster', () => ({
+  clusterNodes: testCluster().nodeList.split(','),
+  commandTimeoutMs: 1000,
+}));
 
 describe('stale-while-revalidate and fail-safe', () => {
   let a: CacheContext;
   let b: CacheContext;
   // Time is the subject: only `Date` is faked, so entry timelines move at once while Redis,
   // timeouts and the bus keep real time.
-  const realTimers = ['hrtime', 'nextTick', 'performance', 'queueMicrotask', 'setImmediate', 'clearImmediate', 'setInterval', 'clearInterval', 'setTimeout', 'clearTimeout'] as const;
+  const realTimers = [
+    'hrtime',
+    'nextTick',
+    'performance',
+    'queueMicrotask',
+    'setImmediate',
+    'clearImmediate',
+    'setInterval',
+    'clearInterval',
+    'setTimeout',
+    'clearTimeout',
+  ] as const;
   const advance = (ms: number) => jest.setSystemTime(Date.now() + ms);
   beforeEach(() => jest.useFakeTimers({ doNotFake: [...realTimers] }));
   afterEach(() => jest.useRealTimers());
@@ -103,17 +138,26 @@ describe('stale-while-revalidate and fail-safe', () => {
     await Promise.all([a.tiered.drain(), b.tiered.drain()]); // the fill's L2 write and lock release
     advance(250); // past the stale point (50% of 400 ms), before expiry
     const t0 = performance.now();
-    const [ra, rb] = await Promise.all([a.cache.getOrSetResult('stock_price:SWR', factory, opts), b.cache.getOrSetResult('stock_price:SWR', factory, opts)]);
+    const [ra, rb] = await Promise.all([
+      a.cache.getOrSetResult('stock_price:SWR', factory, opts),
+      b.cache.getOrSetResult('stock_price:SWR', factory, opts),
+    ]);
     expect(performance.now() - t0).toBeLessThan(40);
     expect([ra.value, rb.value]).toEqual([{ n: 1 }, { n: 1 }]);
     expect([ra.source, rb.source]).toEqual(['stale', 'stale']);
     await a.tiered.drain();
     await b.tiered.drain();
     expect(calls).toBe(2);
-    await waitFor(async () => (await b.cache.getOrSet('stock_price:SWR', factory, opts)).n === 2, 500);
+    await waitFor(
+      async () => (await b.cache.getOrSet('stock_price:SWR', factory, opts)).n === 2,
+      500,
+    );
     expect(await a.cache.getOrSet('stock_price:SWR', factory, opts)).toEqual({ n: 2 });
     expect(calls).toBe(2);
-    expect((await a.cache.getCacheStatistics()).swr.staleHits + (await b.cache.getCacheStatistics()).swr.staleHits).toBeGreaterThanOrEqual(2);
+    expect(
+      (await a.cache.getCacheStatistics()).swr.staleHits +
+        (await b.cache.getCacheStatistics()).swr.staleHits,
+    ).toBeGreaterThanOrEqual(2);
   });
 
   it('serves the stale value when the source fails after expiry, then a typed error past maxStaleness', async () => {
@@ -126,26 +170,43 @@ describe('stale-while-revalidate and fail-safe', () => {
     };
     const r = await a.cache.getOrSetResult('stock_price:FS', failing, opts);
     expect(r).toMatchObject({ value: { p: 10 }, source: 'stale' });
-    const throttled = await a.cache.getOrSetResult('stock_price:FS', () => ({ p: 'not called' }), opts);
+    const throttled = await a.cache.getOrSetResult(
+      'stock_price:FS',
+      () => ({ p: 'not called' }),
+      opts,
+    );
     expect(throttled).toMatchObject({ value: { p: 10 }, source: 'stale' });
     const stats = (await a.cache.getCacheStatistics()).byKeyType[CacheKeyType.STOCK_PRICE];
     expect(stats.failSafe.served).toBeGreaterThanOrEqual(1);
     expect(stats.failSafe.throttled).toBeGreaterThanOrEqual(1);
     advance(1000); // past expiry + max staleness
-    await expect(a.cache.getOrSet('stock_price:FS', failing, opts)).rejects.toBeInstanceOf(FactoryError);
-    await expect(a.cache.getOrSet('stock_price:FS', failing, opts)).rejects.toMatchObject({ code: 'CACHE_FACTORY_FAILED' });
+    await expect(a.cache.getOrSet('stock_price:FS', failing, opts)).rejects.toBeInstanceOf(
+      FactoryError,
+    );
+    await expect(a.cache.getOrSet('stock_price:FS', failing, opts)).rejects.toMatchObject({
+      code: 'CACHE_FACTORY_FAILED',
+    });
   });
 
   it('answers the stale value after the soft timeout and stores the late result', async () => {
-    const opts = { ttl: 0.2, keyType: CacheKeyType.STOCK_PRICE, softTimeoutMs: 50, hardTimeoutMs: 2000 };
+    const opts = {
+      ttl: 0.2,
+      keyType: CacheKeyType.STOCK_PRICE,
+      softTimeoutMs: 50,
+      hardTimeoutMs: 2000,
+    };
     await a.cache.getOrSet('stock_price:SOFT', () => ({ p: 'old' }), opts);
     await a.tiered.drain();
     advance(250);
     const t0 = performance.now();
-    const r = await a.cache.getOrSetResult('stock_price:SOFT', async () => {
-      await sleep(500);
-      return { p: 'new' };
-    }, opts);
+    const r = await a.cache.getOrSetResult(
+      'stock_price:SOFT',
+      async () => {
+        await sleep(500);
+        return { p: 'new' };
+      },
+      opts,
+    );
     expect(performance.now() - t0).toBeLessThan(100);
     expect(r).toMatchObject({ value: { p: 'old' }, source: 'stale' });
     await a.tiered.drain();
@@ -155,31 +216,45 @@ describe('stale-while-revalidate and fail-safe', () => {
   it('gives a typed timeout error past the hard timeout when nothing stale exists', async () => {
     const t0 = Date.now();
     await expect(
-      a.cache.getOrSet('stock_price:HARD', async () => {
-        await sleep(300);
-        return 1;
-      }, { hardTimeoutMs: 100 }),
+      a.cache.getOrSet(
+        'stock_price:HARD',
+        async () => {
+          await sleep(300);
+          return 1;
+        },
+        { hardTimeoutMs: 100 },
+      ),
     ).rejects.toBeInstanceOf(FactoryTimeoutError);
     expect(Date.now() - t0).toBeLessThan(250);
     await a.tiered.drain();
   });
 
   it('never caches a failing factory and never leaks its rejection', async () => {
-    await expect(a.cache.getOrSet('market_data:boom', () => Promise.reject(new Error('nope')))).rejects.toBeInstanceOf(FactoryError);
+    await expect(
+      a.cache.getOrSet('market_data:boom', () => Promise.reject(new Error('nope'))),
+    ).rejects.toBeInstanceOf(FactoryError);
     expect(await a.cache.getOrSet('market_data:boom', () => 'ok')).toBe('ok');
   });
 });
 
 describe('L1 bounds and safety', () => {
   it('stays under its byte bound and serves oversize values from L2', async () => {
-    const ctx = await createCacheContext({ redisUrl: testRedis().url, keyPrefix: uniquePrefix('l1'), l1MaxBytes: 64 * 1024, l1MaxItemBytes: 8 * 1024 });
+    const ctx = await createCacheContext({
+      redisUrl: testRedis().url,
+      keyPrefix: uniquePrefix('l1'),
+      l1MaxBytes: 64 * 1024,
+      l1MaxItemBytes: 8 * 1024,
+    });
     try {
       const value = 'x'.repeat(1000);
       for (let i = 0; i < 128; i++) await ctx.cache.set(`market_data:fill:${i}`, value); // ≈ 2 × 64 KiB
       expect(ctx.tiered.l1.bytes).toBeLessThanOrEqual(64 * 1024);
       expect(ctx.tiered.l1.size).toBeLessThan(128);
       await ctx.cache.set('market_data:huge', 'y'.repeat(20_000));
-      expect(await ctx.cache.lookup('market_data:huge')).toMatchObject({ success: true, source: 'l2' });
+      expect(await ctx.cache.lookup('market_data:huge')).toMatchObject({
+        success: true,
+        source: 'l2',
+      });
       expect((await ctx.cache.getCacheStatistics()).l1.utilization).toBeLessThanOrEqual(1);
     } finally {
       await ctx.close();
@@ -187,14 +262,22 @@ describe('L1 bounds and safety', () => {
   });
 
   it('hands out frozen values: a caller mutating one never changes the next caller’s', async () => {
-    const ctx = await createCacheContext({ redisUrl: testRedis().url, keyPrefix: uniquePrefix('fz') });
+    const ctx = await createCacheContext({
+      redisUrl: testRedis().url,
+      keyPrefix: uniquePrefix('fz'),
+    });
     try {
-      const first = await ctx.cache.getOrSet('market_data:fz', () => ({ list: [1, 2], nested: { a: 1 } }));
+      const first = await ctx.cache.getOrSet('market_data:fz', () => ({
+        list: [1, 2],
+        nested: { a: 1 },
+      }));
       expect(() => {
         (first as { nested: { a: number } }).nested.a = 99;
       }).toThrow(TypeError);
       expect(() => (first.list as number[]).push(3)).toThrow(TypeError);
-      expect(await ctx.cache.getOrSet('market_data:fz', () => ({ list: [], nested: { a: 0 } }))).toEqual({ list: [1, 2], nested: { a: 1 } });
+      expect(
+        await ctx.cache.getOrSet('market_data:fz', () => ({ list: [], nested: { a: 0 } })),
+      ).toEqual({ list: [1, 2], nested: { a: 1 } });
       const source = { a: 1 };
       await ctx.cache.set('market_data:src', source);
       source.a = 2;
@@ -209,13 +292,21 @@ describe('L1 bounds and safety', () => {
 describe('Redis stopped under the tiered cache', () => {
   it('keeps hitting L1, sends misses to the factory, and shows the breaker in stats', async () => {
     const server = await RedisServerProcess.start();
-    const ctx = await createCacheContext({ redisUrl: server.url, keyPrefix: uniquePrefix('l1d'), commandTimeoutMs: 200 });
+    const ctx = await createCacheContext({
+      redisUrl: server.url,
+      keyPrefix: uniquePrefix('l1d'),
+      commandTimeoutMs: 200,
+    });
     try {
       await ctx.cache.set('market_data:hot', { v: 'hot' });
       await server.kill();
       for (let i = 0; i < 8; i++) {
-        expect(await ctx.cache.getOrSet('market_data:hot', () => ({ v: 'factory' }))).toEqual({ v: 'hot' });
-        expect(await ctx.cache.getOrSet(`market_data:miss${i}`, () => ({ v: i }))).toEqual({ v: i });
+        expect(await ctx.cache.getOrSet('market_data:hot', () => ({ v: 'factory' }))).toEqual({
+          v: 'hot',
+        });
+        expect(await ctx.cache.getOrSet(`market_data:miss${i}`, () => ({ v: i }))).toEqual({
+          v: i,
+        });
       }
       const stats = await ctx.cache.getCacheStatistics();
       expect(stats.store.breaker).toBe('open');

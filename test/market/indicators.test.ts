@@ -15,10 +15,9 @@ import type { DailyBar } from '../../src/market/providers/market-data.provider.j
 
 // A fixed, hand-made close series with rises, falls and a drawdown (40 values).
 const CLOSES = [
-  44.34, 44.09, 44.15, 43.61, 44.33, 44.83, 45.1, 45.42, 45.84, 46.08,
-  45.89, 46.03, 45.61, 46.28, 46.28, 46.0, 46.03, 46.41, 46.22, 45.64,
-  46.21, 46.25, 45.71, 46.45, 45.78, 45.35, 44.03, 44.18, 44.22, 44.57,
-  43.42, 42.66, 43.13, 43.9, 44.5, 45.2, 44.8, 45.6, 46.1, 46.9,
+  44.34, 44.09, 44.15, 43.61, 44.33, 44.83, 45.1, 45.42, 45.84, 46.08, 45.89, 46.03, 45.61, 46.28,
+  46.28, 46.0, 46.03, 46.41, 46.22, 45.64, 46.21, 46.25, 45.71, 46.45, 45.78, 45.35, 44.03, 44.18,
+  44.22, 44.57, 43.42, 42.66, 43.13, 43.9, 44.5, 45.2, 44.8, 45.6, 46.1, 46.9,
 ];
 
 // Reference implementations written independently, as plain loops.
@@ -63,7 +62,8 @@ function refRsi(v: number[], p: number): number {
 
 function refMaxDrawdown(v: number[]): number {
   let worst = 0;
-  for (let i = 0; i < v.length; i++) for (let j = i + 1; j < v.length; j++) worst = Math.max(worst, (v[i] - v[j]) / v[i]);
+  for (let i = 0; i < v.length; i++)
+    for (let j = i + 1; j < v.length; j++) worst = Math.max(worst, (v[i] - v[j]) / v[i]);
   return worst;
 }
 
@@ -132,7 +132,10 @@ describe('indicators on a fixed series', () => {
     for (const x of r) mean += x / r.length;
     let ss = 0;
     for (const x of r) ss += (x - mean) ** 2;
-    expect(annualizedVolatility(CLOSES)).toBeCloseTo(Math.sqrt(ss / (r.length - 1)) * Math.sqrt(252), 12);
+    expect(annualizedVolatility(CLOSES)).toBeCloseTo(
+      Math.sqrt(ss / (r.length - 1)) * Math.sqrt(252),
+      12,
+    );
     expect(annualizedVolatility([1, 2])).toBeNull();
   });
 
@@ -149,14 +152,29 @@ describe('indicators on a fixed series', () => {
 
 describe('computeAnalysis', () => {
   const bars = (closes: number[]): DailyBar[] =>
-    closes.map((c, i) => ({ date: new Date(Date.UTC(2024, 0, 1) + i * 86_400_000).toISOString().slice(0, 10), open: c, high: c * 1.01, low: c * 0.99, close: c, volume: 1000 }));
+    closes.map((c, i) => ({
+      date: new Date(Date.UTC(2024, 0, 1) + i * 86_400_000).toISOString().slice(0, 10),
+      open: c,
+      high: c * 1.01,
+      low: c * 0.99,
+      close: c,
+      volume: 1000,
+    }));
 
   it('calls a steady uptrend a buy and a steady downtrend a sell, with reasons', () => {
-    const up = computeAnalysis('UP', bars(Array.from({ length: 300 }, (_, i) => 100 * 1.002 ** i + Math.sin(i) * 0.5)), 'long_term');
+    const up = computeAnalysis(
+      'UP',
+      bars(Array.from({ length: 300 }, (_, i) => 100 * 1.002 ** i + Math.sin(i) * 0.5)),
+      'long_term',
+    );
     expect(up.signal).toBe('buy');
     expect(up.reasons.length).toBeGreaterThan(0);
     expect(up.summary).toContain('UP closed at');
-    const down = computeAnalysis('DN', bars(Array.from({ length: 300 }, (_, i) => 100 * 0.998 ** i + Math.sin(i) * 0.5)), 'comprehensive');
+    const down = computeAnalysis(
+      'DN',
+      bars(Array.from({ length: 300 }, (_, i) => 100 * 0.998 ** i + Math.sin(i) * 0.5)),
+      'comprehensive',
+    );
     expect(down.signal).toBe('sell');
     expect(down.indicators.maxDrawdown).toBeGreaterThan(0.4);
   });

@@ -3,7 +3,10 @@ import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { Pool } from 'pg';
 import type { Trade, TradeFilters } from '../../src/market/providers/market-data.provider.js';
-import { PostgresMarketDataProvider, toMarketDataError } from '../../src/market/providers/postgres.provider.js';
+import {
+  PostgresMarketDataProvider,
+  toMarketDataError,
+} from '../../src/market/providers/postgres.provider.js';
 import { dropDatabase, ensureDatabase } from '../../src/market/providers/postgres/database.js';
 import { migrate } from '../../src/market/providers/postgres/schema.js';
 import { type SeedResult, seed } from '../../src/market/providers/postgres/seed.js';
@@ -29,7 +32,9 @@ if (unavailable !== undefined && process.env.CI === 'true') {
   throw new Error(`PostgreSQL is required in CI but ${SERVER_URL} did not answer: ${unavailable}`);
 }
 if (unavailable !== undefined) {
-  console.warn(`postgres.provider.test: skipping, PostgreSQL at ${SERVER_URL} did not answer (${unavailable}); set CI=true to make this a failure`);
+  console.warn(
+    `postgres.provider.test: skipping, PostgreSQL at ${SERVER_URL} did not answer (${unavailable}); set CI=true to make this a failure`,
+  );
 }
 const describeWithPostgres = unavailable === undefined ? describe : describe.skip;
 
@@ -54,9 +59,22 @@ describeWithPostgres('PostgresMarketDataProvider (seeded from the synthetic gene
     // DROP DATABASE … WITH (FORCE) in afterAll ends any connection still closing: expected, not a failure.
     pool.on('error', (e) => expect(e.message).toMatch(/terminat/));
     await Promise.all([migrate(pool), migrate(pool)]); // idempotent, even concurrently
-    seeded = await seed(pool, { tickers: 2, years: 0.25, tradesPerTickerDay: TRADES_PER_DAY, today: TODAY });
-    pg = new PostgresMarketDataProvider({ connectionString: dbUrl, pageSize: 7, today: () => TODAY });
-    synthetic = new SyntheticMarketDataProvider({ tickers: seeded.tickers, tradesPerTickerDay: TRADES_PER_DAY, today: () => TODAY });
+    seeded = await seed(pool, {
+      tickers: 2,
+      years: 0.25,
+      tradesPerTickerDay: TRADES_PER_DAY,
+      today: TODAY,
+    });
+    pg = new PostgresMarketDataProvider({
+      connectionString: dbUrl,
+      pageSize: 7,
+      today: () => TODAY,
+    });
+    synthetic = new SyntheticMarketDataProvider({
+      tickers: seeded.tickers,
+      tradesPerTickerDay: TRADES_PER_DAY,
+      today: () => TODAY,
+    });
   }, 60_000);
 
   afterAll(async () => {
@@ -82,11 +100,19 @@ describeWithPostgres('PostgresMarketDataProvider (seeded from the synthetic gene
       const bars = await pg.getDailyBars(ticker, seeded.from, '2024-12-31');
       expect(bars.length).toBeGreaterThan(55);
       expect(bars).toEqual(await synthetic.getDailyBars(ticker, seeded.from, '2024-12-31'));
-      expect(await pg.getDailyBars(ticker, '2024-05-01', '2024-05-31')).toEqual(await synthetic.getDailyBars(ticker, '2024-05-01', '2024-05-31'));
+      expect(await pg.getDailyBars(ticker, '2024-05-01', '2024-05-31')).toEqual(
+        await synthetic.getDailyBars(ticker, '2024-05-01', '2024-05-31'),
+      );
       expect(await pg.getQuote(ticker)).toEqual(await synthetic.getQuote(ticker));
-      expect(await pg.getFinancials(ticker, 'quarterly', 'Q3')).toEqual(await synthetic.getFinancials(ticker, 'quarterly', 'Q3'));
-      expect(await pg.getFinancials(ticker, 'annual', 'FY')).toEqual(await synthetic.getFinancials(ticker, 'annual', 'FY'));
-      expect(await pg.getNews(ticker, 'earnings')).toEqual(await synthetic.getNews(ticker, 'earnings'));
+      expect(await pg.getFinancials(ticker, 'quarterly', 'Q3')).toEqual(
+        await synthetic.getFinancials(ticker, 'quarterly', 'Q3'),
+      );
+      expect(await pg.getFinancials(ticker, 'annual', 'FY')).toEqual(
+        await synthetic.getFinancials(ticker, 'annual', 'FY'),
+      );
+      expect(await pg.getNews(ticker, 'earnings')).toEqual(
+        await synthetic.getNews(ticker, 'earnings'),
+      );
     }
   });
 
@@ -96,19 +122,29 @@ describeWithPostgres('PostgresMarketDataProvider (seeded from the synthetic gene
     await expect(pg.getDailyBars('NOPE', '2024-05-01', '2024-05-31')).rejects.toEqual(unknown);
     await expect(pg.getFinancials('NOPE', 'annual', 'FY')).rejects.toEqual(unknown);
     await expect(pg.getNews('NOPE', 'general')).rejects.toEqual(unknown);
-    await expect(collect(pg.streamTrades({ tickers: ['AAPL', 'NOPE'] }, '2024-06-03', '2024-06-04'))).rejects.toEqual(unknown);
+    await expect(
+      collect(pg.streamTrades({ tickers: ['AAPL', 'NOPE'] }, '2024-06-03', '2024-06-04')),
+    ).rejects.toEqual(unknown);
   });
 
   it.each<[string, TradeFilters]>([
     ['no filters', {}],
     ['one ticker and a venue', { tickers: ['MSFT'], venue: 'XNYS' }],
-    ['two tickers, side and minimum quantity', { tickers: ['MSFT', 'AAPL'], side: 'buy', minQuantity: 100 }],
-  ])('streams trades in order with %s, across keyset pages, as the synthetic provider does', async (_label, filters) => {
-    const fromPg = await collect(pg.streamTrades(filters, '2024-05-01', '2024-06-30'));
-    const fromSynthetic = await collect(synthetic.streamTrades(filters, '2024-05-01', '2024-06-30'));
-    expect(fromPg.length).toBeGreaterThan(7); // more than one page of 7
-    expect(fromPg).toEqual(fromSynthetic);
-  });
+    [
+      'two tickers, side and minimum quantity',
+      { tickers: ['MSFT', 'AAPL'], side: 'buy', minQuantity: 100 },
+    ],
+  ])(
+    'streams trades in order with %s, across keyset pages, as the synthetic provider does',
+    async (_label, filters) => {
+      const fromPg = await collect(pg.streamTrades(filters, '2024-05-01', '2024-06-30'));
+      const fromSynthetic = await collect(
+        synthetic.streamTrades(filters, '2024-05-01', '2024-06-30'),
+      );
+      expect(fromPg.length).toBeGreaterThan(7); // more than one page of 7
+      expect(fromPg).toEqual(fromSynthetic);
+    },
+  );
 
   it('stops paging when the consumer stops early', async () => {
     const first: Trade[] = [];
@@ -116,7 +152,11 @@ describeWithPostgres('PostgresMarketDataProvider (seeded from the synthetic gene
       first.push(t);
       if (first.length === 10) break;
     }
-    expect(first).toEqual((await collect(synthetic.streamTrades({ tickers: ['AAPL', 'MSFT'] }, seeded.from, TODAY))).slice(0, 10));
+    expect(first).toEqual(
+      (
+        await collect(synthetic.streamTrades({ tickers: ['AAPL', 'MSFT'] }, seeded.from, TODAY))
+      ).slice(0, 10),
+    );
   });
 
   it('answers the same trade events; unknown ids are absent', async () => {
@@ -136,12 +176,19 @@ describeWithPostgres('PostgresMarketDataProvider (seeded from the synthetic gene
   });
 
   it('reports an unreachable server as SOURCE_UNAVAILABLE and a statement timeout as SOURCE_TIMEOUT', async () => {
-    const down = new PostgresMarketDataProvider({ connectionString: 'postgres://postgres@127.0.0.1:1/none', connectTimeoutMs: 1000 });
+    const down = new PostgresMarketDataProvider({
+      connectionString: 'postgres://postgres@127.0.0.1:1/none',
+      connectTimeoutMs: 1000,
+    });
     try {
       await expect(down.listTickers()).rejects.toMatchObject({ code: 'SOURCE_UNAVAILABLE' });
     } finally {
       await down.close();
     }
-    expect(toMarketDataError(Object.assign(new Error('canceling statement due to statement timeout'), { code: '57014' })).code).toBe('SOURCE_TIMEOUT');
+    expect(
+      toMarketDataError(
+        Object.assign(new Error('canceling statement due to statement timeout'), { code: '57014' }),
+      ).code,
+    ).toBe('SOURCE_TIMEOUT');
   });
 });

@@ -4,7 +4,11 @@ import { MarketDataError } from '../../src/market/providers/market-data.errors.j
 import type { Trade } from '../../src/market/providers/market-data.provider.js';
 import { clearSyntheticCaches, compareTrades } from '../../src/market/providers/synthetic-data.js';
 import { SyntheticMarketDataProvider } from '../../src/market/providers/synthetic.provider.js';
-import { addTradingDays, isTradingDay, tradingDays } from '../../src/market/providers/trading-calendar.js';
+import {
+  addTradingDays,
+  isTradingDay,
+  tradingDays,
+} from '../../src/market/providers/trading-calendar.js';
 
 const TODAY = '2024-06-28';
 
@@ -32,7 +36,11 @@ describe('SyntheticMarketDataProvider', () => {
 
       // With the series cache emptied, asking for the later range first gives the same bars.
       clearSyntheticCaches();
-      const fresh = await new SyntheticMarketDataProvider({ today: () => TODAY }).getDailyBars('AAPL', '2024-03-01', '2024-06-28');
+      const fresh = await new SyntheticMarketDataProvider({ today: () => TODAY }).getDailyBars(
+        'AAPL',
+        '2024-03-01',
+        '2024-06-28',
+      );
       expect(fresh).toEqual(b);
     });
 
@@ -52,11 +60,15 @@ describe('SyntheticMarketDataProvider', () => {
         expect(bars.length).toBeGreaterThan(1250);
         bars.forEach((b, i) => {
           const at = `${ticker} ${b.date}`;
-          if (b.high < Math.max(b.open, b.close)) problems.push(`${at}: high ${b.high} below open/close`);
-          if (b.low > Math.min(b.open, b.close)) problems.push(`${at}: low ${b.low} above open/close`);
+          if (b.high < Math.max(b.open, b.close))
+            problems.push(`${at}: high ${b.high} below open/close`);
+          if (b.low > Math.min(b.open, b.close))
+            problems.push(`${at}: low ${b.low} above open/close`);
           if (!(b.low > 0)) problems.push(`${at}: low ${b.low} not positive`);
-          if (!Number.isInteger(b.volume) || b.volume <= 0) problems.push(`${at}: volume ${b.volume}`);
-          if (i > 0 && Math.abs(b.open / bars[i - 1].close - 1) > 0.1) problems.push(`${at}: open ${b.open} far from previous close ${bars[i - 1].close}`);
+          if (!Number.isInteger(b.volume) || b.volume <= 0)
+            problems.push(`${at}: volume ${b.volume}`);
+          if (i > 0 && Math.abs(b.open / bars[i - 1].close - 1) > 0.1)
+            problems.push(`${at}: open ${b.open} far from previous close ${bars[i - 1].close}`);
         });
       }
       expect(problems).toEqual([]);
@@ -78,7 +90,12 @@ describe('SyntheticMarketDataProvider', () => {
       await provider.getDailyBars('aapl', '2024-02-01', '2024-02-29');
       await provider.getQuote('AAPL');
       await collect(provider.streamTrades({ tickers: ['AAPL'] }, '2024-06-27', '2024-06-28'));
-      expect(provider.getCallCounts()).toMatchObject({ getDailyBars: 2, getQuote: 1, streamTrades: 1, getNews: 0 });
+      expect(provider.getCallCounts()).toMatchObject({
+        getDailyBars: 2,
+        getQuote: 1,
+        streamTrades: 1,
+        getNews: 0,
+      });
       expect(provider.getRequestedBarRanges()).toEqual([
         { ticker: 'AAPL', from: '2024-01-01', to: '2024-01-31' },
         { ticker: 'AAPL', from: '2024-02-01', to: '2024-02-29' },
@@ -121,14 +138,20 @@ describe('SyntheticMarketDataProvider', () => {
     it('throws MarketDataError UNKNOWN_TICKER for an unknown ticker on every data method', async () => {
       const unknown = expect.objectContaining({ code: 'UNKNOWN_TICKER', name: 'MarketDataError' });
       await expect(provider.getQuote('NOPE')).rejects.toEqual(unknown);
-      await expect(provider.getDailyBars('NOPE', '2024-01-01', '2024-01-31')).rejects.toBeInstanceOf(MarketDataError);
+      await expect(
+        provider.getDailyBars('NOPE', '2024-01-01', '2024-01-31'),
+      ).rejects.toBeInstanceOf(MarketDataError);
       await expect(provider.getFinancials('NOPE', 'quarterly', 'Q1')).rejects.toEqual(unknown);
       await expect(provider.getNews('NOPE', 'general')).rejects.toEqual(unknown);
-      await expect(collect(provider.streamTrades({ tickers: ['AAPL', 'NOPE'] }, '2024-06-03', '2024-06-04'))).rejects.toEqual(unknown);
+      await expect(
+        collect(provider.streamTrades({ tickers: ['AAPL', 'NOPE'] }, '2024-06-03', '2024-06-04')),
+      ).rejects.toEqual(unknown);
     });
 
     it('rejects a reversed range with INVALID_ARGUMENT naming the field', async () => {
-      await expect(provider.getDailyBars('AAPL', '2024-02-01', '2024-01-01')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('from') });
+      await expect(provider.getDailyBars('AAPL', '2024-02-01', '2024-01-01')).rejects.toMatchObject(
+        { code: 'INVALID_ARGUMENT', message: expect.stringContaining('from') },
+      );
     });
   });
 
@@ -137,7 +160,15 @@ describe('SyntheticMarketDataProvider', () => {
       const bars = await provider.getDailyBars('AAPL', '2024-06-20', TODAY);
       const [prev, last] = bars.slice(-2);
       const q = await provider.getQuote('AAPL');
-      expect(q).toMatchObject({ ticker: 'AAPL', price: last.close, open: last.open, high: last.high, low: last.low, previousClose: prev.close, volume: last.volume });
+      expect(q).toMatchObject({
+        ticker: 'AAPL',
+        price: last.close,
+        open: last.open,
+        high: last.high,
+        low: last.low,
+        previousClose: prev.close,
+        volume: last.volume,
+      });
       expect(q.change).toBeCloseTo(last.close - prev.close, 6);
       expect(q.asOf.startsWith(TODAY)).toBe(true);
     });
@@ -151,33 +182,52 @@ describe('SyntheticMarketDataProvider', () => {
       // On 2024-03-01 the latest of every quarter and the full year are all fiscal 2023.
       const march = new SyntheticMarketDataProvider({ today: () => '2024-03-01' });
       const fy = await march.getFinancials('MSFT', 'annual', 'FY');
-      const quarters = await Promise.all((['Q1', 'Q2', 'Q3', 'Q4'] as const).map((q) => march.getFinancials('MSFT', 'quarterly', q)));
+      const quarters = await Promise.all(
+        (['Q1', 'Q2', 'Q3', 'Q4'] as const).map((q) => march.getFinancials('MSFT', 'quarterly', q)),
+      );
       expect(fy.fiscalYear).toBe(2023);
       expect(quarters.map((s) => s.fiscalYear)).toEqual([2023, 2023, 2023, 2023]);
       expect(fy.revenue).toBe(quarters.reduce((a, s) => a + s.revenue, 0));
       expect(fy.totalAssets).toBe(quarters[3].totalAssets);
-      await expect(provider.getFinancials('MSFT', 'quarterly', 'FY')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+      await expect(provider.getFinancials('MSFT', 'quarterly', 'FY')).rejects.toMatchObject({
+        code: 'INVALID_ARGUMENT',
+      });
     });
 
     it('news: at most 10 items of the category, newest first, deterministic', async () => {
       const news = await provider.getNews('AAPL', 'analyst');
       expect(news.length).toBeGreaterThan(0);
       expect(news.length).toBeLessThanOrEqual(10);
-      expect(news.every((n) => n.category === 'analyst' && n.ticker === 'AAPL' && n.publishedAt < '2024-06-29')).toBe(true);
-      for (let i = 1; i < news.length; i++) expect(news[i - 1].publishedAt >= news[i].publishedAt).toBe(true);
-      expect(await new SyntheticMarketDataProvider({ today: () => TODAY }).getNews('AAPL', 'analyst')).toEqual(news);
+      expect(
+        news.every(
+          (n) => n.category === 'analyst' && n.ticker === 'AAPL' && n.publishedAt < '2024-06-29',
+        ),
+      ).toBe(true);
+      for (let i = 1; i < news.length; i++)
+        expect(news[i - 1].publishedAt >= news[i].publishedAt).toBe(true);
+      expect(
+        await new SyntheticMarketDataProvider({ today: () => TODAY }).getNews('AAPL', 'analyst'),
+      ).toEqual(news);
     });
   });
 
   describe('trades', () => {
-    const small = () => new SyntheticMarketDataProvider({ today: () => TODAY, tickers: ['AAPL', 'MSFT', '7203'], tradesPerTickerDay: 12 });
+    const small = () =>
+      new SyntheticMarketDataProvider({
+        today: () => TODAY,
+        tickers: ['AAPL', 'MSFT', '7203'],
+        tradesPerTickerDay: 12,
+      });
 
     it('streams every trade of the range in (tradeDate, executedAt, tradeId) order', async () => {
       const trades = await collect(small().streamTrades({}, '2024-06-17', '2024-06-30'));
       expect(trades).toHaveLength(tradingDays('2024-06-17', TODAY).length * 3 * 12);
-      for (let i = 1; i < trades.length; i++) expect(compareTrades(trades[i - 1], trades[i])).toBeLessThan(0);
+      for (let i = 1; i < trades.length; i++)
+        expect(compareTrades(trades[i - 1], trades[i])).toBeLessThan(0);
       expect(new Set(trades.map((t) => t.tradeId)).size).toBe(trades.length);
-      expect(trades.every((t) => isTradingDay(t.tradeDate) && t.executedAt.startsWith(t.tradeDate))).toBe(true);
+      expect(
+        trades.every((t) => isTradingDay(t.tradeDate) && t.executedAt.startsWith(t.tradeDate)),
+      ).toBe(true);
       expect(trades[0].tradeId).toMatch(/^T-(AAPL|MSFT|7203)-20240617-\d+$/);
     });
 
@@ -187,7 +237,9 @@ describe('SyntheticMarketDataProvider', () => {
       const b = await collect(p.streamTrades({ tickers: ['MSFT'] }, '2024-06-14', '2024-06-28'));
       const overlapA = a.filter((t) => t.tradeDate >= '2024-06-14');
       expect(b.slice(0, overlapA.length)).toEqual(overlapA);
-      const bars = new Map((await p.getDailyBars('MSFT', '2024-06-10', '2024-06-20')).map((x) => [x.date, x]));
+      const bars = new Map(
+        (await p.getDailyBars('MSFT', '2024-06-10', '2024-06-20')).map((x) => [x.date, x]),
+      );
       for (const t of a) {
         const bar = bars.get(t.tradeDate);
         expect(bar).toBeDefined();
@@ -199,18 +251,36 @@ describe('SyntheticMarketDataProvider', () => {
     it('applies every filter (AND) and keeps the order', async () => {
       const p = small();
       const all = await collect(p.streamTrades({}, '2024-06-03', '2024-06-14'));
-      const filters = { tickers: ['7203', 'AAPL'], side: 'sell' as const, venue: 'XNAS', minQuantity: 100 };
+      const filters = {
+        tickers: ['7203', 'AAPL'],
+        side: 'sell' as const,
+        venue: 'XNAS',
+        minQuantity: 100,
+      };
       const filtered = await collect(p.streamTrades(filters, '2024-06-03', '2024-06-14'));
-      const expected = all.filter((t) => ['7203', 'AAPL'].includes(t.ticker) && t.side === 'sell' && t.venue === 'XNAS' && t.quantity >= 100);
+      const expected = all.filter(
+        (t) =>
+          ['7203', 'AAPL'].includes(t.ticker) &&
+          t.side === 'sell' &&
+          t.venue === 'XNAS' &&
+          t.quantity >= 100,
+      );
       expect(filtered.length).toBeGreaterThan(0);
       expect(filtered).toEqual(expected);
     });
 
     it('events: a confirmation always, a settlement once two trading days have passed', async () => {
       const p = small();
-      const old = (await collect(p.streamTrades({ tickers: ['AAPL'] }, '2024-06-20', '2024-06-20')))[0];
+      const old = (
+        await collect(p.streamTrades({ tickers: ['AAPL'] }, '2024-06-20', '2024-06-20'))
+      )[0];
       const recent = (await collect(p.streamTrades({ tickers: ['AAPL'] }, TODAY, TODAY)))[0];
-      const events = await p.getTradeEvents([old.tradeId, recent.tradeId, 'T-AAPL-20240628-999', 'bogus']);
+      const events = await p.getTradeEvents([
+        old.tradeId,
+        recent.tradeId,
+        'T-AAPL-20240628-999',
+        'bogus',
+      ]);
       expect([...events.keys()].sort()).toEqual([old.tradeId, recent.tradeId].sort());
       const oldTypes = (events.get(old.tradeId) ?? []).map((e) => e.type);
       expect(oldTypes[0]).toBe('confirmation');

@@ -11,7 +11,18 @@ import {
 } from '../../src/market/providers/trading-calendar.js';
 
 describe('trading calendar', () => {
-  const holidays2024 = ['2024-01-01', '2024-01-15', '2024-02-19', '2024-03-29', '2024-05-27', '2024-06-19', '2024-07-04', '2024-09-02', '2024-11-28', '2024-12-25'];
+  const holidays2024 = [
+    '2024-01-01',
+    '2024-01-15',
+    '2024-02-19',
+    '2024-03-29',
+    '2024-05-27',
+    '2024-06-19',
+    '2024-07-04',
+    '2024-09-02',
+    '2024-11-28',
+    '2024-12-25',
+  ];
 
   it.each(holidays2024)('%s (a 2024 NYSE holiday) is not a trading day', (date) => {
     expect(isTradingDay(date)).toBe(false);
@@ -40,7 +51,12 @@ describe('trading calendar', () => {
   });
 
   it('range helpers are inclusive and work across months and leap days', () => {
-    expect(eachDay('2024-02-27', '2024-03-01')).toEqual(['2024-02-27', '2024-02-28', '2024-02-29', '2024-03-01']);
+    expect(eachDay('2024-02-27', '2024-03-01')).toEqual([
+      '2024-02-27',
+      '2024-02-28',
+      '2024-02-29',
+      '2024-03-01',
+    ]);
     expect(eachDay('2024-03-02', '2024-03-01')).toEqual([]);
     expect(tradingDays('2024-03-28', '2024-04-01')).toEqual(['2024-03-28', '2024-04-01']);
     expect(addDays('2024-12-31', 1)).toBe('2025-01-01');
@@ -50,13 +66,23 @@ describe('trading calendar', () => {
 
   it('rejects malformed dates with INVALID_ARGUMENT', () => {
     expect(() => isTradingDay('2024-02-30')).toThrow(MarketDataError);
-    expect(() => tradingDays('2024/01/01', '2024-01-31')).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    expect(() => tradingDays('2024/01/01', '2024-01-31')).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+    );
   });
 });
 
 describe('trading-day counting', () => {
   it('tradingDayCount agrees with tradingDays over many ranges', () => {
-    const starts = ['1999-12-30', '2000-01-03', '2003-07-05', '2011-02-28', '2019-12-31', '2022-06-17', '2024-01-01'];
+    const starts = [
+      '1999-12-30',
+      '2000-01-03',
+      '2003-07-05',
+      '2011-02-28',
+      '2019-12-31',
+      '2022-06-17',
+      '2024-01-01',
+    ];
     for (const from of starts) {
       for (const span of [0, 1, 6, 7, 30, 365, 1000, 3000]) {
         const to = addDays(from, span);

@@ -20,7 +20,9 @@ export interface CacheContext {
 
 /** Starts a Nest application context importing `MarketCacheModule.forRoot(options)`. */
 export async function createCacheContext(options: MarketCacheModuleOptions): Promise<CacheContext> {
-  const moduleRef = await Test.createTestingModule({ imports: [MarketCacheModule.forRoot(options)] }).compile();
+  const moduleRef = await Test.createTestingModule({
+    imports: [MarketCacheModule.forRoot(options)],
+  }).compile();
   const app = await moduleRef.init();
   app.enableShutdownHooks?.();
   return {
@@ -44,10 +46,14 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** Polls `check` every 10 ms until it is truthy or `timeoutMs` (real time, even under a faked `Date`) passes; answers the elapsed ms. */
-export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 2000): Promise<number> {
+export async function waitFor(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 2000,
+): Promise<number> {
   const t0 = performance.now();
   while (!(await check())) {
-    if (performance.now() - t0 > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`);
+    if (performance.now() - t0 > timeoutMs)
+      throw new Error(`condition not met within ${timeoutMs} ms`);
     await sleep(10);
   }
   return performance.now() - t0;

@@ -28,7 +28,10 @@ export class CacheManagerCompatModule {
           isGlobal: true,
           imports,
           inject: [CacheService],
-          useFactory: (cache: CacheService) => ({ stores: [createTieredKeyv(cache, keyv)], ttl: keyv.ttlMs }),
+          useFactory: (cache: CacheService) => ({
+            stores: [createTieredKeyv(cache, keyv)],
+            ttl: keyv.ttlMs,
+          }),
         }),
       ],
       exports: [CacheModule],

@@ -44,7 +44,11 @@ export class TieredKeyvStore extends EventEmitter implements KeyvStoreAdapter {
   static logicalKeyOf(key: string): string {
     return key
       .split(':')
-      .map((segment, i) => (i === 0 && segment.startsWith('!') ? '%21' + CacheKeyBuilder.escape(segment.slice(1)) : CacheKeyBuilder.escape(segment)))
+      .map((segment, i) =>
+        i === 0 && segment.startsWith('!')
+          ? '%21' + CacheKeyBuilder.escape(segment.slice(1))
+          : CacheKeyBuilder.escape(segment),
+      )
       .join(':');
   }
 
@@ -58,13 +62,20 @@ export class TieredKeyvStore extends EventEmitter implements KeyvStoreAdapter {
   async getMany<Value>(keys: string[]): Promise<Array<StoredData<Value | undefined>>> {
     const logical = keys.map((k) => TieredKeyvStore.logicalKeyOf(k));
     const values = await this.cache.pipelineGet<Value>(logical);
-    return Promise.all(values.map(async (value, i) => (value === undefined ? undefined : { value, expires: await this.expiresOf(logical[i]) })));
+    return Promise.all(
+      values.map(async (value, i) =>
+        value === undefined ? undefined : { value, expires: await this.expiresOf(logical[i]) },
+      ),
+    );
   }
 
   /** Stores `data.value` for `ttlMs` milliseconds (default: the TTL policy's). */
   async set(key: string, data: unknown, ttlMs?: number): Promise<boolean> {
     if (typeof data !== 'object' || data === null || !('value' in data)) {
-      throw new CacheValidationError('value', 'TieredKeyvStore needs a Keyv built with serialize: undefined, deserialize: undefined (use createTieredKeyv)');
+      throw new CacheValidationError(
+        'value',
+        'TieredKeyvStore needs a Keyv built with serialize: undefined, deserialize: undefined (use createTieredKeyv)',
+      );
     }
     const { value } = data as DeserializedData<unknown>;
     if (value === undefined) throw new CacheValidationError('value', 'undefined cannot be cached');
@@ -77,7 +88,9 @@ export class TieredKeyvStore extends EventEmitter implements KeyvStoreAdapter {
   }
 
   async deleteMany(keys: string[]): Promise<boolean> {
-    const removed = await Promise.all(keys.map((k) => this.cache.delete(TieredKeyvStore.logicalKeyOf(k))));
+    const removed = await Promise.all(
+      keys.map((k) => this.cache.delete(TieredKeyvStore.logicalKeyOf(k))),
+    );
     return removed.every(Boolean);
   }
 
@@ -91,7 +104,8 @@ export class TieredKeyvStore extends EventEmitter implements KeyvStoreAdapter {
    * FLUSHDB: keys outside the module prefix are never touched.
    */
   async clear(): Promise<void> {
-    if (this.namespace) await this.cache.flushPattern(`${TieredKeyvStore.logicalKeyOf(this.namespace)}:*`);
+    if (this.namespace)
+      await this.cache.flushPattern(`${TieredKeyvStore.logicalKeyOf(this.namespace)}:*`);
     else await this.cache.tiered.clearAll();
   }
 

@@ -32,7 +32,10 @@ let defaultCache: TieredCache | undefined;
  * Sets the cache decorators use when the instance holds none (done by `MarketCacheModule` at
  * start-up). With `onlyIf`, changes it only while `onlyIf` is the current default (shutdown).
  */
-export function setDefaultDecoratorCache(cache: TieredCache | undefined, onlyIf?: TieredCache): void {
+export function setDefaultDecoratorCache(
+  cache: TieredCache | undefined,
+  onlyIf?: TieredCache,
+): void {
   if (onlyIf === undefined || defaultCache === onlyIf) defaultCache = cache;
 }
 
@@ -62,13 +65,21 @@ export function Cacheable(options: CacheableOptions): MethodDecorator {
   }
   return (_target, propertyKey, descriptor) => {
     const original = descriptor.value as unknown as AsyncMethod;
-    if (typeof original !== 'function') throw new CacheValidationError('key', `@Cacheable on '${String(propertyKey)}' must decorate a method`);
+    if (typeof original !== 'function')
+      throw new CacheValidationError(
+        'key',
+        `@Cacheable on '${String(propertyKey)}' must decorate a method`,
+      );
     const names = parameterNames(original);
     const wrapped: AsyncMethod = async function (this: object, ...args: unknown[]) {
       const cache = cacheOf(this);
       if (!cache) return original.apply(this, args);
       const key = renderKey(options.key, options.keyType, args, names);
-      return cache.getOrSet(key, () => original.apply(this, args), { ttl: options.ttl, keyType: options.keyType, namespace: options.namespace });
+      return cache.getOrSet(key, () => original.apply(this, args), {
+        ttl: options.ttl,
+        keyType: options.keyType,
+        namespace: options.namespace,
+      });
     };
     (descriptor as TypedPropertyDescriptor<unknown>).value = wrapped;
     return descriptor;
@@ -82,13 +93,20 @@ export function CacheEvict(options: CacheEvictOptions): MethodDecorator {
   }
   return (_target, propertyKey, descriptor) => {
     const original = descriptor.value as unknown as AsyncMethod;
-    if (typeof original !== 'function') throw new CacheValidationError('key', `@CacheEvict on '${String(propertyKey)}' must decorate a method`);
+    if (typeof original !== 'function')
+      throw new CacheValidationError(
+        'key',
+        `@CacheEvict on '${String(propertyKey)}' must decorate a method`,
+      );
     const names = parameterNames(original);
     const wrapped: AsyncMethod = async function (this: object, ...args: unknown[]) {
       const result = await original.apply(this, args);
       const cache = cacheOf(this);
       if (cache) {
-        if (options.key !== undefined) await cache.delete(renderKey(options.key, options.keyType, args, names), { namespace: options.namespace });
+        if (options.key !== undefined)
+          await cache.delete(renderKey(options.key, options.keyType, args, names), {
+            namespace: options.namespace,
+          });
         else if (options.namespace !== undefined) await cache.clearNamespace(options.namespace);
       }
       return result;
@@ -99,16 +117,27 @@ export function CacheEvict(options: CacheEvictOptions): MethodDecorator {
 }
 
 /** Renders a key spec with escaped arguments, prefixing the key type when given. */
-export function renderKey(spec: CacheKeySpec, keyType: CacheKeyType | undefined, args: unknown[], names: string[]): string {
+export function renderKey(
+  spec: CacheKeySpec,
+  keyType: CacheKeyType | undefined,
+  args: unknown[],
+  names: string[],
+): string {
   let key: string;
   if (typeof spec === 'function') {
     key = (spec as (...a: unknown[]) => string)(...args);
   } else {
     key = spec.replace(/\{([A-Za-z_$][\w$]*|\d+)\}/g, (_, ref: string) => {
       const index = /^\d+$/.test(ref) ? Number(ref) : names.indexOf(ref);
-      if (index < 0 || index >= args.length) throw new CacheValidationError('key', `key template refers to '{${ref}}', which is not an argument`);
+      if (index < 0 || index >= args.length)
+        throw new CacheValidationError(
+          'key',
+          `key template refers to '{${ref}}', which is not an argument`,
+        );
       const value = args[index];
-      return CacheKeyBuilder.escape(typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value));
+      return CacheKeyBuilder.escape(
+        typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value),
+      );
     });
   }
   return keyType && !key.startsWith(`${keyType}:`) ? `${keyType}:${key}` : key;
@@ -123,6 +152,12 @@ function parameterNames(fn: (...args: never[]) => unknown): string[] {
   return source
     .slice(open + 1, close)
     .split(',')
-    .map((p) => p.replace(/\/\*.*?\*\//g, '').split('=')[0].replace(/^\.\.\./, '').trim())
+    .map((p) =>
+      p
+        .replace(/\/\*.*?\*\//g, '')
+        .split('=')[0]
+        .replace(/^\.\.\./, '')
+        .trim(),
+    )
     .filter(Boolean);
 }

@@ -36,7 +36,11 @@ export class CacheValidationError extends CacheError {
 /** A TTL argument could not be understood (bad number, duration string or date). */
 export class InvalidTtlError extends CacheValidationError {
   constructor(value: unknown, field = 'ttl') {
-    super(field, `${field}: invalid TTL ${describe(value)} (use seconds, a duration like '5m', or a future Date)`, 'CACHE_INVALID_TTL');
+    super(
+      field,
+      `${field}: invalid TTL ${describe(value)} (use seconds, a duration like '5m', or a future Date)`,
+      'CACHE_INVALID_TTL',
+    );
   }
 }
 
@@ -47,7 +51,10 @@ export class ValueTooLargeError extends CacheError {
     readonly sizeBytes: number,
     readonly limitBytes: number,
   ) {
-    super('CACHE_VALUE_TOO_LARGE', `value for key is ${sizeBytes} bytes; the limit (maxValueBytes) is ${limitBytes}`);
+    super(
+      'CACHE_VALUE_TOO_LARGE',
+      `value for key is ${sizeBytes} bytes; the limit (maxValueBytes) is ${limitBytes}`,
+    );
   }
 }
 
@@ -74,12 +81,17 @@ export class FactoryError extends CacheError {
     readonly key: string,
     cause: unknown,
   ) {
-    super('CACHE_FACTORY_FAILED', `factory failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    super(
+      'CACHE_FACTORY_FAILED',
+      `factory failed: ${cause instanceof Error ? cause.message : String(cause)}`,
+      { cause },
+    );
   }
 }
 
 function describe(value: unknown): string {
-  if (value instanceof Date) return `Date(${isNaN(value.getTime()) ? 'invalid' : value.toISOString()})`;
+  if (value instanceof Date)
+    return `Date(${isNaN(value.getTime()) ? 'invalid' : value.toISOString()})`;
   if (typeof value === 'string') return JSON.stringify(value.slice(0, 40));
   return String(value);
 }

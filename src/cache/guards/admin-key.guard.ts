@@ -1,4 +1,10 @@
-import { Inject, Injectable, Optional, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Optional,
+  type CanActivate,
+  type ExecutionContext,
+} from '@nestjs/common';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { MARKET_CACHE_ADMIN_KEY } from '../constants.js';
 
@@ -27,14 +33,18 @@ export class AdminKeyGuard implements CanActivate {
   private readonly expected: Buffer | undefined;
 
   constructor(@Optional() @Inject(MARKET_CACHE_ADMIN_KEY) adminKey?: string) {
-    this.expected = typeof adminKey === 'string' && adminKey.length > 0 ? digest(adminKey) : undefined;
+    this.expected =
+      typeof adminKey === 'string' && adminKey.length > 0 ? digest(adminKey) : undefined;
   }
 
   canActivate(context: ExecutionContext): boolean {
     const req = context.switchToHttp().getRequest<AdminRequest>();
     const given = presentedKey(req);
     // Compare even when nothing is configured or presented, so every refusal costs the same.
-    const ok = timingSafeEqual(digest(given ?? ''), this.expected ?? digest('\u0000no admin key\u0000'));
+    const ok = timingSafeEqual(
+      digest(given ?? ''),
+      this.expected ?? digest('\u0000no admin key\u0000'),
+    );
     if (!ok || this.expected === undefined || given === undefined) throw new AdminKeyError();
     return true;
   }

@@ -1,4 +1,11 @@
-import { Inject, Injectable, Logger, Optional, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  Optional,
+  type CanActivate,
+  type ExecutionContext,
+} from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import { CacheService, type QuotaUsage, type QuotaWindow } from '../cache.service.js';
 import { CacheError } from '../errors/cache-errors.js';
@@ -24,7 +31,10 @@ export class QuotaExceededError extends CacheError {
     /** Seconds until the window resets. */
     readonly retryAfterSeconds: number,
   ) {
-    super('CACHE_QUOTA_EXCEEDED', `API quota of ${limit} requests exceeded; retry in ${retryAfterSeconds} s`);
+    super(
+      'CACHE_QUOTA_EXCEEDED',
+      `API quota of ${limit} requests exceeded; retry in ${retryAfterSeconds} s`,
+    );
   }
 }
 
@@ -58,7 +68,9 @@ export class QuotaGuard implements CanActivate {
 
   constructor(
     @Inject(CacheService) private readonly cache: CacheService,
-    @Optional() @Inject(MARKET_CACHE_QUOTA_OPTIONS) private readonly options: QuotaGuardOptions = {},
+    @Optional()
+    @Inject(MARKET_CACHE_QUOTA_OPTIONS)
+    private readonly options: QuotaGuardOptions = {},
   ) {
     this.prefixes = this.options?.pathPrefixes ?? ['/api/'];
     this.header = (this.options?.header ?? 'x-api-key').toLowerCase();
@@ -73,7 +85,11 @@ export class QuotaGuard implements CanActivate {
     if (!apiKey) return true;
     let usage: QuotaUsage;
     try {
-      usage = await this.cache.trackApiQuota(quotaIdOf(apiKey), this.options?.window ?? 'daily', this.options?.limit);
+      usage = await this.cache.trackApiQuota(
+        quotaIdOf(apiKey),
+        this.options?.window ?? 'daily',
+        this.options?.limit,
+      );
     } catch (e) {
       this.log.warn('quota', `quota could not be counted; request let through: ${errorSummary(e)}`);
       return true;
@@ -91,7 +107,9 @@ export class QuotaGuard implements CanActivate {
   private applies(req: QuotaRequest): boolean {
     // Express matches routes case-insensitively: so does the guard.
     const path = (req.originalUrl ?? req.url).split('?')[0].toLowerCase();
-    return this.prefixes.some((p) => path.startsWith(p.toLowerCase()) || path === p.toLowerCase().replace(/\/$/, ''));
+    return this.prefixes.some(
+      (p) => path.startsWith(p.toLowerCase()) || path === p.toLowerCase().replace(/\/$/, ''),
+    );
   }
 }
 

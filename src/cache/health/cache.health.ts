@@ -50,7 +50,9 @@ export class CacheHealthIndicator {
   }
 
   /** The Terminus result under `key` (default `cache`): `up` or `degraded`, with the figures. */
-  isHealthy<const Key extends string = 'cache'>(key: Key = 'cache' as Key): HealthIndicatorResult<Key> {
+  isHealthy<const Key extends string = 'cache'>(
+    key: Key = 'cache' as Key,
+  ): HealthIndicatorResult<Key> {
     const session = this.indicators.check(key);
     const { status, ...details } = this.figures();
     return status === 'degraded' ? session.degraded(details) : session.up(details);
@@ -59,15 +61,22 @@ export class CacheHealthIndicator {
   /** The current figures and status. */
   figures(): CacheHealthDetails {
     const { total } = this.tiered.getStats();
-    const c = { l1Hits: total.l1.hits, l1Misses: total.l1.misses, l2Hits: total.l2.hits, l2Misses: total.l2.misses };
+    const c = {
+      l1Hits: total.l1.hits,
+      l1Misses: total.l1.misses,
+      l2Hits: total.l2.hits,
+      l2Misses: total.l2.misses,
+    };
     const requests = total.overall.totalRequests;
     const stale = total.swr.staleHits + total.failSafe.served + total.failSafe.throttled;
     const staleRate = requests === 0 ? 0 : round(Math.min(1, stale / requests));
     const breaker = this.store.getStats().breaker;
     const reasons: string[] = [];
     if (requests >= this.thresholds.minRequests) {
-      if (total.overall.hitRate < this.thresholds.minHitRate) reasons.push(`hit rate ${total.overall.hitRate} below ${this.thresholds.minHitRate}`);
-      if (staleRate > this.thresholds.maxStaleRate) reasons.push(`stale rate ${staleRate} above ${this.thresholds.maxStaleRate}`);
+      if (total.overall.hitRate < this.thresholds.minHitRate)
+        reasons.push(`hit rate ${total.overall.hitRate} below ${this.thresholds.minHitRate}`);
+      if (staleRate > this.thresholds.maxStaleRate)
+        reasons.push(`stale rate ${staleRate} above ${this.thresholds.maxStaleRate}`);
     }
     if (breaker === 'open') reasons.push('L2 circuit breaker open');
     return {
@@ -75,7 +84,11 @@ export class CacheHealthIndicator {
       reasons,
       driver: this.store.kind,
       l1: { entries: total.l1.size, bytes: total.l1.bytes, utilization: total.l1.utilization },
-      hitRate: { overall: total.overall.hitRate, l1: rate(c.l1Hits, c.l1Misses), l2: rate(c.l2Hits, c.l2Misses) },
+      hitRate: {
+        overall: total.overall.hitRate,
+        l1: rate(c.l1Hits, c.l1Misses),
+        l2: rate(c.l2Hits, c.l2Misses),
+      },
       staleRate,
       requests,
       breaker,

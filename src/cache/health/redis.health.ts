@@ -50,7 +50,10 @@ export class RedisHealthIndicator {
   ) {}
 
   /** The Terminus result under `key` (default `redis`); `timeoutMs` bounds the probe (default 1000). */
-  async isHealthy<const Key extends string = 'redis'>(key: Key = 'redis' as Key, timeoutMs = REDIS_HEALTH_TIMEOUT_MS): Promise<HealthIndicatorResult<Key>> {
+  async isHealthy<const Key extends string = 'redis'>(
+    key: Key = 'redis' as Key,
+    timeoutMs = REDIS_HEALTH_TIMEOUT_MS,
+  ): Promise<HealthIndicatorResult<Key>> {
     const session = this.indicators.check(key);
     const { status, ...details } = await this.probe(timeoutMs);
     return status === 'down' ? session.down(details) : session.up(details);
@@ -59,19 +62,33 @@ export class RedisHealthIndicator {
   /** Probes Redis (PING + INFO) within `timeoutMs` milliseconds; never throws. */
   async probe(timeoutMs = REDIS_HEALTH_TIMEOUT_MS): Promise<RedisHealthDetails> {
     const redis = this.redis;
-    if (!redis) return { status: 'not_configured', configured: false, connected: false, mode: this.store.kind };
+    if (!redis)
+      return {
+        status: 'not_configured',
+        configured: false,
+        connected: false,
+        mode: this.store.kind,
+      };
     let health: StoreHealth;
     try {
       health = await withTimeout(redis.getHealth(), timeoutMs, `no answer within ${timeoutMs} ms`);
     } catch (e) {
-      return { status: 'down', configured: true, connected: false, mode: redis.isCluster ? 'cluster' : 'standalone', breaker: redis.breakerState, reason: e instanceof Error ? e.message : 'unreachable' };
+      return {
+        status: 'down',
+        configured: true,
+        connected: false,
+        mode: redis.isCluster ? 'cluster' : 'standalone',
+        breaker: redis.breakerState,
+        reason: e instanceof Error ? e.message : 'unreachable',
+      };
     }
     return toDetails(health, redis.breakerState);
   }
 }
 
 function toDetails(h: StoreHealth, breaker: BreakerState): RedisHealthDetails {
-  const n = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+  const n = (v: unknown): number | undefined =>
+    typeof v === 'number' && Number.isFinite(v) ? v : undefined;
   const details: RedisHealthDetails = {
     status: h.status,
     configured: true,
@@ -79,7 +96,8 @@ function toDetails(h: StoreHealth, breaker: BreakerState): RedisHealthDetails {
     mode: typeof h.mode === 'string' ? h.mode : 'standalone',
     breaker,
   };
-  if (h.status === 'down') return { ...details, reason: typeof h.reason === 'string' ? h.reason : 'unreachable' };
+  if (h.status === 'down')
+    return { ...details, reason: typeof h.reason === 'string' ? h.reason : 'unreachable' };
   return {
     ...details,
     latencyMs: n(h.latencyMs),

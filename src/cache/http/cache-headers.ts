@@ -32,7 +32,11 @@ export interface HeaderResponse {
  * and answers whether the client's `If-None-Match` matches (the caller then sends 304, no body).
  * `maxAgeSeconds` is the time left of the entry's TTL (0 for stale data).
  */
-export function applyCacheHeaders(req: HeaderRequest, res: HeaderResponse, opts: { source: CacheSource; maxAgeSeconds: number; body: string }): { notModified: boolean; etag: string } {
+export function applyCacheHeaders(
+  req: HeaderRequest,
+  res: HeaderResponse,
+  opts: { source: CacheSource; maxAgeSeconds: number; body: string },
+): { notModified: boolean; etag: string } {
   const etag = etagOf(opts.body);
   res.setHeader('X-Cache', xCacheOf(opts.source));
   res.setHeader('ETag', etag);

@@ -37,18 +37,32 @@ export interface CacheResponseOptions {
  * `@UseInterceptors(HttpCacheInterceptor)`): `X-Cache`, `ETag` / 304, `Cache-Control: max-age`.
  * Options are checked here, when the class loads.
  */
-export function CacheResponse(options: CacheResponseOptions = {}): MethodDecorator & ClassDecorator {
+export function CacheResponse(
+  options: CacheResponseOptions = {},
+): MethodDecorator & ClassDecorator {
   if (options.keyType !== undefined && !isCacheKeyType(options.keyType)) {
-    throw new CacheValidationError('keyType', `@CacheResponse: unknown keyType '${String(options.keyType)}'`);
+    throw new CacheValidationError(
+      'keyType',
+      `@CacheResponse: unknown keyType '${String(options.keyType)}'`,
+    );
   }
   if (options.ttl !== undefined) ttlToMs(options.ttl, 'ttl');
   const { varyBy } = options;
-  if (varyBy !== undefined && varyBy !== 'user' && !(Array.isArray(varyBy) && varyBy.every((h) => typeof h === 'string' && h.length > 0))) {
-    throw new CacheValidationError('varyBy', "@CacheResponse: varyBy must be 'user' or an array of 'user' and header names");
+  if (
+    varyBy !== undefined &&
+    varyBy !== 'user' &&
+    !(Array.isArray(varyBy) && varyBy.every((h) => typeof h === 'string' && h.length > 0))
+  ) {
+    throw new CacheValidationError(
+      'varyBy',
+      "@CacheResponse: varyBy must be 'user' or an array of 'user' and header names",
+    );
   }
   const frozen: CacheResponseOptions = Object.freeze({
     ...options,
-    varyBy: Array.isArray(varyBy) ? Object.freeze(varyBy.map((h: string) => h.toLowerCase())) : varyBy,
+    varyBy: Array.isArray(varyBy)
+      ? Object.freeze(varyBy.map((h: string) => h.toLowerCase()))
+      : varyBy,
     query: options.query ? Object.freeze([...options.query]) : undefined,
   });
   return SetMetadata(CACHE_RESPONSE_METADATA, frozen);
@@ -56,7 +70,9 @@ export function CacheResponse(options: CacheResponseOptions = {}): MethodDecorat
 
 /** True when responses vary by caller identity for these options. */
 export function wantsUser(options: CacheResponseOptions): boolean {
-  return options.varyBy === 'user' || (Array.isArray(options.varyBy) && options.varyBy.includes('user'));
+  return (
+    options.varyBy === 'user' || (Array.isArray(options.varyBy) && options.varyBy.includes('user'))
+  );
 }
 
 /** `Vary` header values per route options, computed once per route. */

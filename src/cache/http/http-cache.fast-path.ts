@@ -7,7 +7,14 @@ import { matchesIfNoneMatch } from './cache-headers.js';
 import { varyHeader, wantsUser, type CacheResponseOptions } from './cache-response.decorator.js';
 
 /** Route metadata that changes what a response looks like or who may get it: such routes never take the fast path. */
-const DISQUALIFYING_METADATA = [GUARDS_METADATA, '__headers__', '__httpCode__', '__redirect__', '__renderTemplate__', '__sse__'];
+const DISQUALIFYING_METADATA = [
+  GUARDS_METADATA,
+  '__headers__',
+  '__httpCode__',
+  '__redirect__',
+  '__renderTemplate__',
+  '__sse__',
+];
 
 /** Headers that make a request personal (or partial): such requests never take the fast path. */
 const PERSONAL_HEADERS = ['authorization', 'cookie', 'x-api-key', 'range'];
@@ -60,7 +67,14 @@ export class HttpCacheFastPathIndex {
   constructor(@Inject(Reflector) private readonly reflector: Reflector) {}
 
   /** Records that `req`'s URL is answered by `key` (called by the interceptor for anonymous, fresh answers). */
-  remember(context: ExecutionContext, req: FastRequest, key: string, options: CacheResponseOptions, ttlSeconds: number, value: CachedBody): void {
+  remember(
+    context: ExecutionContext,
+    req: FastRequest,
+    key: string,
+    options: CacheResponseOptions,
+    ttlSeconds: number,
+    value: CachedBody,
+  ): void {
     if (req.method !== 'GET' || typeof value.body !== 'object' || value.body === null) return;
     if (!this.isEligible(context, options)) return;
     this.routes.set(req.originalUrl ?? req.url, { key, ttlSeconds, vary: varyHeader(options) });
@@ -87,15 +101,20 @@ export class HttpCacheFastPathIndex {
     let ok = this.eligible.get(handler);
     if (ok === undefined) {
       const targets = [handler, context.getClass()];
-      const interceptors = targets.flatMap((t) => (this.reflector.get<unknown[] | undefined>(INTERCEPTORS_METADATA, t) ?? []) as unknown[]);
+      const interceptors = targets.flatMap(
+        (t) =>
+          (this.reflector.get<unknown[] | undefined>(INTERCEPTORS_METADATA, t) ?? []) as unknown[],
+      );
       ok =
         options.varyBy === undefined &&
         !wantsUser(options) &&
         interceptors.every((i) => typeof i === 'function' && i.name === 'HttpCacheInterceptor') &&
-        DISQUALIFYING_METADATA.every((m) => targets.every((t) => {
-          const meta: unknown = this.reflector.get(m, t);
-          return meta === undefined || (Array.isArray(meta) && meta.length === 0);
-        }));
+        DISQUALIFYING_METADATA.every((m) =>
+          targets.every((t) => {
+            const meta: unknown = this.reflector.get(m, t);
+            return meta === undefined || (Array.isArray(meta) && meta.length === 0);
+          }),
+        );
       this.eligible.set(handler, ok);
     }
     return ok;
@@ -120,7 +139,11 @@ export class HttpCacheFastPath implements NestMiddleware {
   ) {}
 
   use(req: FastRequest, res: FastResponse, next: () => void): void {
-    if ((req.method !== 'GET' && req.method !== 'HEAD') || PERSONAL_HEADERS.some((h) => req.headers[h] !== undefined)) return next();
+    if (
+      (req.method !== 'GET' && req.method !== 'HEAD') ||
+      PERSONAL_HEADERS.some((h) => req.headers[h] !== undefined)
+    )
+      return next();
     const route = this.index.lookup(req.originalUrl ?? req.url);
     const hit = route && this.cache.tiered.peekFresh<CachedBody>(route.key);
     if (!route || !hit || typeof hit.value?.etag !== 'string') return next();

@@ -1,4 +1,12 @@
-import { Inject, Injectable, Optional, StreamableFile, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Optional,
+  StreamableFile,
+  type CallHandler,
+  type ExecutionContext,
+  type NestInterceptor,
+} from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -88,13 +96,18 @@ export class HttpCacheInterceptor implements NestInterceptor {
     @Inject(CacheService) protected readonly cache: CacheService,
     @Inject(Reflector) protected readonly reflector: Reflector,
     @Optional() @Inject(CacheMetrics) protected readonly metrics?: CacheMetrics,
-    @Optional() @Inject(MARKET_CACHE_OPTIONS) private readonly cacheOptions?: ResolvedMarketCacheOptions,
+    @Optional()
+    @Inject(MARKET_CACHE_OPTIONS)
+    private readonly cacheOptions?: ResolvedMarketCacheOptions,
     @Optional() @Inject(HttpCacheFastPathIndex) private readonly fastPath?: HttpCacheFastPathIndex,
   ) {}
 
   async intercept(context: ExecutionContext, next: CallHandler): Promise<Observable<unknown>> {
     if (context.getType() !== 'http') return next.handle();
-    const options = this.reflector.getAllAndOverride<CacheResponseOptions | undefined>(CACHE_RESPONSE_METADATA, [context.getHandler(), context.getClass()]);
+    const options = this.reflector.getAllAndOverride<CacheResponseOptions | undefined>(
+      CACHE_RESPONSE_METADATA,
+      [context.getHandler(), context.getClass()],
+    );
     if (!options) return next.handle();
     const req = context.switchToHttp().getRequest<CacheableRequest & { [CLAIMED]?: true }>();
     if (req[CLAIMED]) return next.handle();
@@ -109,7 +122,11 @@ export class HttpCacheInterceptor implements NestInterceptor {
     const started = performance.now();
     let resolved: Resolved<CachedHttpResponse>;
     try {
-      resolved = await this.cache.getOrSetResult<CachedHttpResponse>(key, () => this.render(context, next, own), { keyType, ttl: options.ttl });
+      resolved = await this.cache.getOrSetResult<CachedHttpResponse>(
+        key,
+        () => this.render(context, next, own),
+        { keyType, ttl: options.ttl },
+      );
     } catch (e) {
       // This request's handler answered, but its response could not be stored: send it as it is.
       if (own.rendered) return this.uncached(res, own.body);
@@ -131,15 +148,20 @@ export class HttpCacheInterceptor implements NestInterceptor {
     }
     this.metrics?.observe('http', source, (performance.now() - started) / 1000);
 
-    const ttlSeconds = options.ttl === undefined ? this.cache.tiered.policy.ttlFor(keyType) : ttlToSeconds(options.ttl);
-    const maxAgeSeconds = source === 'stale' ? 0 : Math.max(0, Math.round(ttlSeconds - (Date.now() - asOf) / 1000));
+    const ttlSeconds =
+      options.ttl === undefined
+        ? this.cache.tiered.policy.ttlFor(keyType)
+        : ttlToSeconds(options.ttl);
+    const maxAgeSeconds =
+      source === 'stale' ? 0 : Math.max(0, Math.round(ttlSeconds - (Date.now() - asOf) / 1000));
     const personal = wantsUser(options) || this.identityOf(req) !== undefined;
     res.setHeader('X-Cache', xCacheOf(source));
     res.setHeader('ETag', value.etag);
     res.setHeader('Cache-Control', `${personal ? 'private, ' : ''}max-age=${maxAgeSeconds}`);
     res.setHeader('Last-Modified', new Date(asOf).toUTCString());
     res.setHeader('Vary', varyHeader(options));
-    if (!personal && source !== 'stale') this.fastPath?.remember(context, req, key, options, ttlSeconds, value);
+    if (!personal && source !== 'stale')
+      this.fastPath?.remember(context, req, key, options, ttlSeconds, value);
     if (matchesIfNoneMatch(req.headers['if-none-match'], value.etag)) {
       res.statusCode = 304;
       return of(undefined);
@@ -158,10 +180,15 @@ export class HttpCacheInterceptor implements NestInterceptor {
     const path = q < 0 ? url : url.slice(0, q);
     const query = normalizeQuery(q < 0 ? '' : url.slice(q + 1), options.query);
     const entity = req.params?.[options.entityParam ?? 'ticker'] ?? '_';
-    const target = path.length + query.length > MAX_VERBATIM_CHARS ? ['h', sha256(`${path}?${query}`)] : [path, query];
+    const target =
+      path.length + query.length > MAX_VERBATIM_CHARS
+        ? ['h', sha256(`${path}?${query}`)]
+        : [path, query];
     const vary = this.varyOf(req, options);
     const type = options.keyType ?? CacheKeyType.MARKET_DATA;
-    return vary === undefined ? this.cache.keys.build(type, entity, 'http', ...target) : this.cache.keys.build(type, entity, 'http', ...target, vary);
+    return vary === undefined
+      ? this.cache.keys.build(type, entity, 'http', ...target)
+      : this.cache.keys.build(type, entity, 'http', ...target, vary);
   }
 
   /** Whether the request may be answered from / stored in the cache: GET or HEAD, and not a range request. */
@@ -203,25 +230,37 @@ export class HttpCacheInterceptor implements NestInterceptor {
     const parts: string[] = [];
     const identity = this.identityOf(req);
     if (identity !== undefined || wantsUser(options)) parts.push(`id=${identity ?? 'anonymous'}`);
-    if (Array.isArray(options.varyBy)) for (const h of options.varyBy) if (h !== 'user') parts.push(`${h}=${headerText(req, h) ?? ''}`);
+    if (Array.isArray(options.varyBy))
+      for (const h of options.varyBy)
+        if (h !== 'user') parts.push(`${h}=${headerText(req, h) ?? ''}`);
     return parts.length ? 'v' + sha256(parts.join('\n')) : undefined;
   }
 
   /** Runs the handler once for the key; its answer is stored only if it is cacheable. */
-  private async render(context: ExecutionContext, next: CallHandler, own: { rendered: boolean; body: unknown }): Promise<CachedHttpResponse> {
+  private async render(
+    context: ExecutionContext,
+    next: CallHandler,
+    own: { rendered: boolean; body: unknown },
+  ): Promise<CachedHttpResponse> {
     const body: unknown = await lastValueFrom(next.handle(), { defaultValue: undefined });
     own.rendered = true;
     own.body = body;
-    if (!this.isResponseCacheable(context, body)) throw new UncacheableResponse('not a cacheable response (status, cookie, stream or empty body)');
+    if (!this.isResponseCacheable(context, body))
+      throw new UncacheableResponse(
+        'not a cacheable response (status, cookie, stream or empty body)',
+      );
     let text: string | undefined;
     try {
       text = typeof body === 'string' ? body : JSON.stringify(body);
     } catch (e) {
-      throw new UncacheableResponse(`body is not JSON-serializable (${e instanceof Error ? e.name : 'error'})`);
+      throw new UncacheableResponse(
+        `body is not JSON-serializable (${e instanceof Error ? e.name : 'error'})`,
+      );
     }
     if (text === undefined) throw new UncacheableResponse('body is not JSON-serializable');
     const limit = this.cacheOptions?.maxValueBytes;
-    if (limit !== undefined && text.length + ENVELOPE_OVERHEAD_CHARS > limit) throw new UncacheableResponse('body is larger than maxValueBytes');
+    if (limit !== undefined && text.length + ENVELOPE_OVERHEAD_CHARS > limit)
+      throw new UncacheableResponse('body is larger than maxValueBytes');
     return { body, etag: etagOf(text) };
   }
 
@@ -252,7 +291,10 @@ export function normalizeQuery(search: string, allowed?: readonly string[]): str
     for (const [name] of params) {
       if (!allowed.includes(name)) {
         const shown = name.slice(0, 64);
-        throw new CacheValidationError(shown, `unknown query parameter '${shown}'${allowed.length ? ` (accepted: ${allowed.join(', ')})` : ''}`);
+        throw new CacheValidationError(
+          shown,
+          `unknown query parameter '${shown}'${allowed.length ? ` (accepted: ${allowed.join(', ')})` : ''}`,
+        );
       }
     }
   }
@@ -262,8 +304,13 @@ export function normalizeQuery(search: string, allowed?: readonly string[]): str
 
 function isStreamOrBinary(body: unknown): boolean {
   if (typeof body !== 'object' || body === null) return false;
-  if (body instanceof StreamableFile || ArrayBuffer.isView(body) || body instanceof ArrayBuffer) return true;
-  if (typeof (body as { pipe?: unknown }).pipe === 'function' || typeof (body as { getReader?: unknown }).getReader === 'function') return true;
+  if (body instanceof StreamableFile || ArrayBuffer.isView(body) || body instanceof ArrayBuffer)
+    return true;
+  if (
+    typeof (body as { pipe?: unknown }).pipe === 'function' ||
+    typeof (body as { getReader?: unknown }).getReader === 'function'
+  )
+    return true;
   if (typeof Response !== 'undefined' && body instanceof Response) return true;
   return Symbol.asyncIterator in body;
 }

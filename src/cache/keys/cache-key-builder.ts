@@ -26,19 +26,27 @@ export class CacheKeyBuilder {
 
   constructor(prefix = 'mc') {
     if (!PREFIX.test(prefix)) {
-      throw new CacheValidationError('keyPrefix', `keyPrefix '${prefix}' must be letters, digits, '_', '.', '-' in ':'-separated parts`);
+      throw new CacheValidationError(
+        'keyPrefix',
+        `keyPrefix '${prefix}' must be letters, digits, '_', '.', '-' in ':'-separated parts`,
+      );
     }
     this.prefix = prefix;
   }
 
   /** Escapes one caller-supplied segment (one-to-one; the result has no `:` or glob characters). */
   static escape(segment: KeySegment): string {
-    return String(segment).replace(UNSAFE_SEGMENT, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0'));
+    return String(segment).replace(
+      UNSAFE_SEGMENT,
+      (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0'),
+    );
   }
 
   /** Reverses `escape`. */
   static unescape(segment: string): string {
-    return segment.replace(/%([0-9A-F]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+    return segment.replace(/%([0-9A-F]{2})/g, (_, hex: string) =>
+      String.fromCharCode(parseInt(hex, 16)),
+    );
   }
 
   /** The logical key `{type}:{entity}:{params…}` (no prefix), every segment escaped. */
@@ -79,10 +87,18 @@ export class CacheKeyBuilder {
    */
   assertLogicalKey(key: string, field = 'key'): void {
     if (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY_LENGTH) {
-      throw new CacheValidationError(field, `${field} must be a non-empty string of at most ${MAX_KEY_LENGTH} characters`, 'CACHE_INVALID_KEY');
+      throw new CacheValidationError(
+        field,
+        `${field} must be a non-empty string of at most ${MAX_KEY_LENGTH} characters`,
+        'CACHE_INVALID_KEY',
+      );
     }
     if (UNSAFE_KEY.test(key) || key.charCodeAt(0) === 33 /* ! */) {
-      throw new CacheValidationError(field, `${field} contains '*', '?', '[', ']', '\\', white space or a leading '!'; build it with CacheKeyBuilder`, 'CACHE_INVALID_KEY');
+      throw new CacheValidationError(
+        field,
+        `${field} contains '*', '?', '[', ']', '\\', white space or a leading '!'; build it with CacheKeyBuilder`,
+        'CACHE_INVALID_KEY',
+      );
     }
   }
 
@@ -135,7 +151,10 @@ export class CacheKeyBuilder {
    * The SCAN pattern and exact-match test for keys of one type, optionally one entity.
    * The test rejects keys that the glob matches only by accident (e.g. entity `AAPL` vs `AAPLX`).
    */
-  entityMatcher(type: CacheKeyType | undefined, entityId?: KeySegment): { pattern: string; matches: (storageKey: string) => boolean } {
+  entityMatcher(
+    type: CacheKeyType | undefined,
+    entityId?: KeySegment,
+  ): { pattern: string; matches: (storageKey: string) => boolean } {
     const entity = entityId === undefined ? undefined : CacheKeyBuilder.escape(entityId);
     const pattern = `${this.prefix}:${type ?? '*'}:${entity ?? '*'}`;
     const head = this.prefix + ':';
@@ -159,6 +178,8 @@ export class CacheKeyBuilder {
    * with `part`, `…:{YYYY-MM-DD}:{part}` holds that part's trades.
    */
   tradeDay(signature: string, date: string, part?: number): string {
-    return part === undefined ? this.build(CacheKeyType.MARKET_DATA, 'trades', signature, date) : this.build(CacheKeyType.MARKET_DATA, 'trades', signature, date, part);
+    return part === undefined
+      ? this.build(CacheKeyType.MARKET_DATA, 'trades', signature, date)
+      : this.build(CacheKeyType.MARKET_DATA, 'trades', signature, date, part);
   }
 }

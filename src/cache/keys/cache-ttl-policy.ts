@@ -55,14 +55,25 @@ export class CacheTTLPolicy {
       this.ttl[checkType(type, 'ttlSeconds')] = checkSeconds(seconds, `ttlSeconds.${type}`, false);
     }
     for (const [type, seconds] of Object.entries(options.maxStalenessSeconds ?? {})) {
-      this.stale[checkType(type, 'maxStalenessSeconds')] = checkSeconds(seconds, `maxStalenessSeconds.${type}`, true);
+      this.stale[checkType(type, 'maxStalenessSeconds')] = checkSeconds(
+        seconds,
+        `maxStalenessSeconds.${type}`,
+        true,
+      );
     }
     const jitter = options.jitterPercent ?? 0;
     if (!Number.isFinite(jitter) || jitter < 0 || jitter > 50) {
-      throw new CacheValidationError('jitterPercent', 'jitterPercent must be a number from 0 to 50');
+      throw new CacheValidationError(
+        'jitterPercent',
+        'jitterPercent must be a number from 0 to 50',
+      );
     }
     this.jitterPercent = jitter;
-    this.defaultTtlSeconds = checkSeconds(options.defaultTtlSeconds ?? 300, 'defaultTtlSeconds', false);
+    this.defaultTtlSeconds = checkSeconds(
+      options.defaultTtlSeconds ?? 300,
+      'defaultTtlSeconds',
+      false,
+    );
   }
 
   /** The TTL of `type` in seconds (without jitter). */
@@ -84,13 +95,22 @@ export class CacheTTLPolicy {
 }
 
 function checkType(type: string, field: string): CacheKeyType {
-  if (!isCacheKeyType(type)) throw new CacheValidationError(`${field}.${type}`, `${field}: unknown key type '${type}'`);
+  if (!isCacheKeyType(type))
+    throw new CacheValidationError(`${field}.${type}`, `${field}: unknown key type '${type}'`);
   return type;
 }
 
 function checkSeconds(value: unknown, field: string, allowZero: boolean): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) {
-    throw new CacheValidationError(field, `${field} must be a ${allowZero ? 'non-negative' : 'positive'} number of seconds`);
+  if (
+    typeof value !== 'number' ||
+    !Number.isFinite(value) ||
+    value < 0 ||
+    (!allowZero && value === 0)
+  ) {
+    throw new CacheValidationError(
+      field,
+      `${field} must be a ${allowZero ? 'non-negative' : 'positive'} number of seconds`,
+    );
   }
   return value;
 }

@@ -16,7 +16,9 @@ export interface CacheMetricsOptions {
   latencyBucketsSeconds?: number[];
 }
 
-const DEFAULT_BUCKETS_SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const DEFAULT_BUCKETS_SECONDS = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+];
 const BREAKER_STATES = ['closed', 'half-open', 'open'] as const;
 
 /**
@@ -41,7 +43,9 @@ export class CacheMetrics {
     const p = options?.prefix ?? 'market_cache_';
     const registers = [this.registry];
     const counters = (): IterableIterator<[string, TypeCounters]> => this.tiered.stats.entries();
-    const fromStats = (fill: (set: (labels: Record<string, string>, value: number) => void) => void) =>
+    const fromStats = (
+      fill: (set: (labels: Record<string, string>, value: number) => void) => void,
+    ) =>
       function (this: Counter<string>) {
         this.reset();
         fill((labels, value) => this.inc(labels, value));

@@ -7,13 +7,21 @@ import type { IsoDay } from './range-days.js';
  * items (default: a whole day per chunk), for a `RangeFetcher`. Memory holds one chunk.
  * Throws `CacheError` (`CACHE_FACTORY_FAILED`) when a date goes backwards.
  */
-export async function* chunkByDay<T>(items: AsyncIterable<T> | Iterable<T>, dateOf: (item: T) => IsoDay, maxChunk = Number.POSITIVE_INFINITY): AsyncGenerator<DayChunk<T>, void, undefined> {
+export async function* chunkByDay<T>(
+  items: AsyncIterable<T> | Iterable<T>,
+  dateOf: (item: T) => IsoDay,
+  maxChunk = Number.POSITIVE_INFINITY,
+): AsyncGenerator<DayChunk<T>, void, undefined> {
   let date: IsoDay | undefined;
   let chunk: T[] = [];
   for await (const item of items) {
     const d = dateOf(item);
     if (d !== date) {
-      if (date !== undefined && d < date) throw new CacheError('CACHE_FACTORY_FAILED', `source items are not in date order: ${d} after ${date}`);
+      if (date !== undefined && d < date)
+        throw new CacheError(
+          'CACHE_FACTORY_FAILED',
+          `source items are not in date order: ${d} after ${date}`,
+        );
       if (chunk.length) yield { date: date as IsoDay, items: chunk };
       date = d;
       chunk = [];

@@ -4,7 +4,15 @@ import { CacheError, CacheValidationError } from '../errors/cache-errors.js';
 import type { CacheKeyType } from '../keys/cache-key-type.js';
 import type { BatchEntry } from '../tiered/tiered-cache.js';
 import { RateLimitedLogger, errorSummary } from '../util/rate-limited-logger.js';
-import { checkDayRange, contiguousRuns, dayNumber, dayOfNumber, daysOf, todayUtcDay, type IsoDay } from './range-days.js';
+import {
+  checkDayRange,
+  contiguousRuns,
+  dayNumber,
+  dayOfNumber,
+  daysOf,
+  todayUtcDay,
+  type IsoDay,
+} from './range-days.js';
 
 /** Items of one day (a day may arrive in several consecutive chunks). */
 export interface DayChunk<T> {
@@ -19,7 +27,11 @@ export type RangeFetchResult<T> = AsyncIterable<DayChunk<T>> | Iterable<DayChunk
  * Fetches the contiguous range `[from, to]` (inclusive) of `scope` from the source. Days of the
  * range it answers no items for are remembered as empty ("no trading").
  */
-export type RangeFetcher<T, S> = (scope: S, from: IsoDay, to: IsoDay) => RangeFetchResult<T> | Promise<RangeFetchResult<T>>;
+export type RangeFetcher<T, S> = (
+  scope: S,
+  from: IsoDay,
+  to: IsoDay,
+) => RangeFetchResult<T> | Promise<RangeFetchResult<T>>;
 
 /** TTL rules of day buckets. */
 export interface RangeTtlRules {
@@ -127,7 +139,10 @@ export class RangeCache<T, S = string> {
     this.partSize = positiveInt(options.partSize ?? 2000, 'partSize');
     this.maxDays = positiveInt(options.maxDays ?? 10_000, 'maxDays');
     this.writeBatchItems = positiveInt(options.writeBatchItems ?? 2000, 'writeBatchItems');
-    this.closedDaySeconds = positiveSeconds(options.ttl.closedDaySeconds ?? DEFAULT_CLOSED_DAY_TTL_SECONDS, 'ttl.closedDaySeconds');
+    this.closedDaySeconds = positiveSeconds(
+      options.ttl.closedDaySeconds ?? DEFAULT_CLOSED_DAY_TTL_SECONDS,
+      'ttl.closedDaySeconds',
+    );
     this.liveDaySeconds = positiveSeconds(options.ttl.liveDaySeconds, 'ttl.liveDaySeconds');
     this.today = options.ttl.today ?? todayUtcDay;
   }
@@ -161,7 +176,11 @@ export class RangeCache<T, S = string> {
     return {
       ...coverage,
       days: () => {
-        if (started) throw new CacheValidationError('days', 'days() of a range stream can be iterated only once');
+        if (started)
+          throw new CacheValidationError(
+            'days',
+            'days() of a range stream can be iterated only once',
+          );
         started = true;
         return this.walk(scope, days, heads);
       },
@@ -169,21 +188,38 @@ export class RangeCache<T, S = string> {
   }
 
   /** One batched read of the day keys: each day's head (undefined when missing) and the coverage, counted. */
-  private async readCoverage(scope: S, from: IsoDay, to: IsoDay): Promise<{ days: IsoDay[]; heads: (Head<T> | undefined)[]; coverage: RangeCoverage }> {
+  private async readCoverage(
+    scope: S,
+    from: IsoDay,
+    to: IsoDay,
+  ): Promise<{ days: IsoDay[]; heads: (Head<T> | undefined)[]; coverage: RangeCoverage }> {
     checkDayRange(from, to, this.maxDays);
     const days = daysOf(from, to);
-    const raw = await this.cache.pipelineGet<unknown>(days.map((d) => this.options.dayKey(scope, d)));
+    const raw = await this.cache.pipelineGet<unknown>(
+      days.map((d) => this.options.dayKey(scope, d)),
+    );
     const heads = raw.map((v) => this.parseHead(v));
     const missing = days.filter((_, i) => heads[i] === undefined);
     const cachedDays = days.length - missing.length;
-    const status: RangeCoverageStatus = missing.length === 0 ? 'hit' : cachedDays === 0 ? 'miss' : 'partial';
+    const status: RangeCoverageStatus =
+      missing.length === 0 ? 'hit' : cachedDays === 0 ? 'miss' : 'partial';
     const counters = this.cache.tiered.stats.of(this.options.keyType);
     if (status === 'hit') counters.rangeHits++;
     else if (status === 'partial') counters.rangePartials++;
     else counters.rangeMisses++;
     let asOf = Date.now();
     for (const h of heads) if (h !== undefined && h.at < asOf) asOf = h.at;
-    return { days, heads, coverage: { status, fetched: contiguousRuns(missing), totalDays: days.length, cachedDays, asOf } };
+    return {
+      days,
+      heads,
+      coverage: {
+        status,
+        fetched: contiguousRuns(missing),
+        totalDays: days.length,
+        cachedDays,
+        asOf,
+      },
+    };
   }
 
   /** Reads a whole range; a fully cached inline range is copied without going through the day stream. */
@@ -191,22 +227,29 @@ export class RangeCache<T, S = string> {
     const { days, heads, coverage } = await this.readCoverage(scope, from, to);
     const items: T[] = [];
     if (coverage.status === 'hit' && !this.options.partKey) {
-      for (const head of heads) for (const item of (head as InlineBucket<T>).items) items.push(item);
+      for (const head of heads)
+        for (const item of (head as InlineBucket<T>).items) items.push(item);
     } else {
-      for await (const chunk of this.walk(scope, days, heads)) for (const item of chunk.items) items.push(item);
+      for await (const chunk of this.walk(scope, days, heads))
+        for (const item of chunk.items) items.push(item);
     }
     return { ...coverage, items };
   }
 
   /** Walks the days in order: runs of cached days from the cache, runs of missing days from the source. */
-  private async *walk(scope: S, days: IsoDay[], heads: (Head<T> | undefined)[]): AsyncGenerator<DayChunk<T>, void, undefined> {
+  private async *walk(
+    scope: S,
+    days: IsoDay[],
+    heads: (Head<T> | undefined)[],
+  ): AsyncGenerator<DayChunk<T>, void, undefined> {
     const writer = this.writerFor(scope);
     try {
-      for (let i = 0; i < days.length; ) {
+      for (let i = 0; i < days.length;) {
         const cached = heads[i] !== undefined;
         let j = i;
         while (j < days.length && (heads[j] !== undefined) === cached) j++;
-        if (cached) yield* this.readCached(scope, days.slice(i, j), heads.slice(i, j) as Head<T>[], writer);
+        if (cached)
+          yield* this.readCached(scope, days.slice(i, j), heads.slice(i, j) as Head<T>[], writer);
         else yield* this.fetchRun(scope, days[i], days[j - 1], writer, 0);
         i = j;
       }
@@ -217,7 +260,12 @@ export class RangeCache<T, S = string> {
   }
 
   /** Serves a run of cached days; a day whose parts are gone is fetched again (only that day). */
-  private async *readCached(scope: S, days: IsoDay[], heads: Head<T>[], writer: DayWriter<T>): AsyncGenerator<DayChunk<T>, void, undefined> {
+  private async *readCached(
+    scope: S,
+    days: IsoDay[],
+    heads: Head<T>[],
+    writer: DayWriter<T>,
+  ): AsyncGenerator<DayChunk<T>, void, undefined> {
     const partKey = this.options.partKey;
     if (!partKey) {
       for (let k = 0; k < days.length; k++) {
@@ -227,7 +275,7 @@ export class RangeCache<T, S = string> {
       return;
     }
     const index = heads as IndexBucket[];
-    for (let k = 0; k < days.length; ) {
+    for (let k = 0; k < days.length;) {
       if (index[k].count === 0) {
         k++;
         continue;
@@ -247,18 +295,26 @@ export class RangeCache<T, S = string> {
         batch.push(k);
         total += h.count;
       }
-      const parts = await this.cache.pipelineGet<unknown>(batch.map((b) => partKey(scope, days[b], 0)));
+      const parts = await this.cache.pipelineGet<unknown>(
+        batch.map((b) => partKey(scope, days[b], 0)),
+      );
       for (let n = 0; n < batch.length; n++) {
         const items = parts[n];
         const date = days[batch[n]];
-        if (Array.isArray(items) && items.length === index[batch[n]].count) yield { date, items: items as T[] };
+        if (Array.isArray(items) && items.length === index[batch[n]].count)
+          yield { date, items: items as T[] };
         else yield* this.fetchRun(scope, date, date, writer, 0);
       }
     }
   }
 
   /** Serves a day of several parts one part at a time; a missing part refetches the rest of the day. */
-  private async *readLargeDay(scope: S, date: IsoDay, head: IndexBucket, writer: DayWriter<T>): AsyncGenerator<DayChunk<T>, void, undefined> {
+  private async *readLargeDay(
+    scope: S,
+    date: IsoDay,
+    head: IndexBucket,
+    writer: DayWriter<T>,
+  ): AsyncGenerator<DayChunk<T>, void, undefined> {
     const partKey = this.options.partKey as NonNullable<RangeCacheOptions<T, S>['partKey']>;
     let served = 0;
     for (let p = 0; p < head.parts; p++) {
@@ -276,7 +332,13 @@ export class RangeCache<T, S = string> {
    * Fetches `[from, to]` once, yields its chunks (minus the first `skip` items, already served)
    * and hands each completed day (or empty day) to the writer.
    */
-  private async *fetchRun(scope: S, from: IsoDay, to: IsoDay, writer: DayWriter<T>, skip: number): AsyncGenerator<DayChunk<T>, void, undefined> {
+  private async *fetchRun(
+    scope: S,
+    from: IsoDay,
+    to: IsoDay,
+    writer: DayWriter<T>,
+    skip: number,
+  ): AsyncGenerator<DayChunk<T>, void, undefined> {
     const source = await this.options.fetch(scope, from, to);
     writer.beginRun();
     const end = dayNumber(to);
@@ -285,11 +347,20 @@ export class RangeCache<T, S = string> {
     let skipLeft = skip;
     for await (const chunk of source) {
       if (chunk.date !== current) {
-        if (current !== undefined && chunk.date < current) throw new CacheError('CACHE_FACTORY_FAILED', `range fetcher answered ${chunk.date} after ${current}`);
-        if (chunk.date < from || chunk.date > to) throw new CacheError('CACHE_FACTORY_FAILED', `range fetcher answered ${chunk.date}, outside ${from}..${to}`);
+        if (current !== undefined && chunk.date < current)
+          throw new CacheError(
+            'CACHE_FACTORY_FAILED',
+            `range fetcher answered ${chunk.date} after ${current}`,
+          );
+        if (chunk.date < from || chunk.date > to)
+          throw new CacheError(
+            'CACHE_FACTORY_FAILED',
+            `range fetcher answered ${chunk.date}, outside ${from}..${to}`,
+          );
         if (current !== undefined) await writer.completeDay(current);
         // Days skipped over had no items: remembered as empty.
-        for (const target = dayNumber(chunk.date); next < target; next++) await writer.emptyDay(dayOfNumber(next));
+        for (const target = dayNumber(chunk.date); next < target; next++)
+          await writer.emptyDay(dayOfNumber(next));
         next = dayNumber(chunk.date) + 1;
         current = chunk.date;
         writer.startDay();
@@ -314,7 +385,9 @@ export class RangeCache<T, S = string> {
     if (this.options.partKey) {
       // A head written with another part size is not ours any more: the day is fetched again.
       const count = v.count as number;
-      return Number.isInteger(count) && count >= 0 && v.parts === Math.ceil(count / this.partSize) ? (v as IndexBucket) : undefined;
+      return Number.isInteger(count) && count >= 0 && v.parts === Math.ceil(count / this.partSize)
+        ? (v as IndexBucket)
+        : undefined;
     }
     return Array.isArray(v.items) ? (v as InlineBucket<T>) : undefined;
   }
@@ -324,18 +397,32 @@ export class RangeCache<T, S = string> {
     const { keyType, dayKey, partKey } = this.options;
     const entry = (key: string, date: IsoDay, value: unknown): WriteEntry => {
       const live = date >= this.today();
-      return { key, value, ttl: live ? this.liveDaySeconds : this.closedDaySeconds, keyType, maxStalenessSeconds: live ? 0 : undefined };
+      return {
+        key,
+        value,
+        ttl: live ? this.liveDaySeconds : this.closedDaySeconds,
+        keyType,
+        maxStalenessSeconds: live ? 0 : undefined,
+      };
     };
     return new DayWriter<T>({
       partSize: partKey ? this.partSize : undefined,
       batchItems: this.writeBatchItems,
       dayEntries: (date, at, rest, count, restPart) => {
-        if (!partKey) return [entry(dayKey(scope, date), date, { at, items: rest } satisfies InlineBucket<T>)];
+        if (!partKey)
+          return [entry(dayKey(scope, date), date, { at, items: rest } satisfies InlineBucket<T>)];
         const out = rest.length ? [entry(partKey(scope, date, restPart), date, rest)] : [];
-        out.push(entry(dayKey(scope, date), date, { at, count, parts: Math.ceil(count / this.partSize) } satisfies IndexBucket));
+        out.push(
+          entry(dayKey(scope, date), date, {
+            at,
+            count,
+            parts: Math.ceil(count / this.partSize),
+          } satisfies IndexBucket),
+        );
         return out;
       },
-      partEntry: (date, part, items) => entry((partKey as NonNullable<typeof partKey>)(scope, date, part), date, items),
+      partEntry: (date, part, items) =>
+        entry((partKey as NonNullable<typeof partKey>)(scope, date, part), date, items),
       store: (entries) => this.store(entries),
     });
   }
@@ -349,7 +436,10 @@ export class RangeCache<T, S = string> {
     try {
       await this.cache.pipelineSet(entries);
     } catch (err) {
-      this.log.warn('write', `range cache write-back of ${entries.length} entries failed: ${errorSummary(err)}`);
+      this.log.warn(
+        'write',
+        `range cache write-back of ${entries.length} entries failed: ${errorSummary(err)}`,
+      );
     }
   }
 }
@@ -405,7 +495,10 @@ class DayWriter<T> {
 
   /** Queues the current day's remaining items and its head. */
   async completeDay(date: IsoDay): Promise<void> {
-    this.enqueue(this.hooks.dayEntries(date, this.runAt, this.buffer, this.count, this.partsCut), this.buffer.length);
+    this.enqueue(
+      this.hooks.dayEntries(date, this.runAt, this.buffer, this.count, this.partsCut),
+      this.buffer.length,
+    );
     this.buffer = [];
     await this.flushIfFull();
   }
@@ -430,16 +523,19 @@ class DayWriter<T> {
   }
 
   private async flushIfFull(): Promise<void> {
-    if (this.pendingItems >= this.hooks.batchItems || this.pending.length >= 5000) await this.flush();
+    if (this.pendingItems >= this.hooks.batchItems || this.pending.length >= 5000)
+      await this.flush();
   }
 }
 
 function positiveInt(value: number, field: string): number {
-  if (!Number.isInteger(value) || value < 1) throw new CacheValidationError(field, `${field} must be a positive integer`);
+  if (!Number.isInteger(value) || value < 1)
+    throw new CacheValidationError(field, `${field} must be a positive integer`);
   return value;
 }
 
 function positiveSeconds(value: number, field: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new CacheValidationError(field, `${field} must be a positive number of seconds`);
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0)
+    throw new CacheValidationError(field, `${field} must be a positive number of seconds`);
   return value;
 }

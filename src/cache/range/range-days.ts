@@ -13,12 +13,19 @@ export function isIsoDay(value: unknown): value is IsoDay {
   const m = DAY_RE.exec(value);
   if (!m) return false;
   const d = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])));
-  return d.getUTCFullYear() === Number(m[1]) && d.getUTCMonth() === Number(m[2]) - 1 && d.getUTCDate() === Number(m[3]);
+  return (
+    d.getUTCFullYear() === Number(m[1]) &&
+    d.getUTCMonth() === Number(m[2]) - 1 &&
+    d.getUTCDate() === Number(m[3])
+  );
 }
 
 /** Days since 1970-01-01 of a date already checked with `isIsoDay`. */
 export function dayNumber(day: IsoDay): number {
-  return Date.UTC(Number(day.slice(0, 4)), Number(day.slice(5, 7)) - 1, Number(day.slice(8, 10))) / DAY_MS;
+  return (
+    Date.UTC(Number(day.slice(0, 4)), Number(day.slice(5, 7)) - 1, Number(day.slice(8, 10))) /
+    DAY_MS
+  );
 }
 
 /** The `YYYY-MM-DD` date of a day number (days since 1970-01-01, UTC). */
@@ -83,10 +90,17 @@ export function contiguousRuns(days: readonly IsoDay[]): Array<[IsoDay, IsoDay]>
  * Throws `CacheValidationError` naming `from` or `to`; answers the number of days.
  */
 export function checkDayRange(from: unknown, to: unknown, maxDays: number): number {
-  if (!isIsoDay(from)) throw new CacheValidationError('from', 'from must be a calendar date written YYYY-MM-DD');
-  if (!isIsoDay(to)) throw new CacheValidationError('to', 'to must be a calendar date written YYYY-MM-DD');
+  if (!isIsoDay(from))
+    throw new CacheValidationError('from', 'from must be a calendar date written YYYY-MM-DD');
+  if (!isIsoDay(to))
+    throw new CacheValidationError('to', 'to must be a calendar date written YYYY-MM-DD');
   const days = dayNumber(to) - dayNumber(from) + 1;
-  if (days < 1) throw new CacheValidationError('from', `from (${from}) must be on or before to (${to})`);
-  if (days > maxDays) throw new CacheValidationError('to', `to must be at most ${maxDays - 1} days after from (${from}..${to} spans ${days} days)`);
+  if (days < 1)
+    throw new CacheValidationError('from', `from (${from}) must be on or before to (${to})`);
+  if (days > maxDays)
+    throw new CacheValidationError(
+      'to',
+      `to must be at most ${maxDays - 1} days after from (${from}..${to} spans ${days} days)`,
+    );
   return days;
 }

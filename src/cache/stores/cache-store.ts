@@ -45,7 +45,11 @@ export interface CacheStore {
    */
   increment(key: string, ttlMs: number): Promise<{ value: number; ttlMs: number } | undefined>;
   /** Sets `key` to `token` only if absent, for `ttlMs` ms: a lock. 'unavailable' when the store cannot answer. */
-  acquireLock(key: string, token: string, ttlMs: number): Promise<'acquired' | 'busy' | 'unavailable'>;
+  acquireLock(
+    key: string,
+    token: string,
+    ttlMs: number,
+  ): Promise<'acquired' | 'busy' | 'unavailable'>;
   /** Deletes `key` only if it still holds `token` (atomic). */
   releaseLock(key: string, token: string): Promise<boolean>;
 

@@ -2,7 +2,13 @@ import { LRUCache } from 'lru-cache';
 import { CacheValidationError } from '../errors/cache-errors.js';
 import { assertTtlMs as checkTtl } from '../util/arguments.js';
 import { globToRegExp } from '../util/glob.js';
-import type { CacheStore, StoreDescription, StoreEntry, StoreHealth, StoreStats } from './cache-store.js';
+import type {
+  CacheStore,
+  StoreDescription,
+  StoreEntry,
+  StoreHealth,
+  StoreStats,
+} from './cache-store.js';
 
 interface Slot {
   value: string;
@@ -30,8 +36,10 @@ export class MemoryStore implements CacheStore {
   constructor(options: MemoryStoreOptions = {}) {
     const maxEntries = options.maxEntries ?? 50_000;
     const maxBytes = options.maxBytes ?? 256 * 1024 * 1024;
-    if (!Number.isInteger(maxEntries) || maxEntries < 1) throw new CacheValidationError('maxEntries', 'maxEntries must be a positive integer');
-    if (!Number.isInteger(maxBytes) || maxBytes < 1) throw new CacheValidationError('maxBytes', 'maxBytes must be a positive integer');
+    if (!Number.isInteger(maxEntries) || maxEntries < 1)
+      throw new CacheValidationError('maxEntries', 'maxEntries must be a positive integer');
+    if (!Number.isInteger(maxBytes) || maxBytes < 1)
+      throw new CacheValidationError('maxBytes', 'maxBytes must be a positive integer');
     this.lru = new LRUCache<string, Slot>({
       max: maxEntries,
       maxSize: maxBytes,
@@ -139,7 +147,14 @@ export class MemoryStore implements CacheStore {
   }
 
   async getHealth(): Promise<StoreHealth> {
-    return { status: 'up', kind: this.kind, connected: true, latencyMs: 0, entries: this.lru.size, bytes: this.lru.calculatedSize };
+    return {
+      status: 'up',
+      kind: this.kind,
+      connected: true,
+      latencyMs: 0,
+      entries: this.lru.size,
+      bytes: this.lru.calculatedSize,
+    };
   }
 
   /** Always ready: the store lives in this process. */

@@ -29,12 +29,27 @@ interface Envelope {
 }
 
 /** Serializes an entry's envelope as JSON (`SerializationError` for cycles, BigInt and the like). */
-export function encodeEntry(value: unknown, asOf: number, staleAt: number, expiresAt: number, keepUntil: number): string {
+export function encodeEntry(
+  value: unknown,
+  asOf: number,
+  staleAt: number,
+  expiresAt: number,
+  keepUntil: number,
+): string {
   let raw: string | undefined;
   try {
-    raw = JSON.stringify({ v: value, a: asOf, s: staleAt, e: expiresAt, k: keepUntil } satisfies Envelope);
+    raw = JSON.stringify({
+      v: value,
+      a: asOf,
+      s: staleAt,
+      e: expiresAt,
+      k: keepUntil,
+    } satisfies Envelope);
   } catch (e) {
-    throw new SerializationError(`value is not JSON-serializable: ${e instanceof Error ? e.message : String(e)}`, e);
+    throw new SerializationError(
+      `value is not JSON-serializable: ${e instanceof Error ? e.message : String(e)}`,
+      e,
+    );
   }
   return raw;
 }
@@ -44,12 +59,23 @@ export function encodeEntry(value: unknown, asOf: number, staleAt: number, expir
  * a wrong shape, or a payload carrying a `__proto__` key (refused rather than risk pollution).
  * The value is deep-frozen, so callers sharing it can never change what the next caller gets.
  */
-export function decodeEntry<T>(raw: string, keyType: CacheKeyType | undefined): CacheEntry<T> | undefined {
+export function decodeEntry<T>(
+  raw: string,
+  keyType: CacheKeyType | undefined,
+): CacheEntry<T> | undefined {
   const env = decodeJsonValue(raw);
   if (typeof env !== 'object' || env === null || !('v' in env)) return undefined;
   const { v, a, s, e, k } = env as Envelope;
   if (![a, s, e, k].every((n) => typeof n === 'number' && Number.isFinite(n))) return undefined;
-  return { value: deepFreeze(v) as T, asOf: a, staleAt: s, expiresAt: e, keepUntil: k, size: raw.length, keyType };
+  return {
+    value: deepFreeze(v) as T,
+    asOf: a,
+    staleAt: s,
+    expiresAt: e,
+    keepUntil: k,
+    size: raw.length,
+    keyType,
+  };
 }
 
 /** Parses JSON text; `undefined` for non-JSON or text carrying a `__proto__` key. Never evaluates code. */

@@ -38,9 +38,22 @@ const OTHER = 'other';
 
 function zero(): TypeCounters {
   return {
-    l1Hits: 0, l1Misses: 0, l2Hits: 0, l2Misses: 0, l2Errors: 0, corrupt: 0,
-    staleHits: 0, backgroundRefreshes: 0, refreshFailures: 0, failSafeServed: 0, failSafeThrottled: 0,
-    factoryCalls: 0, factoryErrors: 0, rangeHits: 0, rangePartials: 0, rangeMisses: 0,
+    l1Hits: 0,
+    l1Misses: 0,
+    l2Hits: 0,
+    l2Misses: 0,
+    l2Errors: 0,
+    corrupt: 0,
+    staleHits: 0,
+    backgroundRefreshes: 0,
+    refreshFailures: 0,
+    failSafeServed: 0,
+    failSafeThrottled: 0,
+    factoryCalls: 0,
+    factoryErrors: 0,
+    rangeHits: 0,
+    rangePartials: 0,
+    rangeMisses: 0,
   };
 }
 
@@ -59,7 +72,10 @@ export class CacheStats {
   }
 
   /** The stats view: total plus one per key type. */
-  view(l1: { size: number; bytes: number; maxBytes: number }): { total: TieredStatsView; byKeyType: Record<string, TieredStatsView> } {
+  view(l1: { size: number; bytes: number; maxBytes: number }): {
+    total: TieredStatsView;
+    byKeyType: Record<string, TieredStatsView>;
+  } {
     const total = zero();
     const byKeyType: Record<string, TieredStatsView> = {};
     for (const [type, c] of this.byType) {
@@ -85,9 +101,17 @@ function shape(c: TypeCounters): TieredStatsView {
   return {
     l1: { hits: c.l1Hits, misses: c.l1Misses, size: 0, bytes: 0, utilization: 0 },
     l2: { hits: c.l2Hits, misses: c.l2Misses, errors: c.l2Errors, corrupt: c.corrupt },
-    swr: { staleHits: c.staleHits, backgroundRefreshes: c.backgroundRefreshes, refreshFailures: c.refreshFailures },
+    swr: {
+      staleHits: c.staleHits,
+      backgroundRefreshes: c.backgroundRefreshes,
+      refreshFailures: c.refreshFailures,
+    },
     failSafe: { served: c.failSafeServed, throttled: c.failSafeThrottled },
     range: { hits: c.rangeHits, partials: c.rangePartials, misses: c.rangeMisses },
-    overall: { hitRate: requests === 0 ? 0 : Math.round((Math.min(hits, requests) / requests) * 10_000) / 10_000, totalRequests: requests },
+    overall: {
+      hitRate:
+        requests === 0 ? 0 : Math.round((Math.min(hits, requests) / requests) * 10_000) / 10_000,
+      totalRequests: requests,
+    },
   };
 }

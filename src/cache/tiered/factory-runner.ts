@@ -10,7 +10,11 @@ export type RaceOutcome<T> =
  * never abandoned: it keeps running after a timeout, and its rejection is always observed, so
  * background work can never surface as an unhandled rejection.
  */
-export function raceFactory<T>(work: Promise<T>, softTimeoutMs: number | undefined, hardTimeoutMs: number): Promise<RaceOutcome<T>> {
+export function raceFactory<T>(
+  work: Promise<T>,
+  softTimeoutMs: number | undefined,
+  hardTimeoutMs: number,
+): Promise<RaceOutcome<T>> {
   return new Promise((resolve) => {
     let done = false;
     const timers: NodeJS.Timeout[] = [];
@@ -24,7 +28,8 @@ export function raceFactory<T>(work: Promise<T>, softTimeoutMs: number | undefin
       (value) => finish({ kind: 'value', value }),
       (error: unknown) => finish({ kind: 'error', error }),
     );
-    if (softTimeoutMs !== undefined && softTimeoutMs < hardTimeoutMs) timers.push(setTimeout(() => finish({ kind: 'soft-timeout' }), softTimeoutMs));
+    if (softTimeoutMs !== undefined && softTimeoutMs < hardTimeoutMs)
+      timers.push(setTimeout(() => finish({ kind: 'soft-timeout' }), softTimeoutMs));
     timers.push(setTimeout(() => finish({ kind: 'hard-timeout' }), hardTimeoutMs));
   });
 }

@@ -50,7 +50,9 @@ export class InvalidationBus {
   async start(): Promise<void> {
     const sub = this.redis.duplicate();
     this.subscriber = sub;
-    sub.on('error', (e: unknown) => this.log.warn('bus', `invalidation bus connection: ${errorSummary(e)}`));
+    sub.on('error', (e: unknown) =>
+      this.log.warn('bus', `invalidation bus connection: ${errorSummary(e)}`),
+    );
     sub.on('message', (_channel: string, text: string) => this.receive(text));
     sub.on('close', () => {
       this.subscribed = false;
@@ -67,7 +69,10 @@ export class InvalidationBus {
     try {
       await withTimeout(sub.connect(), 2000, 'bus connect timed out');
     } catch (e) {
-      this.log.warn('bus-connect', `invalidation bus not connected at start-up; retrying: ${errorSummary(e)}`);
+      this.log.warn(
+        'bus-connect',
+        `invalidation bus not connected at start-up; retrying: ${errorSummary(e)}`,
+      );
     }
   }
 
@@ -79,7 +84,8 @@ export class InvalidationBus {
       },
       (e: unknown) => {
         this.log.warn('bus-subscribe', `bus subscribe failed, retrying: ${errorSummary(e)}`);
-        if (this.subscriber === sub && sub.status === 'ready') setTimeout(() => this.subscriber === sub && this.subscribe(sub), 200).unref();
+        if (this.subscriber === sub && sub.status === 'ready')
+          setTimeout(() => this.subscriber === sub && this.subscribe(sub), 200).unref();
       },
     );
   }
@@ -115,8 +121,10 @@ export class InvalidationBus {
     }
     if (typeof wire !== 'object' || wire === null || wire.i === this.instanceId) return;
     this.received++;
-    if (Array.isArray(wire.k)) this.onMessage({ kind: 'keys', keys: wire.k.filter((k) => typeof k === 'string') });
-    else if (typeof wire.n === 'string' && typeof wire.v === 'string') this.onMessage({ kind: 'namespace', namespace: wire.n, version: wire.v });
+    if (Array.isArray(wire.k))
+      this.onMessage({ kind: 'keys', keys: wire.k.filter((k) => typeof k === 'string') });
+    else if (typeof wire.n === 'string' && typeof wire.v === 'string')
+      this.onMessage({ kind: 'namespace', namespace: wire.n, version: wire.v });
     else if (wire.a === 1) this.onMessage({ kind: 'all' });
   }
 }

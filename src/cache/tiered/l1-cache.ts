@@ -59,7 +59,15 @@ export class L1Cache {
       return false;
     }
     const cap = this.options.maxTtlMs === undefined ? Infinity : now + this.options.maxTtlMs;
-    const kept = cap < entry.keepUntil ? { ...entry, staleAt: Math.min(entry.staleAt, cap), expiresAt: Math.min(entry.expiresAt, cap), keepUntil: cap } : entry;
+    const kept =
+      cap < entry.keepUntil
+        ? {
+            ...entry,
+            staleAt: Math.min(entry.staleAt, cap),
+            expiresAt: Math.min(entry.expiresAt, cap),
+            keepUntil: cap,
+          }
+        : entry;
     this.lru.set(key, kept);
     return true;
   }

@@ -1,7 +1,13 @@
 import { Logger } from '@nestjs/common';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { CacheError, CacheValidationError, FactoryError, FactoryTimeoutError, ValueTooLargeError } from '../errors/cache-errors.js';
+import {
+  CacheError,
+  CacheValidationError,
+  FactoryError,
+  FactoryTimeoutError,
+  ValueTooLargeError,
+} from '../errors/cache-errors.js';
 import type { CacheKeyBuilder } from '../keys/cache-key-builder.js';
 import type { CacheKeyType } from '../keys/cache-key-type.js';
 import type { CacheTTLPolicy } from '../keys/cache-ttl-policy.js';
@@ -129,7 +135,8 @@ export class TieredCache {
   /** Applies a message from another instance to this instance's L1. */
   onBusMessage(message: BusMessage): void {
     if (message.kind === 'keys') for (const k of message.keys) this.l1.delete(k);
-    else if (message.kind === 'namespace') this.namespaceVersions.set(message.namespace, message.version);
+    else if (message.kind === 'namespace')
+      this.namespaceVersions.set(message.namespace, message.version);
     else {
       this.l1.clear();
       this.namespaceVersions.clear();
@@ -167,8 +174,15 @@ export class TieredCache {
   }
 
   /** Like `getOrSet`, answering where the value came from and when it was produced. */
-  async getOrSetResult<T>(key: string, factory: Factory<T>, options: TieredCallOptions = {}): Promise<Resolved<T>> {
-    const storageKey = options.namespace === undefined ? this.keys.storageKey(key) : await this.namespacedKey(key, options.namespace);
+  async getOrSetResult<T>(
+    key: string,
+    factory: Factory<T>,
+    options: TieredCallOptions = {},
+  ): Promise<Resolved<T>> {
+    const storageKey =
+      options.namespace === undefined
+        ? this.keys.storageKey(key)
+        : await this.namespacedKey(key, options.namespace);
     const hit = this.l1.get(storageKey);
     if (hit !== undefined && Date.now() < hit.staleAt) {
       this.stats.of(hit.keyType).l1Hits++;
@@ -178,7 +192,10 @@ export class TieredCache {
   }
 
   /** Reads `key` without a factory: fresh or SWR-stale values, else `undefined`. */
-  async get<T>(key: string, options: Pick<TieredCallOptions, 'keyType' | 'namespace'> = {}): Promise<Resolved<T> | undefined> {
+  async get<T>(
+    key: string,
+    options: Pick<TieredCallOptions, 'keyType' | 'namespace'> = {},
+  ): Promise<Resolved<T> | undefined> {
     this.keys.assertLogicalKey(key);
     const storageKey = await this.storageKeyOf(key, options.namespace);
     const type = options.keyType ?? this.keys.typeOf(key);
@@ -243,7 +260,11 @@ export class TieredCache {
   async clearNamespace(namespace: string): Promise<void> {
     assertText(namespace, 'namespace', 200);
     const version = randomBytes(6).toString('hex');
-    await this.store.set(this.keys.namespaceVersionKey(namespace), version, NAMESPACE_VERSION_TTL_MS);
+    await this.store.set(
+      this.keys.namespaceVersionKey(namespace),
+      version,
+      NAMESPACE_VERSION_TTL_MS,
+    );
     this.namespaceVersions.set(namespace, version);
     await this.bus?.publish({ kind: 'namespace', namespace, version });
   }
@@ -258,7 +279,10 @@ export class TieredCache {
   }
 
   /** Values of many keys (L1 first, the rest in one L2 batch), in order; `undefined` for misses and expired values. */
-  async getMany<T>(keys: readonly string[], options: Pick<TieredCallOptions, 'keyType'> = {}): Promise<(T | undefined)[]> {
+  async getMany<T>(
+    keys: readonly string[],
+    options: Pick<TieredCallOptions, 'keyType'> = {},
+  ): Promise<(T | undefined)[]> {
     keys.forEach((k, i) => this.keys.assertLogicalKey(k, `keys[${i}]`));
     const now = Date.now();
     const out = new Array<T | undefined>(keys.length);
@@ -308,17 +332,36 @@ export class TieredCache {
       this.keys.assertLogicalKey(e.key, `entries[${i}].key`);
       const type = e.keyType ?? this.keys.typeOf(e.key);
       const ttlMs = this.ttlMsOf(e.ttl, type);
-      return { storageKey: this.keys.storageKey(e.key), type, ttlMs, ...this.encode(this.keys.storageKey(e.key), type, e.value, ttlMs, now, e.maxStalenessSeconds) };
+      return {
+        storageKey: this.keys.storageKey(e.key),
+        type,
+        ttlMs,
+        ...this.encode(
+          this.keys.storageKey(e.key),
+          type,
+          e.value,
+          ttlMs,
+          now,
+          e.maxStalenessSeconds,
+        ),
+      };
     });
     for (const p of prepared) this.l1.set(p.storageKey, p.entry, now);
-    const stored = await this.store.pipelineSet(prepared.map((p) => ({ key: p.storageKey, value: p.raw, ttlMs: p.entry.keepUntil - now })));
-    if (prepared.length) await this.bus?.publish({ kind: 'keys', keys: prepared.map((p) => p.storageKey) });
+    const stored = await this.store.pipelineSet(
+      prepared.map((p) => ({ key: p.storageKey, value: p.raw, ttlMs: p.entry.keepUntil - now })),
+    );
+    if (prepared.length)
+      await this.bus?.publish({ kind: 'keys', keys: prepared.map((p) => p.storageKey) });
     return stored;
   }
 
   /** Statistics: total and per key type, with L1 size and bytes and L2 store errors. */
   getStats(): { total: TieredStatsView; byKeyType: Record<string, TieredStatsView> } {
-    const view = this.stats.view({ size: this.l1.size, bytes: this.l1.bytes, maxBytes: this.options.l1.maxBytes });
+    const view = this.stats.view({
+      size: this.l1.size,
+      bytes: this.l1.bytes,
+      maxBytes: this.options.l1.maxBytes,
+    });
     view.total.l2.errors = this.store.getStats().errors;
     return view;
   }
@@ -367,7 +410,13 @@ export class TieredCache {
   }
 
   /** The slow path of `getOrSet`: stale L1 handling, then single-flight over L2 and the factory. */
-  private async resolve<T>(storageKey: string, key: string, factory: Factory<T>, options: TieredCallOptions, found: CacheEntry | undefined): Promise<Resolved<T>> {
+  private async resolve<T>(
+    storageKey: string,
+    key: string,
+    factory: Factory<T>,
+    options: TieredCallOptions,
+    found: CacheEntry | undefined,
+  ): Promise<Resolved<T>> {
     let hit = found;
     this.keys.assertLogicalKey(key);
     const type = options.keyType ?? this.keys.typeOf(key);
@@ -391,13 +440,25 @@ export class TieredCache {
     }
     const running = this.inflight.get(storageKey) as Promise<Resolved<T>> | undefined;
     if (running) return running;
-    const work = this.load(storageKey, type, factory, options, hit as CacheEntry<T> | undefined).finally(() => this.inflight.delete(storageKey));
+    const work = this.load(
+      storageKey,
+      type,
+      factory,
+      options,
+      hit as CacheEntry<T> | undefined,
+    ).finally(() => this.inflight.delete(storageKey));
     this.inflight.set(storageKey, work);
     return work;
   }
 
   /** L2 read, then the factory under the distributed lock (or the value its holder wrote). */
-  private async load<T>(storageKey: string, type: CacheKeyType | undefined, factory: Factory<T>, options: TieredCallOptions, hit: CacheEntry<T> | undefined): Promise<Resolved<T>> {
+  private async load<T>(
+    storageKey: string,
+    type: CacheKeyType | undefined,
+    factory: Factory<T>,
+    options: TieredCallOptions,
+    hit: CacheEntry<T> | undefined,
+  ): Promise<Resolved<T>> {
     const ttlMs = this.ttlMsOf(options.ttl, type);
     const counters = this.stats.of(type);
     let fallback = hit;
@@ -425,7 +486,9 @@ export class TieredCache {
     }
     const lockKey = this.keys.lockKey(storageKey);
     const token = randomUUID();
-    let lock = l2Failed ? 'unavailable' : await this.store.acquireLock(lockKey, token, this.lockTtlMs);
+    let lock = l2Failed
+      ? 'unavailable'
+      : await this.store.acquireLock(lockKey, token, this.lockTtlMs);
     if (lock === 'busy') {
       const written = await this.waitForHolder<T>(storageKey, type, fallback?.asOf ?? 0);
       if (written) {
@@ -434,12 +497,17 @@ export class TieredCache {
       }
       lock = await this.store.acquireLock(lockKey, token, this.lockTtlMs);
     }
-    const release = lock === 'acquired' ? () => void this.store.releaseLock(lockKey, token) : () => undefined;
+    const release =
+      lock === 'acquired' ? () => void this.store.releaseLock(lockKey, token) : () => undefined;
     return this.runFactory(storageKey, type, factory, options, ttlMs, fallback, release);
   }
 
   /** Polls L2 (10 ms, doubling to 100 ms) until the lock holder's value appears or the wait bound passes. */
-  private async waitForHolder<T>(storageKey: string, type: CacheKeyType | undefined, newerThan: number): Promise<CacheEntry<T> | undefined> {
+  private async waitForHolder<T>(
+    storageKey: string,
+    type: CacheKeyType | undefined,
+    newerThan: number,
+  ): Promise<CacheEntry<T> | undefined> {
     // The wait is bounded on the monotonic clock: a wall-clock jump never stretches or cuts it.
     const deadline = performance.now() + this.lockWaitMs;
     let delay = 10;
@@ -485,9 +553,12 @@ export class TieredCache {
     );
     const hardTimeoutMs = options.hardTimeoutMs ?? this.options.hardTimeoutMs;
     const usable = fallback && started < fallback.keepUntil ? fallback : undefined;
-    const softTimeoutMs = usable ? (options.softTimeoutMs ?? this.options.softTimeoutMs) : undefined;
+    const softTimeoutMs = usable
+      ? (options.softTimeoutMs ?? this.options.softTimeoutMs)
+      : undefined;
     const outcome = await raceFactory(work, softTimeoutMs, hardTimeoutMs);
-    if (outcome.kind === 'value') return { value: outcome.value.value, source: 'factory', asOf: outcome.value.asOf };
+    if (outcome.kind === 'value')
+      return { value: outcome.value.value, source: 'factory', asOf: outcome.value.asOf };
     if (usable && Date.now() < usable.keepUntil) {
       if (outcome.kind === 'soft-timeout') counters.staleHits++;
       else {
@@ -497,12 +568,21 @@ export class TieredCache {
       }
       return { value: usable.value, source: 'stale', asOf: usable.asOf };
     }
-    if (outcome.kind === 'error') throw outcome.error instanceof CacheError ? outcome.error : new FactoryError(storageKey, outcome.error);
+    if (outcome.kind === 'error')
+      throw outcome.error instanceof CacheError
+        ? outcome.error
+        : new FactoryError(storageKey, outcome.error);
     throw new FactoryTimeoutError(storageKey, hardTimeoutMs);
   }
 
   /** Stores a value: L1 (a frozen decoded copy) and L2, then tells the other instances. */
-  private async write<T>(storageKey: string, type: CacheKeyType | undefined, value: T, ttlMs: number, now: number): Promise<{ entry: CacheEntry<T>; stored: boolean }> {
+  private async write<T>(
+    storageKey: string,
+    type: CacheKeyType | undefined,
+    value: T,
+    ttlMs: number,
+    now: number,
+  ): Promise<{ entry: CacheEntry<T>; stored: boolean }> {
     const { raw, entry } = this.encode(storageKey, type, value, ttlMs, now);
     this.l1.set(storageKey, entry, now);
     return { entry, stored: await this.persist(storageKey, raw, entry) };
@@ -516,32 +596,56 @@ export class TieredCache {
   }
 
   /** The stored text of a value and its frozen decoded entry; refuses values over `maxValueBytes`. */
-  private encode<T>(storageKey: string, type: CacheKeyType | undefined, value: T, ttlMs: number, now: number, maxStalenessSeconds?: number): { raw: string; entry: CacheEntry<T> } {
+  private encode<T>(
+    storageKey: string,
+    type: CacheKeyType | undefined,
+    value: T,
+    ttlMs: number,
+    now: number,
+    maxStalenessSeconds?: number,
+  ): { raw: string; entry: CacheEntry<T> } {
     const expiresAt = now + ttlMs;
     const staleAt = expiresAt - (ttlMs * this.options.swrPercent) / 100;
     const keepUntil = expiresAt + (maxStalenessSeconds ?? this.policy.maxStalenessFor(type)) * 1000;
     const raw = encodeEntry(value, now, staleAt, expiresAt, keepUntil);
-    if (raw.length > this.options.maxValueBytes) throw new ValueTooLargeError(storageKey, raw.length, this.options.maxValueBytes);
+    if (raw.length > this.options.maxValueBytes)
+      throw new ValueTooLargeError(storageKey, raw.length, this.options.maxValueBytes);
     const entry = decodeEntry<T>(raw, type);
-    if (!entry) throw new CacheValidationError('value', 'value cannot be cached: it carries a "__proto__" key');
+    if (!entry)
+      throw new CacheValidationError(
+        'value',
+        'value cannot be cached: it carries a "__proto__" key',
+      );
     return { raw, entry };
   }
 
   /** Reads and decodes an L2 entry; a corrupt one is counted, deleted and answered as a miss. */
-  private async readL2<T>(storageKey: string, type: CacheKeyType | undefined): Promise<CacheEntry<T> | undefined> {
+  private async readL2<T>(
+    storageKey: string,
+    type: CacheKeyType | undefined,
+  ): Promise<CacheEntry<T> | undefined> {
     const raw = await this.store.get(storageKey);
     if (raw === undefined) return undefined;
     const entry = decodeEntry<T>(raw, type);
     if (!entry) {
       this.stats.of(type).corrupt++;
-      this.log.warn('corrupt', 'a cached value could not be decoded; it was deleted and counted as a miss');
+      this.log.warn(
+        'corrupt',
+        'a cached value could not be decoded; it was deleted and counted as a miss',
+      );
       await this.store.delete(storageKey);
     }
     return entry;
   }
 
   /** Refreshes a stale key in the background: at most one refresh per key across instances (the lock). */
-  private refreshInBackground<T>(storageKey: string, type: CacheKeyType | undefined, factory: Factory<T>, options: TieredCallOptions, stale: CacheEntry): void {
+  private refreshInBackground<T>(
+    storageKey: string,
+    type: CacheKeyType | undefined,
+    factory: Factory<T>,
+    options: TieredCallOptions,
+    stale: CacheEntry,
+  ): void {
     if (this.refreshing.has(storageKey)) return;
     this.refreshing.add(storageKey);
     const counters = this.stats.of(type);
@@ -557,12 +661,31 @@ export class TieredCache {
           return;
         }
         counters.backgroundRefreshes++;
-        const outcome = await raceFactory(startFactory(factory), undefined, options.hardTimeoutMs ?? this.options.hardTimeoutMs);
-        if (outcome.kind !== 'value') throw outcome.kind === 'error' ? outcome.error : new FactoryTimeoutError(storageKey, options.hardTimeoutMs ?? this.options.hardTimeoutMs);
-        await this.write(storageKey, type, outcome.value, this.ttlMsOf(options.ttl, type), Date.now());
+        const outcome = await raceFactory(
+          startFactory(factory),
+          undefined,
+          options.hardTimeoutMs ?? this.options.hardTimeoutMs,
+        );
+        if (outcome.kind !== 'value')
+          throw outcome.kind === 'error'
+            ? outcome.error
+            : new FactoryTimeoutError(
+                storageKey,
+                options.hardTimeoutMs ?? this.options.hardTimeoutMs,
+              );
+        await this.write(
+          storageKey,
+          type,
+          outcome.value,
+          this.ttlMsOf(options.ttl, type),
+          Date.now(),
+        );
       } catch (e) {
         counters.refreshFailures++;
-        this.log.warn('refresh', `background refresh failed; the stale value stays: ${errorSummary(e)}`);
+        this.log.warn(
+          'refresh',
+          `background refresh failed; the stale value stays: ${errorSummary(e)}`,
+        );
       } finally {
         if (lock === 'acquired') await this.store.releaseLock(lockKey, token);
       }
@@ -571,7 +694,9 @@ export class TieredCache {
   }
 
   private track(p: Promise<unknown>): void {
-    const guarded = p.catch((e: unknown) => this.log.warn('background', `background cache work failed: ${errorSummary(e)}`));
+    const guarded = p.catch((e: unknown) =>
+      this.log.warn('background', `background cache work failed: ${errorSummary(e)}`),
+    );
     this.background.add(guarded);
     void guarded.finally(() => this.background.delete(guarded));
   }

@@ -22,7 +22,12 @@ export type AnalysisType = 'short_term' | 'long_term' | 'technical' | 'comprehen
 export type AnalysisSignal = 'buy' | 'sell' | 'hold';
 
 /** Every analysis type, for validation. */
-export const ANALYSIS_TYPES: readonly AnalysisType[] = ['short_term', 'long_term', 'technical', 'comprehensive'];
+export const ANALYSIS_TYPES: readonly AnalysisType[] = [
+  'short_term',
+  'long_term',
+  'technical',
+  'comprehensive',
+];
 
 /** Indicator values of the latest bar; prices in the ticker's currency, fractions as 0.1 = 10 %. */
 export interface AnalysisIndicators {
@@ -74,8 +79,14 @@ const pct = (x: number, digits = 1): string => `${(x * 100).toFixed(digits)}%`;
 const price = (x: number): string => x.toFixed(2);
 
 /** Computes indicators and a rule-based signal for `ticker` from bars in date order. */
-export function computeAnalysis(ticker: string, bars: readonly DailyBar[], type: AnalysisType): StockAnalysis {
-  const ordered = isDateOrdered(bars) ? bars : [...bars].sort((a, b) => (a.date < b.date ? -1 : a.date > b.date ? 1 : 0));
+export function computeAnalysis(
+  ticker: string,
+  bars: readonly DailyBar[],
+  type: AnalysisType,
+): StockAnalysis {
+  const ordered = isDateOrdered(bars)
+    ? bars
+    : [...bars].sort((a, b) => (a.date < b.date ? -1 : a.date > b.date ? 1 : 0));
   const closes = ordered.map((b) => b.close);
   const lastYear = ordered.slice(-TRADING_DAYS_PER_YEAR);
   const indicators: AnalysisIndicators = {
@@ -107,17 +118,35 @@ export function computeAnalysis(ticker: string, bars: readonly DailyBar[], type:
     if (r !== null && r < 30) vote(1, `RSI(14) is ${r.toFixed(1)}: oversold`);
     else if (r !== null && r > 70) vote(-1, `RSI(14) is ${r.toFixed(1)}: overbought`);
     const m = indicators.macd;
-    if (m !== null) vote(m.histogram >= 0 ? 1 : -1, `MACD is ${m.histogram >= 0 ? 'above' : 'below'} its signal line (histogram ${m.histogram.toFixed(3)})`);
-    if (indicators.sma20 !== null) vote(last >= indicators.sma20 ? 1 : -1, `close ${price(last)} is ${last >= indicators.sma20 ? 'above' : 'below'} the 20-day average ${price(indicators.sma20)}`);
+    if (m !== null)
+      vote(
+        m.histogram >= 0 ? 1 : -1,
+        `MACD is ${m.histogram >= 0 ? 'above' : 'below'} its signal line (histogram ${m.histogram.toFixed(3)})`,
+      );
+    if (indicators.sma20 !== null)
+      vote(
+        last >= indicators.sma20 ? 1 : -1,
+        `close ${price(last)} is ${last >= indicators.sma20 ? 'above' : 'below'} the 20-day average ${price(indicators.sma20)}`,
+      );
     const bb = indicators.bollinger;
-    if (bb !== null && last < bb.lower) vote(1, `close is below the lower Bollinger band ${price(bb.lower)}`);
-    else if (bb !== null && last > bb.upper) vote(-1, `close is above the upper Bollinger band ${price(bb.upper)}`);
+    if (bb !== null && last < bb.lower)
+      vote(1, `close is below the lower Bollinger band ${price(bb.lower)}`);
+    else if (bb !== null && last > bb.upper)
+      vote(-1, `close is above the upper Bollinger band ${price(bb.upper)}`);
   }
   if (last !== null && longTerm) {
     // Trend rules (months to years).
     const { sma50, sma200 } = indicators;
-    if (sma50 !== null && sma200 !== null) vote(sma50 >= sma200 ? 1 : -1, `50-day average is ${sma50 >= sma200 ? 'above' : 'below'} the 200-day average (${sma50 >= sma200 ? 'golden' : 'death'} cross regime)`);
-    if (sma200 !== null) vote(last >= sma200 ? 1 : -1, `close is ${last >= sma200 ? 'above' : 'below'} the 200-day average ${price(sma200)}`);
+    if (sma50 !== null && sma200 !== null)
+      vote(
+        sma50 >= sma200 ? 1 : -1,
+        `50-day average is ${sma50 >= sma200 ? 'above' : 'below'} the 200-day average (${sma50 >= sma200 ? 'golden' : 'death'} cross regime)`,
+      );
+    if (sma200 !== null)
+      vote(
+        last >= sma200 ? 1 : -1,
+        `close is ${last >= sma200 ? 'above' : 'below'} the 200-day average ${price(sma200)}`,
+      );
   }
   if (last !== null && (type === 'long_term' || type === 'comprehensive')) {
     // Performance rules.
@@ -125,16 +154,22 @@ export function computeAnalysis(ticker: string, bars: readonly DailyBar[], type:
     if (y !== null && y > 0.1) vote(1, `up ${pct(y)} over the last year`);
     else if (y !== null && y < -0.1) vote(-1, `down ${pct(-y)} over the last year`);
     const h = indicators.high52w;
-    if (h !== null && last < h * 0.8) vote(-1, `${pct(1 - last / h)} below the 52-week high ${price(h)}`);
+    if (h !== null && last < h * 0.8)
+      vote(-1, `${pct(1 - last / h)} below the 52-week high ${price(h)}`);
   }
 
   const score = votes.reduce((s, v) => s + v.vote, 0);
   const reasons = votes.map((v) => `${v.vote > 0 ? '+' : '−'} ${v.reason}`);
   const vol = indicators.annualizedVolatility;
-  if (vol !== null && vol > HIGH_VOLATILITY && (type === 'comprehensive' || type === 'long_term')) reasons.push(`note: annualized volatility is high (${pct(vol, 0)})`);
+  if (vol !== null && vol > HIGH_VOLATILITY && (type === 'comprehensive' || type === 'long_term'))
+    reasons.push(`note: annualized volatility is high (${pct(vol, 0)})`);
   if (last === null) reasons.push('not enough data: no bars');
-  else if (votes.length === 0) reasons.push(`not enough data: ${closes.length} bars are too few for the ${type.replace('_', '-')} rules`);
-  const signal: AnalysisSignal = score >= SIGNAL_THRESHOLD ? 'buy' : score <= -SIGNAL_THRESHOLD ? 'sell' : 'hold';
+  else if (votes.length === 0)
+    reasons.push(
+      `not enough data: ${closes.length} bars are too few for the ${type.replace('_', '-')} rules`,
+    );
+  const signal: AnalysisSignal =
+    score >= SIGNAL_THRESHOLD ? 'buy' : score <= -SIGNAL_THRESHOLD ? 'sell' : 'hold';
 
   return {
     ticker,
@@ -160,15 +195,26 @@ function summarize(
   bars: readonly DailyBar[],
   ind: AnalysisIndicators,
 ): string {
-  if (last === null) return `${ticker}: no price history, so no ${type.replace('_', '-')} view (hold).`;
+  if (last === null)
+    return `${ticker}: no price history, so no ${type.replace('_', '-')} view (hold).`;
   const parts = [`${ticker} closed at ${price(last)} on ${bars[bars.length - 1].date}.`];
-  const verdict = signal === 'buy' ? 'leans bullish (buy)' : signal === 'sell' ? 'leans bearish (sell)' : 'is mixed (hold)';
-  parts.push(`The ${type.replace('_', '-')} picture ${verdict}: ${rules} rules voted, net score ${score >= 0 ? '+' : ''}${score}.`);
+  const verdict =
+    signal === 'buy'
+      ? 'leans bullish (buy)'
+      : signal === 'sell'
+        ? 'leans bearish (sell)'
+        : 'is mixed (hold)';
+  parts.push(
+    `The ${type.replace('_', '-')} picture ${verdict}: ${rules} rules voted, net score ${score >= 0 ? '+' : ''}${score}.`,
+  );
   const facts: string[] = [];
   if (ind.rsi14 !== null) facts.push(`RSI ${ind.rsi14.toFixed(0)}`);
-  if (ind.sma200 !== null) facts.push(`${last >= ind.sma200 ? 'above' : 'below'} its 200-day average`);
-  if (ind.return1y !== null) facts.push(`${ind.return1y >= 0 ? 'up' : 'down'} ${pct(Math.abs(ind.return1y), 0)} in a year`);
-  if (ind.annualizedVolatility !== null) facts.push(`volatility ${pct(ind.annualizedVolatility, 0)} a year`);
+  if (ind.sma200 !== null)
+    facts.push(`${last >= ind.sma200 ? 'above' : 'below'} its 200-day average`);
+  if (ind.return1y !== null)
+    facts.push(`${ind.return1y >= 0 ? 'up' : 'down'} ${pct(Math.abs(ind.return1y), 0)} in a year`);
+  if (ind.annualizedVolatility !== null)
+    facts.push(`volatility ${pct(ind.annualizedVolatility, 0)} a year`);
   if (facts.length) parts.push(`${facts.join(', ')}.`);
   return parts.join(' ');
 }

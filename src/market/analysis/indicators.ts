@@ -50,12 +50,18 @@ export interface MacdValue {
 }
 
 /** MACD(fast, slow, signal), default (12, 26, 9); null when fewer than `slow + signal − 1` values. */
-export function macd(values: readonly number[], fast = 12, slow = 26, signalPeriod = 9): MacdValue | null {
+export function macd(
+  values: readonly number[],
+  fast = 12,
+  slow = 26,
+  signalPeriod = 9,
+): MacdValue | null {
   if (values.length < slow + signalPeriod - 1) return null;
   const fastSeries = emaSeries(values, fast);
   const slowSeries = emaSeries(values, slow);
   const line: number[] = [];
-  for (let i = slow - 1; i < values.length; i++) line.push((fastSeries[i] as number) - (slowSeries[i] as number));
+  for (let i = slow - 1; i < values.length; i++)
+    line.push((fastSeries[i] as number) - (slowSeries[i] as number));
   const signal = ema(line, signalPeriod);
   if (signal === null) return null;
   const last = line[line.length - 1];

@@ -3,7 +3,8 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { ANALYSIS_TYPES } from '../analysis/analysis.js';
 import { FINANCIAL_PERIODS, FISCAL_QUARTERS, NEWS_CATEGORIES } from './stock-query.dto.js';
 
-const AS_OF = 'When the source produced the data (ISO time): the time it was fetched into the cache';
+const AS_OF =
+  'When the source produced the data (ISO time): the time it was fetched into the cache';
 
 /** Latest quote; prices in `currency` units. */
 export class QuoteDto {
@@ -69,20 +70,23 @@ export class NewsResponseDto {
   @ApiProperty() ticker!: string;
   @ApiProperty({ enum: NEWS_CATEGORIES }) category!: string;
   @ApiProperty({ description: AS_OF, format: 'date-time' }) asOf!: string;
-  @ApiProperty({ type: [NewsItemDto], description: 'At most 10, newest first' }) items!: NewsItemDto[];
+  @ApiProperty({ type: [NewsItemDto], description: 'At most 10, newest first' })
+  items!: NewsItemDto[];
 }
 
 /** Output of `computeAnalysis`. */
 export class StockAnalysisDto {
   @ApiProperty() ticker!: string;
   @ApiProperty({ enum: ANALYSIS_TYPES }) type!: string;
-  @ApiProperty({ nullable: true, type: String, description: 'Date of the latest bar used' }) asOfDate!: string | null;
+  @ApiProperty({ nullable: true, type: String, description: 'Date of the latest bar used' })
+  asOfDate!: string | null;
   @ApiProperty() barCount!: number;
   @ApiProperty({ nullable: true, type: Number }) lastClose!: number | null;
   @ApiProperty({
     type: 'object',
     additionalProperties: true,
-    description: 'sma20, sma50, sma200, ema12, ema26, macd {macd, signal, histogram}, rsi14, bollinger {middle, upper, lower}, annualizedVolatility, maxDrawdown, high52w, low52w, return1m, return3m, return1y (null when too few bars; fractions as 0.1 = 10 %)',
+    description:
+      'sma20, sma50, sma200, ema12, ema26, macd {macd, signal, histogram}, rsi14, bollinger {middle, upper, lower}, annualizedVolatility, maxDrawdown, high52w, low52w, return1m, return3m, return1y (null when too few bars; fractions as 0.1 = 10 %)',
   })
   indicators!: Record<string, unknown>;
   @ApiProperty({ enum: ['buy', 'sell', 'hold'] }) signal!: string;
@@ -95,9 +99,18 @@ export class StockAnalysisDto {
 export class AnalysisResponseDto {
   @ApiProperty() ticker!: string;
   @ApiProperty({ enum: ANALYSIS_TYPES }) type!: string;
-  @ApiProperty({ format: 'date', description: 'First day of the bars analysed (1.5 years before `to`)' }) from!: string;
-  @ApiProperty({ format: 'date', description: 'Latest trading day on or before today (UTC) when computed' }) to!: string;
-  @ApiProperty({ description: 'When the analysis was computed (ISO)', format: 'date-time' }) asOf!: string;
+  @ApiProperty({
+    format: 'date',
+    description: 'First day of the bars analysed (1.5 years before `to`)',
+  })
+  from!: string;
+  @ApiProperty({
+    format: 'date',
+    description: 'Latest trading day on or before today (UTC) when computed',
+  })
+  to!: string;
+  @ApiProperty({ description: 'When the analysis was computed (ISO)', format: 'date-time' })
+  asOf!: string;
   @ApiProperty({ type: StockAnalysisDto }) analysis!: StockAnalysisDto;
 }
 
@@ -116,14 +129,27 @@ export class BarsResponseDto {
   @ApiProperty() ticker!: string;
   @ApiProperty({ format: 'date' }) from!: string;
   @ApiProperty({ format: 'date' }) to!: string;
-  @ApiProperty({ description: 'When the source produced the oldest day of the answer (ISO)', format: 'date-time' }) asOf!: string;
-  @ApiProperty({ type: [DailyBarDto], description: 'Trading days only, in date order' }) bars!: DailyBarDto[];
+  @ApiProperty({
+    description: 'When the source produced the oldest day of the answer (ISO)',
+    format: 'date-time',
+  })
+  asOf!: string;
+  @ApiProperty({ type: [DailyBarDto], description: 'Trading days only, in date order' })
+  bars!: DailyBarDto[];
 }
 
 /** First line of the trades NDJSON stream. */
 export class TradesMetaLineDto {
-  @ApiProperty({ description: 'sha256 (hex, first 20 chars) of the normalized filters, without the dates', example: '3f1c2a9b0d4e5f6a7b8c' }) signature!: string;
-  @ApiProperty({ oneOf: [{ type: 'boolean' }, { type: 'string', enum: ['partial'] }], description: 'true: every day from the cache; false: none; "partial": some' }) cached!: boolean | 'partial';
+  @ApiProperty({
+    description: 'sha256 (hex, first 20 chars) of the normalized filters, without the dates',
+    example: '3f1c2a9b0d4e5f6a7b8c',
+  })
+  signature!: string;
+  @ApiProperty({
+    oneOf: [{ type: 'boolean' }, { type: 'string', enum: ['partial'] }],
+    description: 'true: every day from the cache; false: none; "partial": some',
+  })
+  cached!: boolean | 'partial';
   @ApiProperty({
     type: 'array',
     items: { type: 'array', items: { type: 'string', format: 'date' }, minItems: 2, maxItems: 2 },
@@ -131,7 +157,11 @@ export class TradesMetaLineDto {
     example: [['2024-07-01', '2024-07-31']],
   })
   fetched!: Array<[string, string]>;
-  @ApiProperty({ description: 'When the source produced the oldest day served (ISO)', format: 'date-time' }) asOf!: string;
+  @ApiProperty({
+    description: 'When the source produced the oldest day served (ISO)',
+    format: 'date-time',
+  })
+  asOf!: string;
 }
 
 /** A post-trade event. */
@@ -152,5 +182,6 @@ export class TradeLineDto {
   @ApiProperty() price!: number;
   @ApiProperty({ format: 'date-time' }) executedAt!: string;
   @ApiProperty({ format: 'date' }) tradeDate!: string;
-  @ApiPropertyOptional({ type: [TradeEventDto], description: 'Only with includeEvents: true' }) events?: TradeEventDto[];
+  @ApiPropertyOptional({ type: [TradeEventDto], description: 'Only with includeEvents: true' })
+  events?: TradeEventDto[];
 }

@@ -1,8 +1,27 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, ArrayMinSize, IsArray, IsBoolean, IsDefined, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, ValidateNested } from 'class-validator';
+import {
+  ArrayMaxSize,
+  ArrayMinSize,
+  IsArray,
+  IsBoolean,
+  IsDefined,
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  Min,
+  ValidateNested,
+} from 'class-validator';
 import type { TradeSide } from '../providers/market-data.provider.js';
-import { IsCalendarDate, TICKER_MESSAGE, TICKER_PATTERN, ToUpperCaseTrimmed } from './validators.js';
+import {
+  IsCalendarDate,
+  TICKER_MESSAGE,
+  TICKER_PATTERN,
+  ToUpperCaseTrimmed,
+} from './validators.js';
 
 /** Most tickers one trades query may name. */
 export const MAX_QUERY_TICKERS = 50;
@@ -11,7 +30,13 @@ export const VENUE_PATTERN = /^[A-Z0-9]{4}$/;
 
 /** Filters of a trades query; every given filter must match. */
 export class TradeFiltersDto {
-  @ApiProperty({ type: [String], minItems: 1, maxItems: MAX_QUERY_TICKERS, example: ['AAPL', 'MSFT'], description: 'Tickers (case-insensitive; order and duplicates do not matter)' })
+  @ApiProperty({
+    type: [String],
+    minItems: 1,
+    maxItems: MAX_QUERY_TICKERS,
+    example: ['AAPL', 'MSFT'],
+    description: 'Tickers (case-insensitive; order and duplicates do not matter)',
+  })
   @ToUpperCaseTrimmed()
   @IsArray()
   @ArrayMinSize(1)
@@ -25,14 +50,22 @@ export class TradeFiltersDto {
   @IsIn(['buy', 'sell'], { message: 'side must be buy or sell' })
   side?: TradeSide;
 
-  @ApiPropertyOptional({ example: 'XNYS', description: 'Execution venue (MIC, case-insensitive)', pattern: VENUE_PATTERN.source })
+  @ApiPropertyOptional({
+    example: 'XNYS',
+    description: 'Execution venue (MIC, case-insensitive)',
+    pattern: VENUE_PATTERN.source,
+  })
   @IsOptional()
   @ToUpperCaseTrimmed()
   @IsString()
   @Matches(VENUE_PATTERN, { message: 'venue must be a 4-character MIC such as XNYS' })
   venue?: string;
 
-  @ApiPropertyOptional({ minimum: 0, example: 100, description: 'Only trades of at least this many shares (0 and 1 mean no filter)' })
+  @ApiPropertyOptional({
+    minimum: 0,
+    example: 100,
+    description: 'Only trades of at least this many shares (0 and 1 mean no filter)',
+  })
   @IsOptional()
   @IsInt()
   @Min(0)
@@ -48,15 +81,28 @@ export class TradesQueryDto {
   @Type(() => TradeFiltersDto)
   filters!: TradeFiltersDto;
 
-  @ApiProperty({ example: '2024-06-03', format: 'date', description: 'First trade date, YYYY-MM-DD (inclusive)' })
+  @ApiProperty({
+    example: '2024-06-03',
+    format: 'date',
+    description: 'First trade date, YYYY-MM-DD (inclusive)',
+  })
   @IsCalendarDate()
   from!: string;
 
-  @ApiProperty({ example: '2024-06-28', format: 'date', description: 'Last trade date, YYYY-MM-DD (inclusive); at most MAX_TRADES_RANGE_DAYS days after from' })
+  @ApiProperty({
+    example: '2024-06-28',
+    format: 'date',
+    description:
+      'Last trade date, YYYY-MM-DD (inclusive); at most MAX_TRADES_RANGE_DAYS days after from',
+  })
   @IsCalendarDate()
   to!: string;
 
-  @ApiPropertyOptional({ default: false, description: "Attach each trade's post-trade events (`events: [...]`), read fresh from the source" })
+  @ApiPropertyOptional({
+    default: false,
+    description:
+      "Attach each trade's post-trade events (`events: [...]`), read fresh from the source",
+  })
   @IsOptional()
   @IsBoolean()
   includeEvents?: boolean;

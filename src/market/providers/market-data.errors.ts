@@ -1,10 +1,6 @@
 /** Stable machine-readable codes carried by every error a market-data provider throws. */
 export type MarketDataErrorCode =
-  | 'UNKNOWN_TICKER'
-  | 'INVALID_ARGUMENT'
-  | 'NOT_FOUND'
-  | 'SOURCE_UNAVAILABLE'
-  | 'SOURCE_TIMEOUT';
+  'UNKNOWN_TICKER' | 'INVALID_ARGUMENT' | 'NOT_FOUND' | 'SOURCE_UNAVAILABLE' | 'SOURCE_TIMEOUT';
 
 /** Typed error of the market-data providers: a stable `code`, a message and an optional `cause`. */
 export class MarketDataError extends Error {
@@ -19,7 +15,10 @@ export class MarketDataError extends Error {
 
   /** The ticker is not known to the source (code `UNKNOWN_TICKER`). */
   static unknownTicker(ticker: string): MarketDataError {
-    return new MarketDataError('UNKNOWN_TICKER', `unknown ticker ${JSON.stringify(ticker.slice(0, 32))}`);
+    return new MarketDataError(
+      'UNKNOWN_TICKER',
+      `unknown ticker ${JSON.stringify(ticker.slice(0, 32))}`,
+    );
   }
 
   /** An argument is malformed; `field` names it (code `INVALID_ARGUMENT`). */
@@ -29,6 +28,9 @@ export class MarketDataError extends Error {
 }
 
 /** True when `err` is a `MarketDataError`, optionally with the given code. */
-export function isMarketDataError(err: unknown, code?: MarketDataErrorCode): err is MarketDataError {
+export function isMarketDataError(
+  err: unknown,
+  code?: MarketDataErrorCode,
+): err is MarketDataError {
   return err instanceof MarketDataError && (code === undefined || err.code === code);
 }

@@ -126,7 +126,11 @@ export interface MarketDataProvider {
   /** Latest quote; throws `MarketDataError` `UNKNOWN_TICKER` for an unknown ticker. */
   getQuote(ticker: string): Promise<Quote>;
   /** Latest published statement for the period/quarter (`annual` always answers quarter `FY`). */
-  getFinancials(ticker: string, period: FinancialPeriod, quarter: FiscalQuarter): Promise<FinancialStatement>;
+  getFinancials(
+    ticker: string,
+    period: FinancialPeriod,
+    quarter: FiscalQuarter,
+  ): Promise<FinancialStatement>;
   /** Most recent news items of a category (at most 10), newest first. */
   getNews(ticker: string, category: NewsCategory): Promise<NewsItem[]>;
   /** Bars of trading days only, in date order, `from` and `to` inclusive (`YYYY-MM-DD`). */

@@ -13,9 +13,20 @@ import type {
   TradeEvent,
   TradeFilters,
 } from './market-data.provider.js';
-import { NEWS_LIMIT, NEWS_LOOKBACK_DAYS, compareTrades, normalizePeriod, quoteFromBars } from './synthetic-data.js';
+import {
+  NEWS_LIMIT,
+  NEWS_LOOKBACK_DAYS,
+  compareTrades,
+  normalizePeriod,
+  quoteFromBars,
+} from './synthetic-data.js';
 import { addDays, todayUtc } from './trading-calendar.js';
-import { CallCounter, normalizeTicker, validateFilters, validateRange } from './provider-support.js';
+import {
+  CallCounter,
+  normalizeTicker,
+  validateFilters,
+  validateRange,
+} from './provider-support.js';
 
 /** Options of the PostgreSQL provider. */
 export interface PostgresProviderOptions {
@@ -52,7 +63,24 @@ interface TradeRow {
 }
 
 /** pg error codes that mean "the source is not reachable right now". */
-const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EHOSTUNREACH', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '53300', '3D000', '08000', '08001', '08003', '08004', '08006']);
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ETIMEDOUT',
+  'EPIPE',
+  '57P01',
+  '57P02',
+  '57P03',
+  '53300',
+  '3D000',
+  '08000',
+  '08001',
+  '08003',
+  '08004',
+  '08006',
+]);
 
 /**
  * Market data from a PostgreSQL database (schema in `postgres/schema.ts`, loaded by
@@ -77,7 +105,11 @@ export class PostgresMarketDataProvider implements MarketDataProvider {
       this.ownsPool = false;
     } else {
       const connectionString = options.connectionString ?? process.env.DATABASE_URL;
-      if (!connectionString) throw MarketDataError.invalidArgument('connectionString', 'no connection string given and DATABASE_URL is not set');
+      if (!connectionString)
+        throw MarketDataError.invalidArgument(
+          'connectionString',
+          'no connection string given and DATABASE_URL is not set',
+        );
       const config: PoolConfig = {
         connectionString,
         max: options.maxConnections ?? 10,
@@ -115,7 +147,15 @@ export class PostgresMarketDataProvider implements MarketDataProvider {
   async getQuote(ticker: string): Promise<Quote> {
     this.counter.add('getQuote');
     const t = normalizeTicker(ticker);
-    const rows = await this.query<{ currency: string; date: string | null; open: number; high: number; low: number; close: number; volume: string }>(
+    const rows = await this.query<{
+      currency: string;
+      date: string | null;
+      open: number;
+      high: number;
+      low: number;
+      close: number;
+      volume: string;
+    }>(
       `SELECT t.currency, b.date, b.open, b.high, b.low, b.close, b.volume
          FROM tickers t
          LEFT JOIN LATERAL (
@@ -128,20 +168,39 @@ export class PostgresMarketDataProvider implements MarketDataProvider {
       [t, this.today()],
     );
     if (rows.length === 0) throw MarketDataError.unknownTicker(ticker);
-    if (rows[0].date === null) throw new MarketDataError('NOT_FOUND', `no bar for ${t} on or before ${this.today()}`);
+    if (rows[0].date === null)
+      throw new MarketDataError('NOT_FOUND', `no bar for ${t} on or before ${this.today()}`);
     const bars = rows.map(toBar);
-    return quoteFromBars(t, rows[0].currency, bars[bars.length - 1], bars.length > 1 ? bars[0] : undefined);
+    return quoteFromBars(
+      t,
+      rows[0].currency,
+      bars[bars.length - 1],
+      bars.length > 1 ? bars[0] : undefined,
+    );
   }
 
   /** Latest stored statement of the period/quarter published on or before today. */
-  async getFinancials(ticker: string, period: FinancialPeriod, quarter: FiscalQuarter): Promise<FinancialStatement> {
+  async getFinancials(
+    ticker: string,
+    period: FinancialPeriod,
+    quarter: FiscalQuarter,
+  ): Promise<FinancialStatement> {
     this.counter.add('getFinancials');
     const t = normalizeTicker(ticker);
     const q = normalizePeriod(period, quarter);
-    if (!q) throw MarketDataError.invalidArgument('quarter', 'quarterly statements take Q1..Q4, not FY');
+    if (!q)
+      throw MarketDataError.invalidArgument('quarter', 'quarterly statements take Q1..Q4, not FY');
     const rows = await this.query<{
-      fiscal_year: number; revenue: string; operating_income: string; net_income: string; eps: number;
-      total_assets: string; total_liabilities: string; operating_cash_flow: string; currency: string; as_of: Date;
+      fiscal_year: number;
+      revenue: string;
+      operating_income: string;
+      net_income: string;
+      eps: number;
+      total_assets: string;
+      total_liabilities: string;
+      operating_cash_flow: string;
+      currency: string;
+      as_of: Date;
     }>(
       `SELECT fiscal_year, revenue, operating_income, net_income, eps, total_assets, total_liabilities,
               operating_cash_flow, currency, as_of
@@ -177,16 +236,38 @@ export class PostgresMarketDataProvider implements MarketDataProvider {
     this.counter.add('getNews');
     const t = normalizeTicker(ticker);
     const today = this.today();
-    const rows = await this.query<{ id: string; category: NewsCategory; headline: string; summary: string; source: string; published_at: Date }>(
+    const rows = await this.query<{
+      id: string;
+      category: NewsCategory;
+      headline: string;
+      summary: string;
+      source: string;
+      published_at: Date;
+    }>(
       `SELECT id, category, headline, summary, source, published_at
          FROM news
         WHERE ticker = $1 AND category = $2 AND published_at >= $3::timestamptz AND published_at < $4::timestamptz
         ORDER BY published_at DESC, id DESC
         LIMIT $5`,
-      [t, category, `${addDays(today, -NEWS_LOOKBACK_DAYS)}T00:00:00.000Z`, `${addDays(today, 1)}T00:00:00.000Z`, NEWS_LIMIT],
+      [
+        t,
+        category,
+        `${addDays(today, -NEWS_LOOKBACK_DAYS)}T00:00:00.000Z`,
+        `${addDays(today, 1)}T00:00:00.000Z`,
+        NEWS_LIMIT,
+      ],
     );
-    if (rows.length === 0 && !(await this.tickerExists(t))) throw MarketDataError.unknownTicker(ticker);
-    return rows.map((r) => ({ id: r.id, ticker: t, category: r.category, headline: r.headline, summary: r.summary, source: r.source, publishedAt: r.published_at.toISOString() }));
+    if (rows.length === 0 && !(await this.tickerExists(t)))
+      throw MarketDataError.unknownTicker(ticker);
+    return rows.map((r) => ({
+      id: r.id,
+      ticker: t,
+      category: r.category,
+      headline: r.headline,
+      summary: r.summary,
+      source: r.source,
+      publishedAt: r.published_at.toISOString(),
+    }));
   }
 
   /** Stored bars of `[from, to]` up to today, in date order. */
@@ -195,11 +276,19 @@ export class PostgresMarketDataProvider implements MarketDataProvider {
     const t = normalizeTicker(ticker);
     validateRange(from, to);
     const today = this.today();
-    const rows = await this.query<{ date: string; open: number; high: number; low: number; close: number; volume: string }>(
+    const rows = await this.query<{
+      date: string;
+      open: number;
+      high: number;
+      low: number;
+      close: number;
+      volume: string;
+    }>(
       `SELECT ${BAR_COLUMNS} FROM daily_bars WHERE ticker = $1 AND date BETWEEN $2::date AND $3::date ORDER BY date`,
       [t, from, to < today ? to : today],
     );
-    if (rows.length === 0 && !(await this.tickerExists(t))) throw MarketDataError.unknownTicker(ticker);
+    if (rows.length === 0 && !(await this.tickerExists(t)))
+      throw MarketDataError.unknownTicker(ticker);
     return rows.map(toBar);
   }
 
@@ -219,7 +308,12 @@ export class PostgresMarketDataProvider implements MarketDataProvider {
     const ids = [...new Set(tradeIds)];
     const out = new Map<string, TradeEvent[]>();
     for (let i = 0; i < ids.length; i += EVENT_IDS_PER_QUERY) {
-      const rows = await this.query<{ trade_id: string; type: TradeEvent['type']; at: Date; status: string }>(
+      const rows = await this.query<{
+        trade_id: string;
+        type: TradeEvent['type'];
+        at: Date;
+        status: string;
+      }>(
         'SELECT trade_id, type, at, status FROM trade_events WHERE trade_id = ANY($1::text[]) ORDER BY trade_id, at, type',
         [ids.slice(i, i + EVENT_IDS_PER_QUERY)],
       );
@@ -247,7 +341,11 @@ export class PostgresMarketDataProvider implements MarketDataProvider {
     if (this.ownsPool) await this.pool.end();
   }
 
-  private async *generateTrades(filters: TradeFilters, from: string, to: string): AsyncGenerator<Trade> {
+  private async *generateTrades(
+    filters: TradeFilters,
+    from: string,
+    to: string,
+  ): AsyncGenerator<Trade> {
     validateRange(from, to);
     validateFilters(filters);
     const today = this.today();
@@ -259,7 +357,10 @@ export class PostgresMarketDataProvider implements MarketDataProvider {
     }
     const tickers = [...new Set(filters.tickers.map(normalizeTicker))].sort();
     if (tickers.length === 0) return;
-    const known = await this.query<{ ticker: string }>('SELECT ticker FROM tickers WHERE ticker = ANY($1::text[])', [tickers]);
+    const known = await this.query<{ ticker: string }>(
+      'SELECT ticker FROM tickers WHERE ticker = ANY($1::text[])',
+      [tickers],
+    );
     const knownSet = new Set(known.map((r) => r.ticker));
     const missing = tickers.find((t) => !knownSet.has(t));
     if (missing !== undefined) throw MarketDataError.unknownTicker(missing);
@@ -271,7 +372,12 @@ export class PostgresMarketDataProvider implements MarketDataProvider {
   }
 
   /** Keyset pages of one ticker's trades (or all tickers' when `ticker` is undefined). */
-  private async *pageTrades(ticker: string | undefined, filters: TradeFilters, from: string, to: string): AsyncGenerator<Trade> {
+  private async *pageTrades(
+    ticker: string | undefined,
+    filters: TradeFilters,
+    from: string,
+    to: string,
+  ): AsyncGenerator<Trade> {
     const where = ['trade_date BETWEEN $1::date AND $2::date'];
     const params: unknown[] = [from, to];
     const add = (sql: string, value: unknown) => {
@@ -291,10 +397,24 @@ export class PostgresMarketDataProvider implements MarketDataProvider {
     let after: Trade | undefined;
     for (;;) {
       const rows = after
-        ? await this.query<TradeRow>(nextPage, [...params, after.tradeDate, after.executedAt, after.tradeId])
+        ? await this.query<TradeRow>(nextPage, [
+            ...params,
+            after.tradeDate,
+            after.executedAt,
+            after.tradeId,
+          ])
         : await this.query<TradeRow>(firstPage, params);
       for (const r of rows) {
-        after = { tradeId: r.trade_id, ticker: r.ticker, side: r.side, venue: r.venue, quantity: r.quantity, price: r.price, executedAt: r.executed_at.toISOString(), tradeDate: r.trade_date };
+        after = {
+          tradeId: r.trade_id,
+          ticker: r.ticker,
+          side: r.side,
+          venue: r.venue,
+          quantity: r.quantity,
+          price: r.price,
+          executedAt: r.executed_at.toISOString(),
+          tradeDate: r.trade_date,
+        };
         yield after;
       }
       if (rows.length < this.pageSize) return;
@@ -302,7 +422,10 @@ export class PostgresMarketDataProvider implements MarketDataProvider {
   }
 
   private async tickerExists(ticker: string): Promise<boolean> {
-    const rows = await this.query<{ found: boolean }>('SELECT EXISTS (SELECT 1 FROM tickers WHERE ticker = $1) AS found', [ticker]);
+    const rows = await this.query<{ found: boolean }>(
+      'SELECT EXISTS (SELECT 1 FROM tickers WHERE ticker = $1) AS found',
+      [ticker],
+    );
     return rows[0]?.found === true;
   }
 
@@ -317,8 +440,22 @@ export class PostgresMarketDataProvider implements MarketDataProvider {
   }
 }
 
-function toBar(r: { date: string | null; open: number; high: number; low: number; close: number; volume: string }): DailyBar {
-  return { date: r.date ?? '', open: r.open, high: r.high, low: r.low, close: r.close, volume: Number(r.volume) };
+function toBar(r: {
+  date: string | null;
+  open: number;
+  high: number;
+  low: number;
+  close: number;
+  volume: string;
+}): DailyBar {
+  return {
+    date: r.date ?? '',
+    open: r.open,
+    high: r.high,
+    low: r.low,
+    close: r.close,
+    volume: Number(r.volume),
+  };
 }
 
 /** Maps a pg / network error to `SOURCE_TIMEOUT`, `SOURCE_UNAVAILABLE`, or keeps a `MarketDataError`. */
@@ -327,17 +464,28 @@ export function toMarketDataError(err: unknown): MarketDataError {
   const code = (err as { code?: unknown }).code;
   const message = err instanceof Error ? err.message : String(err);
   if (code === '57014' || /timeout/i.test(message)) {
-    return new MarketDataError('SOURCE_TIMEOUT', `PostgreSQL source timed out: ${message}`, { cause: err });
+    return new MarketDataError('SOURCE_TIMEOUT', `PostgreSQL source timed out: ${message}`, {
+      cause: err,
+    });
   }
-  if ((typeof code === 'string' && UNAVAILABLE_CODES.has(code)) || /terminat|connect/i.test(message)) {
-    return new MarketDataError('SOURCE_UNAVAILABLE', `PostgreSQL source unavailable: ${message}`, { cause: err });
+  if (
+    (typeof code === 'string' && UNAVAILABLE_CODES.has(code)) ||
+    /terminat|connect/i.test(message)
+  ) {
+    return new MarketDataError('SOURCE_UNAVAILABLE', `PostgreSQL source unavailable: ${message}`, {
+      cause: err,
+    });
   }
-  return new MarketDataError('SOURCE_UNAVAILABLE', `PostgreSQL source query failed: ${message}`, { cause: err });
+  return new MarketDataError('SOURCE_UNAVAILABLE', `PostgreSQL source query failed: ${message}`, {
+    cause: err,
+  });
 }
 
 /** Merges iterators that each yield trades in `compareTrades` order into one ordered stream. */
 async function* mergeOrdered(sources: AsyncIterator<Trade>[]): AsyncGenerator<Trade> {
-  const heads: Array<Trade | undefined> = await Promise.all(sources.map(async (s) => (await s.next()).value as Trade | undefined));
+  const heads: Array<Trade | undefined> = await Promise.all(
+    sources.map(async (s) => (await s.next()).value as Trade | undefined),
+  );
   try {
     for (;;) {
       let min = -1;

@@ -46,14 +46,25 @@ export function normalizeTicker(ticker: string): string {
 
 /** Throws `INVALID_ARGUMENT` unless `from` and `to` are `YYYY-MM-DD` dates with `from ≤ to`. */
 export function validateRange(from: string, to: string): void {
-  if (!isIsoDate(from)) throw MarketDataError.invalidArgument('from', `expected YYYY-MM-DD, got ${JSON.stringify(String(from).slice(0, 32))}`);
-  if (!isIsoDate(to)) throw MarketDataError.invalidArgument('to', `expected YYYY-MM-DD, got ${JSON.stringify(String(to).slice(0, 32))}`);
+  if (!isIsoDate(from))
+    throw MarketDataError.invalidArgument(
+      'from',
+      `expected YYYY-MM-DD, got ${JSON.stringify(String(from).slice(0, 32))}`,
+    );
+  if (!isIsoDate(to))
+    throw MarketDataError.invalidArgument(
+      'to',
+      `expected YYYY-MM-DD, got ${JSON.stringify(String(to).slice(0, 32))}`,
+    );
   if (from > to) throw MarketDataError.invalidArgument('from', `${from} is after to ${to}`);
 }
 
 /** Throws `INVALID_ARGUMENT` when a trade filter has the wrong shape. */
 export function validateFilters(filters: TradeFilters): void {
-  if (filters.tickers !== undefined && !Array.isArray(filters.tickers)) throw MarketDataError.invalidArgument('filters.tickers', 'expected an array of tickers');
-  if (filters.side !== undefined && filters.side !== 'buy' && filters.side !== 'sell') throw MarketDataError.invalidArgument('filters.side', "expected 'buy' or 'sell'");
-  if (filters.minQuantity !== undefined && !Number.isFinite(filters.minQuantity)) throw MarketDataError.invalidArgument('filters.minQuantity', 'expected a finite number');
+  if (filters.tickers !== undefined && !Array.isArray(filters.tickers))
+    throw MarketDataError.invalidArgument('filters.tickers', 'expected an array of tickers');
+  if (filters.side !== undefined && filters.side !== 'buy' && filters.side !== 'sell')
+    throw MarketDataError.invalidArgument('filters.side', "expected 'buy' or 'sell'");
+  if (filters.minQuantity !== undefined && !Number.isFinite(filters.minQuantity))
+    throw MarketDataError.invalidArgument('filters.minQuantity', 'expected a finite number');
 }

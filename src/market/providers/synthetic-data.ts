@@ -39,21 +39,69 @@ export const NEWS_LOOKBACK_DAYS = 730;
 
 /** The default symbols of the synthetic source (30 well-known US and Tokyo listings). */
 export const DEFAULT_TICKERS: readonly string[] = [
-  'AAPL', 'MSFT', 'GOOGL', 'AMZN', 'NVDA', 'META', 'TSLA', 'JPM', 'V', 'JNJ',
-  'WMT', 'PG', 'XOM', 'UNH', 'HD', 'KO', 'PEP', 'DIS', 'NFLX', 'INTC',
-  'AMD', 'IBM', 'ORCL', 'CSCO', 'BAC', 'NKE', 'MCD', '7203', '6758', '9984',
+  'AAPL',
+  'MSFT',
+  'GOOGL',
+  'AMZN',
+  'NVDA',
+  'META',
+  'TSLA',
+  'JPM',
+  'V',
+  'JNJ',
+  'WMT',
+  'PG',
+  'XOM',
+  'UNH',
+  'HD',
+  'KO',
+  'PEP',
+  'DIS',
+  'NFLX',
+  'INTC',
+  'AMD',
+  'IBM',
+  'ORCL',
+  'CSCO',
+  'BAC',
+  'NKE',
+  'MCD',
+  '7203',
+  '6758',
+  '9984',
 ];
 
 const NAMES: Readonly<Record<string, string>> = {
-  AAPL: 'Apple Inc.', MSFT: 'Microsoft Corporation', GOOGL: 'Alphabet Inc.', AMZN: 'Amazon.com, Inc.',
-  NVDA: 'NVIDIA Corporation', META: 'Meta Platforms, Inc.', TSLA: 'Tesla, Inc.', JPM: 'JPMorgan Chase & Co.',
-  V: 'Visa Inc.', JNJ: 'Johnson & Johnson', WMT: 'Walmart Inc.', PG: 'Procter & Gamble Co.',
-  XOM: 'Exxon Mobil Corporation', UNH: 'UnitedHealth Group Inc.', HD: 'The Home Depot, Inc.',
-  KO: 'The Coca-Cola Company', PEP: 'PepsiCo, Inc.', DIS: 'The Walt Disney Company', NFLX: 'Netflix, Inc.',
-  INTC: 'Intel Corporation', AMD: 'Advanced Micro Devices, Inc.', IBM: 'International Business Machines',
-  ORCL: 'Oracle Corporation', CSCO: 'Cisco Systems, Inc.', BAC: 'Bank of America Corporation',
-  NKE: 'NIKE, Inc.', MCD: "McDonald's Corporation", '7203': 'Toyota Motor Corporation',
-  '6758': 'Sony Group Corporation', '9984': 'SoftBank Group Corp.',
+  AAPL: 'Apple Inc.',
+  MSFT: 'Microsoft Corporation',
+  GOOGL: 'Alphabet Inc.',
+  AMZN: 'Amazon.com, Inc.',
+  NVDA: 'NVIDIA Corporation',
+  META: 'Meta Platforms, Inc.',
+  TSLA: 'Tesla, Inc.',
+  JPM: 'JPMorgan Chase & Co.',
+  V: 'Visa Inc.',
+  JNJ: 'Johnson & Johnson',
+  WMT: 'Walmart Inc.',
+  PG: 'Procter & Gamble Co.',
+  XOM: 'Exxon Mobil Corporation',
+  UNH: 'UnitedHealth Group Inc.',
+  HD: 'The Home Depot, Inc.',
+  KO: 'The Coca-Cola Company',
+  PEP: 'PepsiCo, Inc.',
+  DIS: 'The Walt Disney Company',
+  NFLX: 'Netflix, Inc.',
+  INTC: 'Intel Corporation',
+  AMD: 'Advanced Micro Devices, Inc.',
+  IBM: 'International Business Machines',
+  ORCL: 'Oracle Corporation',
+  CSCO: 'Cisco Systems, Inc.',
+  BAC: 'Bank of America Corporation',
+  NKE: 'NIKE, Inc.',
+  MCD: "McDonald's Corporation",
+  '7203': 'Toyota Motor Corporation',
+  '6758': 'Sony Group Corporation',
+  '9984': 'SoftBank Group Corp.',
 };
 
 /** Static description of a synthetic ticker (derived from a hash of the symbol). */
@@ -229,7 +277,14 @@ export function syntheticBars(ticker: string, from: string, to: string): DailyBa
   const out: DailyBar[] = new Array(dates.length);
   for (let k = 0; k < dates.length; k++) {
     const i = i0 + k;
-    out[k] = { date: dates[k], open: s.open[i], high: s.high[i], low: s.low[i], close: s.close[i], volume: s.volume[i] };
+    out[k] = {
+      date: dates[k],
+      open: s.open[i],
+      high: s.high[i],
+      low: s.low[i],
+      close: s.close[i],
+      volume: s.volume[i],
+    };
   }
   return out;
 }
@@ -245,7 +300,12 @@ export function latestBars(ticker: string, date: string): DailyBar[] {
 }
 
 /** Builds a quote from the latest bar and the one before it; `asOf` is the day's close (21:00 UTC). */
-export function quoteFromBars(ticker: string, currency: string, latest: DailyBar, previous: DailyBar | undefined): Quote {
+export function quoteFromBars(
+  ticker: string,
+  currency: string,
+  latest: DailyBar,
+  previous: DailyBar | undefined,
+): Quote {
   const previousClose = previous ? previous.close : latest.open;
   const change = round(latest.close - previousClose, 4);
   return {
@@ -312,7 +372,8 @@ export function syntheticTradesForDay(ticker: string, date: string, perDay: numb
   const offsets: number[] = new Array(perDay);
   for (let i = 0; i < perDay; i++) offsets[i] = floor(rand() * SESSION_LENGTH_MS);
   offsets.sort((a, b) => a - b);
-  for (let i = 1; i < perDay; i++) if (offsets[i] <= offsets[i - 1]) offsets[i] = offsets[i - 1] + 1;
+  for (let i = 1; i < perDay; i++)
+    if (offsets[i] <= offsets[i - 1]) offsets[i] = offsets[i - 1] + 1;
   const midnight = toDayNumber(date) * 86_400_000;
   const out: Trade[] = new Array(perDay);
   for (let i = 0; i < perDay; i++) {
@@ -342,14 +403,29 @@ export function syntheticTradeEvents(trade: Trade, today: string): TradeEvent[] 
   const rand = mulberry32(hashString(`events:${trade.tradeId}`));
   const executed = Date.parse(trade.executedAt);
   const events: TradeEvent[] = [
-    { tradeId: trade.tradeId, type: 'confirmation', at: new Date(executed + 200 + floor(rand() * 5000)).toISOString(), status: 'confirmed' },
+    {
+      tradeId: trade.tradeId,
+      type: 'confirmation',
+      at: new Date(executed + 200 + floor(rand() * 5000)).toISOString(),
+      status: 'confirmed',
+    },
   ];
   if (rand() < 0.03) {
-    events.push({ tradeId: trade.tradeId, type: 'amendment', at: new Date(executed + 30_000 + floor(rand() * 570_000)).toISOString(), status: 'amended' });
+    events.push({
+      tradeId: trade.tradeId,
+      type: 'amendment',
+      at: new Date(executed + 30_000 + floor(rand() * 570_000)).toISOString(),
+      status: 'amended',
+    });
   }
   const settlementDate = addTradingDays(trade.tradeDate, 2);
   if (settlementDate <= today) {
-    events.push({ tradeId: trade.tradeId, type: 'settlement', at: `${settlementDate}T12:00:00.000Z`, status: 'settled' });
+    events.push({
+      tradeId: trade.tradeId,
+      type: 'settlement',
+      at: `${settlementDate}T12:00:00.000Z`,
+      status: 'settled',
+    });
   }
   return events.sort(compareTradeEvents);
 }
@@ -358,7 +434,13 @@ export function syntheticTradeEvents(trade: Trade, today: string): TradeEvent[] 
 // Financial statements.
 
 const QUARTERS: readonly FiscalQuarter[] = ['Q1', 'Q2', 'Q3', 'Q4'];
-const QUARTER_END_MONTH: Readonly<Record<FiscalQuarter, number>> = { Q1: 3, Q2: 6, Q3: 9, Q4: 12, FY: 12 };
+const QUARTER_END_MONTH: Readonly<Record<FiscalQuarter, number>> = {
+  Q1: 3,
+  Q2: 6,
+  Q3: 9,
+  Q4: 12,
+  FY: 12,
+};
 
 /** ISO time a statement of (fiscalYear, quarter) is published: 35 days after quarter end (50 for Q4/FY), 12:00 UTC. */
 export function publicationTime(fiscalYear: number, quarter: FiscalQuarter): string {
@@ -375,7 +457,10 @@ export function latestReportedFiscalYear(quarter: FiscalQuarter, today: string):
 }
 
 /** Normalizes (period, quarter): `annual` always means `FY`; `quarterly` with `FY` is invalid (undefined). */
-export function normalizePeriod(period: FinancialPeriod, quarter: FiscalQuarter): FiscalQuarter | undefined {
+export function normalizePeriod(
+  period: FinancialPeriod,
+  quarter: FiscalQuarter,
+): FiscalQuarter | undefined {
   if (period === 'annual') return 'FY';
   return quarter === 'FY' ? undefined : quarter;
 }
@@ -389,19 +474,29 @@ function quarterFigures(ticker: string, fiscalYear: number, quarter: Exclude<Fis
   const revenue = mathRound((annualRevenue / 4) * seasonal * (0.92 + rand() * 0.16));
   const operatingIncome = mathRound(revenue * (0.08 + rand() * 0.22));
   const netIncome = mathRound(operatingIncome * (0.7 + rand() * 0.15));
-  const totalAssets = mathRound(annualRevenue * (1.4 + 0.05 * QUARTERS.indexOf(quarter)) * (0.97 + rand() * 0.06));
+  const totalAssets = mathRound(
+    annualRevenue * (1.4 + 0.05 * QUARTERS.indexOf(quarter)) * (0.97 + rand() * 0.06),
+  );
   const totalLiabilities = mathRound(totalAssets * (0.45 + rand() * 0.2));
   const operatingCashFlow = mathRound(netIncome * (1.05 + rand() * 0.35));
   return { revenue, operatingIncome, netIncome, totalAssets, totalLiabilities, operatingCashFlow };
 }
 
 /** The synthetic statement of one fiscal year and quarter; FY sums the quarters (balance items from Q4). */
-export function syntheticFinancials(ticker: string, period: FinancialPeriod, quarter: FiscalQuarter, fiscalYear: number): FinancialStatement {
+export function syntheticFinancials(
+  ticker: string,
+  period: FinancialPeriod,
+  quarter: FiscalQuarter,
+  fiscalYear: number,
+): FinancialStatement {
   const p = tickerProfile(ticker);
   let figures: ReturnType<typeof quarterFigures>;
   if (quarter === 'FY') {
-    const qs = QUARTERS.map((q) => quarterFigures(ticker, fiscalYear, q as Exclude<FiscalQuarter, 'FY'>));
-    const sum = (k: keyof ReturnType<typeof quarterFigures>) => qs.reduce((acc, q) => acc + q[k], 0);
+    const qs = QUARTERS.map((q) =>
+      quarterFigures(ticker, fiscalYear, q as Exclude<FiscalQuarter, 'FY'>),
+    );
+    const sum = (k: keyof ReturnType<typeof quarterFigures>) =>
+      qs.reduce((acc, q) => acc + q[k], 0);
     figures = {
       revenue: sum('revenue'),
       operatingIncome: sum('operatingIncome'),
@@ -435,12 +530,39 @@ export const STATEMENT_KINDS: ReadonlyArray<{ period: FinancialPeriod; quarter: 
 // News.
 
 const NEWS_CATEGORIES: readonly NewsCategory[] = ['earnings', 'markets', 'analyst', 'general'];
-const NEWS_SOURCES: readonly string[] = ['Reuters', 'Bloomberg', 'Nikkei', 'MarketWatch', 'Financial Times', 'Barron\'s'];
+const NEWS_SOURCES: readonly string[] = [
+  'Reuters',
+  'Bloomberg',
+  'Nikkei',
+  'MarketWatch',
+  'Financial Times',
+  "Barron's",
+];
 const HEADLINES: Readonly<Record<NewsCategory, readonly string[]>> = {
-  earnings: ['{name} beats revenue estimates', '{name} earnings preview: what to expect', '{name} trims full-year outlook', '{name} margins widen in latest quarter'],
-  markets: ['{ticker} shares move with broader market', '{ticker} trading volume surges', '{ticker} hits a one-month high', '{ticker} slips as sector rotates'],
-  analyst: ['Analyst upgrades {ticker} to buy', 'Analyst cuts {ticker} price target', '{ticker} initiated at neutral', 'Analysts split on {name} valuation'],
-  general: ['{name} announces new product line', '{name} names new CFO', '{name} expands share buyback', '{name} opens regional headquarters'],
+  earnings: [
+    '{name} beats revenue estimates',
+    '{name} earnings preview: what to expect',
+    '{name} trims full-year outlook',
+    '{name} margins widen in latest quarter',
+  ],
+  markets: [
+    '{ticker} shares move with broader market',
+    '{ticker} trading volume surges',
+    '{ticker} hits a one-month high',
+    '{ticker} slips as sector rotates',
+  ],
+  analyst: [
+    'Analyst upgrades {ticker} to buy',
+    'Analyst cuts {ticker} price target',
+    '{ticker} initiated at neutral',
+    'Analysts split on {name} valuation',
+  ],
+  general: [
+    '{name} announces new product line',
+    '{name} names new CFO',
+    '{name} expands share buyback',
+    '{name} opens regional headquarters',
+  ],
 };
 
 /** The news items of a ticker published on one calendar day (0–3 items), in publication order. */
@@ -456,7 +578,9 @@ export function syntheticNewsForDay(ticker: string, date: string): NewsItem[] {
   for (let k = 0; k < count; k++) {
     const category = NEWS_CATEGORIES[floor(rand() * NEWS_CATEGORIES.length)];
     const templates = HEADLINES[category];
-    const headline = templates[floor(rand() * templates.length)].replace('{name}', p.name).replace('{ticker}', ticker);
+    const headline = templates[floor(rand() * templates.length)]
+      .replace('{name}', p.name)
+      .replace('{ticker}', ticker);
     items.push({
       id: `N-${ticker}-${compactDate(date)}-${k + 1}`,
       ticker,

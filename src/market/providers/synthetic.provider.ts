@@ -32,7 +32,12 @@ import type {
   TradeFilters,
 } from './market-data.provider.js';
 import { addDays, todayUtc, tradingDays } from './trading-calendar.js';
-import { CallCounter, normalizeTicker, validateFilters, validateRange } from './provider-support.js';
+import {
+  CallCounter,
+  normalizeTicker,
+  validateFilters,
+  validateRange,
+} from './provider-support.js';
 
 /** Options of the synthetic provider. */
 export interface SyntheticProviderOptions {
@@ -70,9 +75,14 @@ export class SyntheticMarketDataProvider implements MarketDataProvider {
 
   constructor(options: SyntheticProviderOptions = {}) {
     this.latencyMs = Math.max(0, options.latencyMs ?? 0);
-    this.tickers = [...new Set((options.tickers ?? DEFAULT_TICKERS).map((t) => t.trim().toUpperCase()))].sort();
+    this.tickers = [
+      ...new Set((options.tickers ?? DEFAULT_TICKERS).map((t) => t.trim().toUpperCase())),
+    ].sort();
     this.tickerSet = new Set(this.tickers);
-    this.tradesPerTickerDay = Math.max(0, Math.floor(options.tradesPerTickerDay ?? DEFAULT_TRADES_PER_TICKER_DAY));
+    this.tradesPerTickerDay = Math.max(
+      0,
+      Math.floor(options.tradesPerTickerDay ?? DEFAULT_TRADES_PER_TICKER_DAY),
+    );
     this.today = options.today ?? todayUtc;
   }
 
@@ -94,16 +104,27 @@ export class SyntheticMarketDataProvider implements MarketDataProvider {
     const t = this.known(ticker);
     const bars = latestBars(t, this.today());
     const latest = bars[bars.length - 1];
-    if (!latest) throw new MarketDataError('NOT_FOUND', `no bar for ${t} on or before ${this.today()}`);
-    return quoteFromBars(t, tickerProfile(t).currency, latest, bars.length > 1 ? bars[0] : undefined);
+    if (!latest)
+      throw new MarketDataError('NOT_FOUND', `no bar for ${t} on or before ${this.today()}`);
+    return quoteFromBars(
+      t,
+      tickerProfile(t).currency,
+      latest,
+      bars.length > 1 ? bars[0] : undefined,
+    );
   }
 
   /** Latest statement of the period/quarter published on or before today. */
-  async getFinancials(ticker: string, period: FinancialPeriod, quarter: FiscalQuarter): Promise<FinancialStatement> {
+  async getFinancials(
+    ticker: string,
+    period: FinancialPeriod,
+    quarter: FiscalQuarter,
+  ): Promise<FinancialStatement> {
     await this.enter('getFinancials');
     const t = this.known(ticker);
     const q = normalizePeriod(period, quarter);
-    if (!q) throw MarketDataError.invalidArgument('quarter', 'quarterly statements take Q1..Q4, not FY');
+    if (!q)
+      throw MarketDataError.invalidArgument('quarter', 'quarterly statements take Q1..Q4, not FY');
     return syntheticFinancials(t, period, q, latestReportedFiscalYear(q, this.today()));
   }
 
@@ -114,7 +135,9 @@ export class SyntheticMarketDataProvider implements MarketDataProvider {
     const out: NewsItem[] = [];
     const today = this.today();
     for (let back = 0; back <= NEWS_LOOKBACK_DAYS && out.length < NEWS_LIMIT; back++) {
-      const day = syntheticNewsForDay(t, addDays(today, -back)).filter((n) => n.category === category);
+      const day = syntheticNewsForDay(t, addDays(today, -back)).filter(
+        (n) => n.category === category,
+      );
       out.push(...day.sort(compareNewsDesc));
     }
     return out.slice(0, NEWS_LIMIT);
@@ -181,11 +204,17 @@ export class SyntheticMarketDataProvider implements MarketDataProvider {
   /** Nothing to release. */
   async close(): Promise<void> {}
 
-  private async *generateTrades(filters: TradeFilters, from: string, to: string): AsyncGenerator<Trade> {
+  private async *generateTrades(
+    filters: TradeFilters,
+    from: string,
+    to: string,
+  ): AsyncGenerator<Trade> {
     await this.sleep();
     validateRange(from, to);
     validateFilters(filters);
-    const tickers = filters.tickers ? [...new Set(filters.tickers.map((t) => this.known(t)))].sort() : this.tickers;
+    const tickers = filters.tickers
+      ? [...new Set(filters.tickers.map((t) => this.known(t)))].sort()
+      : this.tickers;
     const today = this.today();
     const last = to < today ? to : today;
     if (from > last) return;
@@ -217,7 +246,8 @@ export class SyntheticMarketDataProvider implements MarketDataProvider {
   }
 
   private sleep(): Promise<void> {
-    return this.latencyMs > 0 ? new Promise((resolve) => setTimeout(resolve, this.latencyMs)) : Promise.resolve();
+    return this.latencyMs > 0
+      ? new Promise((resolve) => setTimeout(resolve, this.latencyMs))
+      : Promise.resolve();
   }
 }
-

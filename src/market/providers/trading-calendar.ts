@@ -18,13 +18,24 @@ export function isIsoDate(date: string): boolean {
   const m = DATE_RE.exec(date);
   if (!m) return false;
   const d = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])));
-  return d.getUTCFullYear() === Number(m[1]) && d.getUTCMonth() === Number(m[2]) - 1 && d.getUTCDate() === Number(m[3]);
+  return (
+    d.getUTCFullYear() === Number(m[1]) &&
+    d.getUTCMonth() === Number(m[2]) - 1 &&
+    d.getUTCDate() === Number(m[3])
+  );
 }
 
 /** Days since 1970-01-01 (UTC) of a `YYYY-MM-DD` date; throws `INVALID_ARGUMENT` on a bad date. */
 export function toDayNumber(date: string): number {
-  if (!isIsoDate(date)) throw MarketDataError.invalidArgument('date', `expected YYYY-MM-DD, got ${JSON.stringify(String(date).slice(0, 32))}`);
-  return Date.UTC(Number(date.slice(0, 4)), Number(date.slice(5, 7)) - 1, Number(date.slice(8, 10))) / DAY_MS;
+  if (!isIsoDate(date))
+    throw MarketDataError.invalidArgument(
+      'date',
+      `expected YYYY-MM-DD, got ${JSON.stringify(String(date).slice(0, 32))}`,
+    );
+  return (
+    Date.UTC(Number(date.slice(0, 4)), Number(date.slice(5, 7)) - 1, Number(date.slice(8, 10))) /
+    DAY_MS
+  );
 }
 
 /** The `YYYY-MM-DD` date of a day number (days since 1970-01-01, UTC). */
@@ -141,7 +152,7 @@ export function tradingDayCount(from: string, to: string): number {
 /** The `n`-th trading day after `date` (`n` ≥ 1; `date` itself need not be a trading day). */
 export function addTradingDays(date: string, n: number): string {
   let d = date;
-  for (let left = n; left > 0; ) {
+  for (let left = n; left > 0;) {
     d = addDays(d, 1);
     if (isTradingDay(d)) left--;
   }

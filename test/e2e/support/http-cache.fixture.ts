@@ -1,4 +1,17 @@
-import { Controller, Get, Headers, Inject, Injectable, InternalServerErrorException, Module, Param, Query, Res, StreamableFile, type DynamicModule } from '@nestjs/common';
+import {
+  Controller,
+  Get,
+  Headers,
+  Inject,
+  Injectable,
+  InternalServerErrorException,
+  Module,
+  Param,
+  Query,
+  Res,
+  StreamableFile,
+  type DynamicModule,
+} from '@nestjs/common';
 import { APP_INTERCEPTOR } from '@nestjs/core';
 import { CacheKeyType } from '../../../src/cache/keys/cache-key-type.js';
 import { MarketCacheModule } from '../../../src/cache/market-cache.module.js';
@@ -106,7 +119,11 @@ export class HttpCacheFixtureModule {
       module: HttpCacheFixtureModule,
       imports: [MarketCacheModule.forRoot({ redisUrl, keyPrefix, isGlobal: true })],
       controllers: [HttpCacheTestController, MetricsController],
-      providers: [HandlerCalls, CacheMetrics, { provide: APP_INTERCEPTOR, useClass: HttpCacheInterceptor }],
+      providers: [
+        HandlerCalls,
+        CacheMetrics,
+        { provide: APP_INTERCEPTOR, useClass: HttpCacheInterceptor },
+      ],
     };
   }
 }

@@ -6,7 +6,13 @@ import { Logger } from '@nestjs/common';
 import { CacheValidationError } from '../../errors/cache-errors.js';
 import { globToRegExp } from '../../util/glob.js';
 import { RateLimitedLogger } from '../../util/rate-limited-logger.js';
-import type { CacheStore, StoreDescription, StoreEntry, StoreHealth, StoreStats } from '../cache-store.js';
+import type {
+  CacheStore,
+  StoreDescription,
+  StoreEntry,
+  StoreHealth,
+  StoreStats,
+} from '../cache-store.js';
 import { IoLimiter } from './io-limiter.js';
 import { assertTtlMs as checkTtl } from '../../util/arguments.js';
 

@@ -1,12 +1,23 @@
 import { Logger } from '@nestjs/common';
 import calculateSlot from 'cluster-key-slot';
 import { Cluster, Redis } from 'ioredis';
-import type { CacheStore, StoreDescription, StoreEntry, StoreHealth, StoreStats } from '../cache-store.js';
+import type {
+  CacheStore,
+  StoreDescription,
+  StoreEntry,
+  StoreHealth,
+  StoreStats,
+} from '../cache-store.js';
 import { assertTtlMs } from '../../util/arguments.js';
 import { CircuitBreaker, type CircuitBreakerOptions } from '../../util/circuit-breaker.js';
 import { RateLimitedLogger, errorSummary } from '../../util/rate-limited-logger.js';
 import { withTimeout } from '../../util/with-timeout.js';
-import { createRedisClient, describeTarget, type RedisClient, type RedisConnectionOptions } from './redis-connection.js';
+import {
+  createRedisClient,
+  describeTarget,
+  type RedisClient,
+  type RedisConnectionOptions,
+} from './redis-connection.js';
 
 /** Options of `RedisCache`. */
 export interface RedisCacheOptions extends RedisConnectionOptions {
@@ -84,7 +95,9 @@ export class RedisCache implements CacheStore {
     this.target = describeTarget(options);
     this.client.defineCommand('mcIncrement', { numberOfKeys: 1, lua: INCREMENT_SCRIPT });
     this.client.defineCommand('mcRelease', { numberOfKeys: 1, lua: RELEASE_SCRIPT });
-    this.client.on('error', (e: unknown) => this.log.warn('connection', `redis ${this.target}: ${errorSummary(e)}`));
+    this.client.on('error', (e: unknown) =>
+      this.log.warn('connection', `redis ${this.target}: ${errorSummary(e)}`),
+    );
     this.client.on('ready', () => this.breaker.success());
   }
 
@@ -113,19 +126,30 @@ export class RedisCache implements CacheStore {
     // Wait for the `ready` state itself: under load, ioredis' Cluster `connect()` promise can stay
     // pending after the client is ready. Its rejection (Redis down) is logged; the client retries.
     const ready = new Promise<void>((resolve) => this.client.once('ready', () => resolve()));
-    this.client.connect().catch((e: unknown) => this.log.warn('connect', `redis ${this.target} connect: ${errorSummary(e)}`));
+    this.client
+      .connect()
+      .catch((e: unknown) =>
+        this.log.warn('connect', `redis ${this.target} connect: ${errorSummary(e)}`),
+      );
     try {
       await withTimeout(ready, timeoutMs, 'connect timed out');
       // A cluster is `ready` before each master's own connection is: with no offline queue, the
       // first command to a node still connecting would fail, so start-up waits for them (bounded).
       if (this.client instanceof Cluster) {
         const pending = this.client.nodes('master').filter((n) => n.status !== 'ready');
-        await withTimeout(Promise.all(pending.map((n) => new Promise((resolved) => n.once('ready', resolved)))), timeoutMs, 'cluster nodes not ready');
+        await withTimeout(
+          Promise.all(pending.map((n) => new Promise((resolved) => n.once('ready', resolved)))),
+          timeoutMs,
+          'cluster nodes not ready',
+        );
       }
     } catch (e) {
       if (this.isReady) return;
       this.breaker.trip();
-      this.log.warn('connect', `redis ${this.target} not reachable at start-up; serving without it and retrying: ${errorSummary(e)}`);
+      this.log.warn(
+        'connect',
+        `redis ${this.target} not reachable at start-up; serving without it and retrying: ${errorSummary(e)}`,
+      );
     }
   }
 
@@ -223,9 +247,13 @@ export class RedisCache implements CacheStore {
     for (const group of this.groupBySlot([...batch.keys()])) {
       this.readsInFlight++;
       if (group.length === 1) {
-        void this.guard('get', undefined, (c) => c.get(group[0]).then(nullToUndefined)).then((v) => settle(group, [v]));
+        void this.guard('get', undefined, (c) => c.get(group[0]).then(nullToUndefined)).then((v) =>
+          settle(group, [v]),
+        );
       } else {
-        void this.guard('mget', [] as (string | undefined)[], (c) => c.mget(group).then((vs) => vs.map(nullToUndefined))).then((vs) => settle(group, vs));
+        void this.guard('mget', [] as (string | undefined)[], (c) =>
+          c.mget(group).then((vs) => vs.map(nullToUndefined)),
+        ).then((vs) => settle(group, vs));
       }
     }
   }
@@ -251,7 +279,11 @@ export class RedisCache implements CacheStore {
 
   async set(key: string, value: string, ttlMs: number): Promise<boolean> {
     assertTtlMs(ttlMs);
-    return this.guard('set', false, async (c) => (await c.set(key, value, 'PX', Math.ceil(ttlMs))) === 'OK');
+    return this.guard(
+      'set',
+      false,
+      async (c) => (await c.set(key, value, 'PX', Math.ceil(ttlMs))) === 'OK',
+    );
   }
 
   async delete(key: string): Promise<boolean> {
@@ -274,7 +306,9 @@ export class RedisCache implements CacheStore {
   async pipelineGet(keys: readonly string[]): Promise<(string | undefined)[]> {
     if (keys.length === 0) return [];
     if (!this.isCluster) {
-      const values = await this.guard('mget', [] as (string | null)[], (c) => c.mget(keys as string[]));
+      const values = await this.guard('mget', [] as (string | null)[], (c) =>
+        c.mget(keys as string[]),
+      );
       return keys.map((_, i) => this.count(nullToUndefined(values[i] ?? null)));
     }
     const out = new Array<string | undefined>(keys.length);
@@ -287,7 +321,9 @@ export class RedisCache implements CacheStore {
     });
     await Promise.all(
       [...bySlot.values()].map(async (indexes) => {
-        const values = await this.guard('mget', [] as (string | null)[], (c) => c.mget(indexes.map((i) => keys[i])));
+        const values = await this.guard('mget', [] as (string | null)[], (c) =>
+          c.mget(indexes.map((i) => keys[i])),
+        );
         indexes.forEach((i, j) => (out[i] = this.count(nullToUndefined(values[j] ?? null))));
       }),
     );
@@ -324,13 +360,18 @@ export class RedisCache implements CacheStore {
   async keys(pattern: string): Promise<string[]> {
     const out: string[] = [];
     await this.guard('keys', undefined, async () => {
-      for (const node of this.scanTargets()) await this.scanNode(node, pattern, async (batch) => void out.push(...batch));
+      for (const node of this.scanTargets())
+        await this.scanNode(node, pattern, async (batch) => void out.push(...batch));
     });
     return out;
   }
 
   /** SCANs one node for `pattern`, handing over each step's keys. */
-  private async scanNode(node: Redis, pattern: string, onBatch: (keys: string[]) => Promise<void>): Promise<void> {
+  private async scanNode(
+    node: Redis,
+    pattern: string,
+    onBatch: (keys: string[]) => Promise<void>,
+  ): Promise<void> {
     let cursor = '0';
     do {
       const [next, found] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', this.batchSize);
@@ -364,7 +405,10 @@ export class RedisCache implements CacheStore {
     return removed;
   }
 
-  async increment(key: string, ttlMs: number): Promise<{ value: number; ttlMs: number } | undefined> {
+  async increment(
+    key: string,
+    ttlMs: number,
+  ): Promise<{ value: number; ttlMs: number } | undefined> {
     assertTtlMs(ttlMs);
     return this.guard('increment', undefined, async (c) => {
       const [value, ttl] = await c.mcIncrement(key, Math.ceil(ttlMs));
@@ -372,7 +416,11 @@ export class RedisCache implements CacheStore {
     });
   }
 
-  async acquireLock(key: string, token: string, ttlMs: number): Promise<'acquired' | 'busy' | 'unavailable'> {
+  async acquireLock(
+    key: string,
+    token: string,
+    ttlMs: number,
+  ): Promise<'acquired' | 'busy' | 'unavailable'> {
     assertTtlMs(ttlMs);
     return this.guard<'acquired' | 'busy' | 'unavailable'>('lock', 'unavailable', async (c) =>
       (await c.set(key, token, 'PX', Math.ceil(ttlMs), 'NX')) === 'OK' ? 'acquired' : 'busy',
@@ -407,24 +455,41 @@ export class RedisCache implements CacheStore {
   /** `INFO` of every master parsed into maps, or `undefined` when Redis cannot answer. */
   private async infoAll(section?: string): Promise<Record<string, string>[] | undefined> {
     return this.guard('info', undefined, async () =>
-      Promise.all(this.scanTargets().map(async (n) => parseInfo(section ? await n.info(section) : await n.info()))),
+      Promise.all(
+        this.scanTargets().map(async (n) =>
+          parseInfo(section ? await n.info(section) : await n.info()),
+        ),
+      ),
     );
   }
 
   /** PING latency and parsed INFO: keyspace hit rate, memory, evictions, clients, uptime, commands. */
   async getHealth(): Promise<StoreHealth> {
-    const base = { kind: this.kind, mode: this.isCluster ? 'cluster' : this.options.sentinels?.length ? 'sentinel' : 'standalone', breaker: this.breaker.state };
-    if (!this.isReady) return { ...base, status: 'down', connected: false, reason: `connection ${this.client.status}` };
+    const base = {
+      kind: this.kind,
+      mode: this.isCluster ? 'cluster' : this.options.sentinels?.length ? 'sentinel' : 'standalone',
+      breaker: this.breaker.state,
+    };
+    if (!this.isReady)
+      return {
+        ...base,
+        status: 'down',
+        connected: false,
+        reason: `connection ${this.client.status}`,
+      };
     // Health pings past the breaker: it must tell the real state, also while calls are short-circuited.
     const t0 = process.hrtime.bigint();
     let pong: string | undefined;
     try {
-      pong = await (this.client instanceof Cluster ? this.client.nodes('master')[0]?.ping() : this.client.ping());
+      pong = await (this.client instanceof Cluster
+        ? this.client.nodes('master')[0]?.ping()
+        : this.client.ping());
     } catch (e) {
       this.log.warn('ping', `redis health ping failed: ${errorSummary(e)}`);
     }
     const latencyMs = Number(process.hrtime.bigint() - t0) / 1e6;
-    if (pong !== 'PONG') return { ...base, status: 'down', connected: false, reason: 'ping failed or timed out' };
+    if (pong !== 'PONG')
+      return { ...base, status: 'down', connected: false, reason: 'ping failed or timed out' };
     const infos = (await this.infoAll()) ?? [];
     const sum = (f: string) => infos.reduce((a, i) => a + num(i[f]), 0);
     const hits = sum('keyspace_hits');
@@ -452,7 +517,12 @@ export class RedisCache implements CacheStore {
 
   /** Mode, readiness and breaker state, from memory. */
   describe(): StoreDescription {
-    return { kind: this.kind, mode: this.isCluster ? 'cluster' : this.options.sentinels?.length ? 'sentinel' : 'standalone', ready: this.isReady, breaker: this.breaker.state };
+    return {
+      kind: this.kind,
+      mode: this.isCluster ? 'cluster' : this.options.sentinels?.length ? 'sentinel' : 'standalone',
+      ready: this.isReady,
+      breaker: this.breaker.state,
+    };
   }
 
   getStats(): StoreStats & { shortCircuited: number } {

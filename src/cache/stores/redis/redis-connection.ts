@@ -32,10 +32,15 @@ export type RedisClient = Redis | Cluster;
 
 /** Parses `host:port` or `redis://host:port` into an ioredis node address. */
 export function parseHostPort(value: string, field: string): { host: string; port: number } {
-  const text = value.trim().replace(/^rediss?:\/\//, '').replace(/\/.*$/, '').replace(/^[^@]*@/, '');
+  const text = value
+    .trim()
+    .replace(/^rediss?:\/\//, '')
+    .replace(/\/.*$/, '')
+    .replace(/^[^@]*@/, '');
   const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(text);
   const port = m ? Number(m[2]) : NaN;
-  if (!m || port < 1 || port > 65535) throw new CacheValidationError(field, `${field}: '${text}' is not host:port`);
+  if (!m || port < 1 || port > 65535)
+    throw new CacheValidationError(field, `${field}: '${text}' is not host:port`);
   return { host: m[1].replace(/^\[|\]$/g, ''), port };
 }
 
@@ -58,7 +63,9 @@ export function createRedisClient(options: RedisConnectionOptions): RedisClient 
     ...(options.password ? { password: options.password } : {}),
   };
   if (options.clusterNodes && options.clusterNodes.length > 0) {
-    const nodes: ClusterNode[] = options.clusterNodes.map((n, i) => parseHostPort(n, `clusterNodes[${i}]`));
+    const nodes: ClusterNode[] = options.clusterNodes.map((n, i) =>
+      parseHostPort(n, `clusterNodes[${i}]`),
+    );
     return new Cluster(nodes, {
       lazyConnect: true,
       enableOfflineQueue: false,
@@ -70,7 +77,11 @@ export function createRedisClient(options: RedisConnectionOptions): RedisClient 
     });
   }
   if (options.sentinels && options.sentinels.length > 0) {
-    if (!options.sentinelName) throw new CacheValidationError('sentinelName', 'sentinelName (REDIS_SENTINEL_NAME) is required with sentinels');
+    if (!options.sentinelName)
+      throw new CacheValidationError(
+        'sentinelName',
+        'sentinelName (REDIS_SENTINEL_NAME) is required with sentinels',
+      );
     return new Redis({
       ...common,
       sentinels: options.sentinels.map((s, i) => parseHostPort(s, `sentinels[${i}]`)),
@@ -79,8 +90,13 @@ export function createRedisClient(options: RedisConnectionOptions): RedisClient 
       ...(tls ? { tls, enableTLSForSentinelMode: true } : {}),
     });
   }
-  if (!options.url) throw new CacheValidationError('url', 'one of url (REDIS_URL), clusterNodes (REDIS_CLUSTER_NODES) or sentinels (REDIS_SENTINELS) is required');
-  if (!/^rediss?:\/\//.test(options.url)) throw new CacheValidationError('url', 'url (REDIS_URL) must start with redis:// or rediss://');
+  if (!options.url)
+    throw new CacheValidationError(
+      'url',
+      'one of url (REDIS_URL), clusterNodes (REDIS_CLUSTER_NODES) or sentinels (REDIS_SENTINELS) is required',
+    );
+  if (!/^rediss?:\/\//.test(options.url))
+    throw new CacheValidationError('url', 'url (REDIS_URL) must start with redis:// or rediss://');
   // ioredis turns `rediss://` into TLS with the system CAs; explicit options (a private CA) win.
   return new Redis(options.url, { ...common, ...(tls ? { tls } : {}) });
 }

@@ -23,9 +23,15 @@ export function maintenanceUrl(connectionString: string): string {
 }
 
 /** Creates the connection string's database when missing; answers true when it created it. */
-export async function ensureDatabase(connectionString: string, connectTimeoutMs = 5000): Promise<boolean> {
+export async function ensureDatabase(
+  connectionString: string,
+  connectTimeoutMs = 5000,
+): Promise<boolean> {
   const name = databaseName(connectionString);
-  const admin = new Client({ connectionString: maintenanceUrl(connectionString), connectionTimeoutMillis: connectTimeoutMs });
+  const admin = new Client({
+    connectionString: maintenanceUrl(connectionString),
+    connectionTimeoutMillis: connectTimeoutMs,
+  });
   await admin.connect();
   try {
     const found = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
@@ -44,9 +50,15 @@ export async function ensureDatabase(connectionString: string, connectTimeoutMs 
 }
 
 /** Drops the connection string's database if it exists (terminating its other sessions). */
-export async function dropDatabase(connectionString: string, connectTimeoutMs = 5000): Promise<void> {
+export async function dropDatabase(
+  connectionString: string,
+  connectTimeoutMs = 5000,
+): Promise<void> {
   const name = databaseName(connectionString);
-  const admin = new Client({ connectionString: maintenanceUrl(connectionString), connectionTimeoutMillis: connectTimeoutMs });
+  const admin = new Client({
+    connectionString: maintenanceUrl(connectionString),
+    connectionTimeoutMillis: connectTimeoutMs,
+  });
   await admin.connect();
   try {
     await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`);

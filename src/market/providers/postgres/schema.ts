@@ -76,9 +76,12 @@ export const TABLES_SQL: readonly string[] = [
  * trade_events are found by their primary key, whose first column is trade_id.
  */
 export const INDEXES_SQL: Readonly<Record<string, string>> = {
-  news_ticker_category_published_idx: 'CREATE INDEX IF NOT EXISTS news_ticker_category_published_idx ON news (ticker, category, published_at DESC, id DESC)',
-  trades_order_idx: 'CREATE INDEX IF NOT EXISTS trades_order_idx ON trades (trade_date, executed_at, trade_id)',
-  trades_ticker_order_idx: 'CREATE INDEX IF NOT EXISTS trades_ticker_order_idx ON trades (ticker, trade_date, executed_at, trade_id)',
+  news_ticker_category_published_idx:
+    'CREATE INDEX IF NOT EXISTS news_ticker_category_published_idx ON news (ticker, category, published_at DESC, id DESC)',
+  trades_order_idx:
+    'CREATE INDEX IF NOT EXISTS trades_order_idx ON trades (trade_date, executed_at, trade_id)',
+  trades_ticker_order_idx:
+    'CREATE INDEX IF NOT EXISTS trades_ticker_order_idx ON trades (ticker, trade_date, executed_at, trade_id)',
 };
 
 /** Creates every table and index that is missing (CREATE ... IF NOT EXISTS, under an advisory lock). */

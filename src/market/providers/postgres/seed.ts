@@ -47,7 +47,10 @@ export interface SeedResult {
   to: string;
   tradesPerTickerDay: number;
   /** Rows inserted per table. */
-  rows: Record<'tickers' | 'daily_bars' | 'financials' | 'news' | 'trades' | 'trade_events', number>;
+  rows: Record<
+    'tickers' | 'daily_bars' | 'financials' | 'news' | 'trades' | 'trade_events',
+    number
+  >;
   /** Wall time of the whole seed, in milliseconds. */
   elapsedMs: number;
 }
@@ -158,42 +161,107 @@ export async function seed(pool: Pool, opts: SeedOptions = {}): Promise<SeedResu
   await dropSecondaryIndexes(pool);
 
   const inFlight = new InFlight();
-  const writer = (table: string, spec: ReadonlyArray<readonly [string, string]>) => new BulkWriter(pool, table, spec, batchRows, inFlight);
+  const writer = (table: string, spec: ReadonlyArray<readonly [string, string]>) =>
+    new BulkWriter(pool, table, spec, batchRows, inFlight);
   const w = {
-    tickers: writer('tickers', [['ticker', 'text'], ['name', 'text'], ['currency', 'text'], ['exchange', 'text']]),
-    daily_bars: writer('daily_bars', [['ticker', 'text'], ['date', 'date'], ['open', 'float8'], ['high', 'float8'], ['low', 'float8'], ['close', 'float8'], ['volume', 'int8']]),
-    financials: writer('financials', [
-      ['ticker', 'text'], ['period', 'text'], ['quarter', 'text'], ['fiscal_year', 'int4'], ['revenue', 'int8'], ['operating_income', 'int8'],
-      ['net_income', 'int8'], ['eps', 'float8'], ['total_assets', 'int8'], ['total_liabilities', 'int8'], ['operating_cash_flow', 'int8'],
-      ['currency', 'text'], ['as_of', 'timestamptz'],
+    tickers: writer('tickers', [
+      ['ticker', 'text'],
+      ['name', 'text'],
+      ['currency', 'text'],
+      ['exchange', 'text'],
     ]),
-    news: writer('news', [['id', 'text'], ['ticker', 'text'], ['category', 'text'], ['headline', 'text'], ['summary', 'text'], ['source', 'text'], ['published_at', 'timestamptz']]),
-    trades: writer('trades', [['trade_id', 'text'], ['ticker', 'text'], ['side', 'text'], ['venue', 'text'], ['quantity', 'int4'], ['price', 'float8'], ['executed_at', 'timestamptz'], ['trade_date', 'date']]),
-    trade_events: writer('trade_events', [['trade_id', 'text'], ['type', 'text'], ['at', 'timestamptz'], ['status', 'text']]),
+    daily_bars: writer('daily_bars', [
+      ['ticker', 'text'],
+      ['date', 'date'],
+      ['open', 'float8'],
+      ['high', 'float8'],
+      ['low', 'float8'],
+      ['close', 'float8'],
+      ['volume', 'int8'],
+    ]),
+    financials: writer('financials', [
+      ['ticker', 'text'],
+      ['period', 'text'],
+      ['quarter', 'text'],
+      ['fiscal_year', 'int4'],
+      ['revenue', 'int8'],
+      ['operating_income', 'int8'],
+      ['net_income', 'int8'],
+      ['eps', 'float8'],
+      ['total_assets', 'int8'],
+      ['total_liabilities', 'int8'],
+      ['operating_cash_flow', 'int8'],
+      ['currency', 'text'],
+      ['as_of', 'timestamptz'],
+    ]),
+    news: writer('news', [
+      ['id', 'text'],
+      ['ticker', 'text'],
+      ['category', 'text'],
+      ['headline', 'text'],
+      ['summary', 'text'],
+      ['source', 'text'],
+      ['published_at', 'timestamptz'],
+    ]),
+    trades: writer('trades', [
+      ['trade_id', 'text'],
+      ['ticker', 'text'],
+      ['side', 'text'],
+      ['venue', 'text'],
+      ['quantity', 'int4'],
+      ['price', 'float8'],
+      ['executed_at', 'timestamptz'],
+      ['trade_date', 'date'],
+    ]),
+    trade_events: writer('trade_events', [
+      ['trade_id', 'text'],
+      ['type', 'text'],
+      ['at', 'timestamptz'],
+      ['status', 'text'],
+    ]),
   };
 
   // 2. Reference data: tickers, bars, statements published by `today`, news over the look-back.
   const endOfToday = `${addDays(today, 1)}T00:00:00.000Z`;
-  const newsFrom = addDays(today, -NEWS_LOOKBACK_DAYS) < from ? addDays(today, -NEWS_LOOKBACK_DAYS) : from;
+  const newsFrom =
+    addDays(today, -NEWS_LOOKBACK_DAYS) < from ? addDays(today, -NEWS_LOOKBACK_DAYS) : from;
   const newsDays = eachDay(newsFrom, today);
   for (const ticker of tickers) {
     const p = tickerProfile(ticker);
     w.tickers.push([ticker, p.name, p.currency, p.exchange]);
-    for (const b of syntheticBars(ticker, from, today)) w.daily_bars.push([ticker, b.date, b.open, b.high, b.low, b.close, b.volume]);
+    for (const b of syntheticBars(ticker, from, today))
+      w.daily_bars.push([ticker, b.date, b.open, b.high, b.low, b.close, b.volume]);
     for (let fy = Number(from.slice(0, 4)) - 1; fy <= Number(today.slice(0, 4)); fy++) {
       for (const { period, quarter } of STATEMENT_KINDS) {
         if (publicationTime(fy, quarter) >= endOfToday) continue;
         const f = syntheticFinancials(ticker, period, quarter, fy);
-        w.financials.push([ticker, period, quarter, fy, f.revenue, f.operatingIncome, f.netIncome, f.eps, f.totalAssets, f.totalLiabilities, f.operatingCashFlow, f.currency, f.asOf]);
+        w.financials.push([
+          ticker,
+          period,
+          quarter,
+          fy,
+          f.revenue,
+          f.operatingIncome,
+          f.netIncome,
+          f.eps,
+          f.totalAssets,
+          f.totalLiabilities,
+          f.operatingCashFlow,
+          f.currency,
+          f.asOf,
+        ]);
       }
     }
     for (const day of newsDays) {
-      for (const n of syntheticNewsForDay(ticker, day)) w.news.push([n.id, ticker, n.category, n.headline, n.summary, n.source, n.publishedAt]);
+      for (const n of syntheticNewsForDay(ticker, day))
+        w.news.push([n.id, ticker, n.category, n.headline, n.summary, n.source, n.publishedAt]);
     }
     await inFlight.room(MAX_IN_FLIGHT);
   }
   for (const bw of [w.tickers, w.daily_bars, w.financials, w.news]) bw.flush();
-  log(`reference data queued: ${tickers.length} tickers, ${w.daily_bars.written} bars, ${w.financials.written} statements, ${w.news.written} news items`);
+  log(
+    `reference data queued: ${tickers.length} tickers, ${w.daily_bars.written} bars, ${w.financials.written} statements, ${w.news.written} news items`,
+  );
 
   // 3. Trades and events, one trading day at a time, at most MAX_IN_FLIGHT INSERTs running.
   const days = tradingDays(from, today);
@@ -203,13 +271,25 @@ export async function seed(pool: Pool, opts: SeedOptions = {}): Promise<SeedResu
   for (let i = 0; i < days.length; i++) {
     for (const ticker of tickers) {
       for (const t of syntheticTradesForDay(ticker, days[i], perDay)) {
-        w.trades.push([t.tradeId, ticker, t.side, t.venue, t.quantity, t.price, t.executedAt, t.tradeDate]);
-        for (const e of syntheticTradeEvents(t, today)) w.trade_events.push([e.tradeId, e.type, e.at, e.status]);
+        w.trades.push([
+          t.tradeId,
+          ticker,
+          t.side,
+          t.venue,
+          t.quantity,
+          t.price,
+          t.executedAt,
+          t.tradeDate,
+        ]);
+        for (const e of syntheticTradeEvents(t, today))
+          w.trade_events.push([e.tradeId, e.type, e.at, e.status]);
       }
     }
     await inFlight.room(MAX_IN_FLIGHT);
     if (w.trades.written >= nextReport) {
-      log(`trades ${w.trades.written.toLocaleString('en-US')} / ${expected.toLocaleString('en-US')} (${days[i]}, ${((Date.now() - started) / 1000).toFixed(1)} s)`);
+      log(
+        `trades ${w.trades.written.toLocaleString('en-US')} / ${expected.toLocaleString('en-US')} (${days[i]}, ${((Date.now() - started) / 1000).toFixed(1)} s)`,
+      );
       nextReport += reportEvery;
     }
   }
@@ -244,7 +324,8 @@ function numberFlag(args: string[], name: string): number | undefined {
   const arg = args.find((a) => a.startsWith(`--${name}=`));
   if (!arg) return undefined;
   const value = Number(arg.slice(name.length + 3));
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name}: expected a positive number, got ${arg}`);
+  if (!Number.isFinite(value) || value <= 0)
+    throw new Error(`--${name}: expected a positive number, got ${arg}`);
   return value;
 }
 
@@ -264,7 +345,9 @@ async function main(): Promise<void> {
       tradesPerTickerDay: numberFlag(args, 'trades'),
       onProgress: (m) => console.log(m),
     });
-    console.log(`seeded ${result.tickers.length} tickers, ${result.from} .. ${result.to}, in ${(result.elapsedMs / 1000).toFixed(1)} s`);
+    console.log(
+      `seeded ${result.tickers.length} tickers, ${result.from} .. ${result.to}, in ${(result.elapsedMs / 1000).toFixed(1)} s`,
+    );
     console.table(result.rows);
   } finally {
     await pool.end();
