@@ -1,3 +1,4 @@
+import { BackgroundTasks } from '../util/background-tasks.js';
 import { Logger } from '@nestjs/common';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -96,7 +97,9 @@ export class TieredCache {
   private readonly lockTtlMs: number;
   private readonly lockWaitMs: number;
   private bus: InvalidationBus | undefined;
-  private readonly background = new Set<Promise<unknown>>();
+  private readonly background = new BackgroundTasks((e: unknown) =>
+    this.log.warn('background', `background cache work failed: ${errorSummary(e)}`),
+  );
 
   constructor(
     readonly store: CacheStore,
@@ -368,7 +371,7 @@ export class TieredCache {
 
   /** Waits for background refreshes and late factory results (for shutdown and tests). */
   async drain(): Promise<void> {
-    while (this.background.size) await Promise.allSettled([...this.background]);
+    await this.background.drain();
   }
 
   /** The TTL in ms for a call: its own `ttl`, else the key type's policy TTL (with jitter). */
@@ -694,11 +697,7 @@ export class TieredCache {
   }
 
   private track(p: Promise<unknown>): void {
-    const guarded = p.catch((e: unknown) =>
-      this.log.warn('background', `background cache work failed: ${errorSummary(e)}`),
-    );
-    this.background.add(guarded);
-    void guarded.finally(() => this.background.delete(guarded));
+    this.background.track(p);
   }
 }
 

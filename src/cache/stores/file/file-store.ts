@@ -1,3 +1,4 @@
+import { BackgroundTasks } from '../../util/background-tasks.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { promises as nodeFs } from 'node:fs';
 import * as path from 'node:path';
@@ -213,7 +214,7 @@ export class FileStore implements CacheStore {
   /** Tail of each key's mutation chain, by key hash. */
   private readonly chains = new Map<string, Promise<void>>();
   /** Background work (evictions, removals of expired or corrupt files) that `disconnect` awaits. */
-  private readonly background = new Set<Promise<unknown>>();
+  private readonly background = new BackgroundTasks();
   private readonly locks = new Map<string, { token: string; expiresAt: number }>();
 
   private connected = false;
@@ -1060,15 +1061,11 @@ export class FileStore implements CacheStore {
 
   /** Keeps a background promise (never rejecting) until it settles, for `disconnect`. */
   private track(p: Promise<unknown>): void {
-    this.background.add(p);
-    const done = (): void => {
-      this.background.delete(p);
-    };
-    p.then(done, done);
+    this.background.track(p);
   }
 
-  private async drain(): Promise<void> {
-    while (this.background.size > 0) await Promise.all(this.background);
+  private drain(): Promise<void> {
+    return this.background.drain();
   }
 
   private countCorrupt(cat: Category): void {
