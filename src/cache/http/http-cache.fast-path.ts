@@ -1,3 +1,4 @@
+import { CREDENTIAL_HEADERS } from './credentials.js';
 import { GUARDS_METADATA, INTERCEPTORS_METADATA } from '@nestjs/common/constants.js';
 import { Inject, Injectable, type ExecutionContext, type NestMiddleware } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
@@ -17,7 +18,8 @@ const DISQUALIFYING_METADATA = [
 ];
 
 /** Headers that make a request personal (or partial): such requests never take the fast path. */
-const PERSONAL_HEADERS = ['authorization', 'cookie', 'x-api-key', 'range'];
+/** Headers that make a request personal: the credentials, and `Range` (a partial answer). */
+const PERSONAL_HEADERS = [...CREDENTIAL_HEADERS, 'range'];
 
 interface FastRoute {
   /** The logical cache key the interceptor answered this URL from. */

@@ -7,6 +7,7 @@ import {
   type ExecutionContext,
   type NestInterceptor,
 } from '@nestjs/common';
+import { CREDENTIAL_HEADERS } from './credentials.js';
 import { Reflector } from '@nestjs/core';
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -48,8 +49,7 @@ export interface CachedHttpResponse {
   etag: string;
 }
 
-/** Request headers that make a request personal: its response is cached per identity (and `private`). */
-export const CREDENTIAL_HEADERS: readonly string[] = ['authorization', 'x-api-key', 'cookie'];
+export { CREDENTIAL_HEADERS } from './credentials.js';
 
 /** Longest route path + query kept verbatim in a key, in characters; longer ones are hashed. */
 const MAX_VERBATIM_CHARS = 512;

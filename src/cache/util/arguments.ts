@@ -23,29 +23,3 @@ export function assertText(
     );
   }
 }
-
-/**
- * The one positive-number check of the library: `value` when it is a finite number > 0 (an
- * integer when `integer`), `fallback` when `value` is undefined, else a `CacheValidationError`
- * naming `field`. `unit` goes into the message ("milliseconds", "seconds", "bytes").
- */
-export function positiveNumber(
-  field: string,
-  value: number | undefined,
-  fallback: number,
-  opts: { integer?: boolean; unit?: string } = {},
-): number {
-  if (value === undefined) return fallback;
-  const kind = opts.integer ? 'positive integer' : 'positive number';
-  const ok =
-    typeof value === 'number' &&
-    Number.isFinite(value) &&
-    value > 0 &&
-    (!opts.integer || Number.isInteger(value));
-  if (!ok)
-    throw new CacheValidationError(
-      field,
-      `${field} must be a ${kind}${opts.unit ? ` of ${opts.unit}` : ''} (got ${String(value)})`,
-    );
-  return value;
-}
