@@ -7,8 +7,8 @@ import { CacheKeyBuilder } from './keys/cache-key-builder.js';
 import { CacheKeyType } from './keys/cache-key-type.js';
 import { ttlToMs, type TtlInput } from './keys/ttl.js';
 import type { ResolvedMarketCacheOptions } from './market-cache.options.js';
-import type { CacheStore } from './stores/cache-store.js';
-import type { CacheSource, TieredStatsView } from './tiered/cache-stats.js';
+import type { CacheStore, StoreDescription } from './stores/cache-store.js';
+import type { CacheSource, TieredStatsView, TypeCounters } from './tiered/cache-stats.js';
 import { decodeJsonValue } from './tiered/cache-entry.js';
 import {
   TieredCache,
@@ -132,6 +132,36 @@ export class CacheService {
   /** Stores a value (L1 + L2, other instances' L1 evicted). */
   set<T>(key: string, value: T, opts?: TieredCallOptions): Promise<boolean> {
     return this.tiered.set(key, value, opts);
+  }
+
+  /** The raw counters of one key type (keys with no type count under `other`); layers above count their own events here. */
+  countersOf(keyType: CacheKeyType | undefined): TypeCounters {
+    return this.tiered.stats.of(keyType);
+  }
+
+  /** Every key type's raw counters (for metrics). */
+  counterEntries(): IterableIterator<[string, TypeCounters]> {
+    return this.tiered.stats.entries();
+  }
+
+  /** Entries and bytes held in this instance's L1. */
+  l1Usage(): { entries: number; bytes: number } {
+    return { entries: this.tiered.l1.size, bytes: this.tiered.l1.bytes };
+  }
+
+  /** Whether the cross-instance invalidation bus is connected (false when there is none). */
+  get busConnected(): boolean {
+    return this.tiered.busConnected;
+  }
+
+  /** What the L2 store is and how it is doing, from memory (no I/O). */
+  describeStore(): StoreDescription {
+    return this.store.describe();
+  }
+
+  /** A fresh L1 entry of a logical key outside any namespace (counted as an L1 hit), else `undefined`; never reads L2. */
+  peekFresh<T>(key: string): { value: T; asOf: number } | undefined {
+    return this.tiered.peekFresh<T>(key);
   }
 
   /** Removes a key everywhere. */
