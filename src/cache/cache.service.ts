@@ -98,6 +98,14 @@ export class CacheService {
     return this.tiered.getOrSetResult(key, factory, opts);
   }
 
+  /** Reads `key` without a factory: fresh or SWR-stale values with source and `asOf`, else `undefined`. Throws on a bad key. */
+  get<T>(
+    key: string,
+    opts?: Pick<TieredCallOptions, 'keyType' | 'namespace'>,
+  ): Promise<Resolved<T> | undefined> {
+    return this.tiered.get<T>(key, opts);
+  }
+
   /** Looks `key` up without a factory: never throws; failures are in `error`. */
   async lookup<T = unknown>(
     key: string,
