@@ -4,13 +4,15 @@
  * workers) and {@link TEST_ENV_FILE}, and keeps the handles for global-teardown.
  */
 import * as fs from 'node:fs';
-import { RedisClusterProcess, RedisServerProcess, sweepStaleTempDirs } from './redis-server.ts';
+import { RedisClusterProcess } from './redis-cluster.js';
+import { RedisServerProcess } from './redis-process.js';
+import { sweepStaleTempDirs } from './temp-dirs.js';
 import {
   TEST_ENV_FILE,
   TEST_REDIS_CLUSTER_NODES_ENV,
   TEST_REDIS_URL_ENV,
   TestEnvFile,
-} from './test-env.ts';
+} from './test-env.js';
 
 /** Handles shared between global setup and teardown (same process, same `globalThis`). */
 export interface MarketCacheRedisState {

@@ -1,6 +1,6 @@
 /** Jest globalTeardown: stops the Redis servers started by global-setup and removes their temp dirs. */
 import * as fs from 'node:fs';
-import { TEST_ENV_FILE } from './test-env.ts';
+import { TEST_ENV_FILE } from './test-env.js';
 
 /** Stops everything started in global setup. */
 export default async function globalTeardown(): Promise<void> {

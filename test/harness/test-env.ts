@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { pidAlive } from './redis-server.js';
+import { pidAlive } from './temp-dirs.js';
 
 /** File the global setup writes the test environment description to. */
 export const TEST_ENV_FILE = (process.env.MARKET_CACHE_TEST_ENV_FILE ??= path.join(
