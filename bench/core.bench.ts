@@ -11,7 +11,9 @@ import { LRUCache } from 'lru-cache';
 import { CacheService } from '../src/cache/cache.service.js';
 import { CacheKeyBuilder } from '../src/cache/keys/cache-key-builder.js';
 import { CacheTTLPolicy } from '../src/cache/keys/cache-ttl-policy.js';
-import { createTieredCache } from '../src/cache/market-cache.module.js';
+import { createTieredCache } from '../src/cache/market-cache.providers.js';
+import { QuotaService } from '../src/cache/quota.service.js';
+import { SessionService } from '../src/cache/session.service.js';
 import {
   resolveOptions,
   type MarketCacheModuleOptions,
@@ -33,9 +35,16 @@ async function cacheService(
   const store = new RedisCache({ url, commandTimeoutMs: 2000 });
   await store.connect();
   const keys = new CacheKeyBuilder(options.keyPrefix);
-  const tiered = await createTieredCache(store, keys, new CacheTTLPolicy(), options);
+  const policy = new CacheTTLPolicy();
+  const tiered = await createTieredCache(store, keys, policy, options);
   return {
-    service: new CacheService(tiered, keys, store, options),
+    service: new CacheService(
+      tiered,
+      keys,
+      store,
+      new QuotaService(keys, store, options),
+      new SessionService(keys, store, policy, options, tiered.stats),
+    ),
     store,
     close: async () => (await tiered.detachBus(), await store.disconnect()),
   };

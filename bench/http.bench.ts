@@ -36,7 +36,9 @@ import { CacheService } from '../src/cache/cache.service.js';
 import { CacheKeyBuilder } from '../src/cache/keys/cache-key-builder.js';
 import { CacheKeyType } from '../src/cache/keys/cache-key-type.js';
 import { CacheTTLPolicy } from '../src/cache/keys/cache-ttl-policy.js';
-import { createTieredCache } from '../src/cache/market-cache.module.js';
+import { createTieredCache } from '../src/cache/market-cache.providers.js';
+import { QuotaService } from '../src/cache/quota.service.js';
+import { SessionService } from '../src/cache/session.service.js';
 import {
   resolveOptions,
   type MarketCacheModuleOptions,
@@ -152,7 +154,14 @@ class OurApp implements NestModule {
           provide: APP_INTERCEPTOR,
           inject: [CacheService, Reflector, HttpCacheFastPathIndex],
           useFactory: (c: CacheService, r: Reflector, index: HttpCacheFastPathIndex) =>
-            new HttpCacheInterceptor(c, r, undefined, undefined, fastPath ? index : undefined),
+            new HttpCacheInterceptor(
+              c,
+              r,
+              new CacheTTLPolicy(),
+              undefined,
+              undefined,
+              fastPath ? index : undefined,
+            ),
         },
       ],
     };
@@ -173,9 +182,16 @@ async function cacheService(
   const store = new RedisCache({ url, commandTimeoutMs: 2000 });
   await store.connect();
   const keys = new CacheKeyBuilder(options.keyPrefix);
-  const tiered = await createTieredCache(store, keys, new CacheTTLPolicy(), options);
+  const policy = new CacheTTLPolicy();
+  const tiered = await createTieredCache(store, keys, policy, options);
   return {
-    service: new CacheService(tiered, keys, store, options),
+    service: new CacheService(
+      tiered,
+      keys,
+      store,
+      new QuotaService(keys, store, options),
+      new SessionService(keys, store, policy, options, tiered.stats),
+    ),
     close: async () => (await tiered.detachBus(), await store.disconnect()),
   };
 }

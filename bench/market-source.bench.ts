@@ -12,7 +12,8 @@ import { migrate } from '../src/market/providers/postgres/schema.js';
 import { seed } from '../src/market/providers/postgres/seed.js';
 import { clearSyntheticCaches } from '../src/market/providers/synthetic-data.js';
 import { SyntheticMarketDataProvider } from '../src/market/providers/synthetic.provider.js';
-import { addDays, todayUtc } from '../src/market/providers/trading-calendar.js';
+import { todayUtcDay } from '../src/cache/index.js';
+import { addDays } from '../src/market/providers/trading-calendar.js';
 
 const SECTION = 'bars-source';
 const TICKER = 'AAPL';
@@ -23,7 +24,7 @@ const FIVE_YEARS_DAYS = Math.round(5 * 365.25);
 /** Times five years of daily bars for one ticker from each source (section `bars-source`). */
 export async function runMarketSourceBench(): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
-  const today = todayUtc();
+  const today = todayUtcDay();
   const from = addDays(today, -FIVE_YEARS_DAYS);
 
   // 1. Synthetic provider: served from the in-memory series, then a cold walk from 2000.

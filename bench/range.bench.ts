@@ -17,7 +17,9 @@ import { performance } from 'node:perf_hooks';
 import { CacheService } from '../src/cache/cache.service.js';
 import { CacheKeyBuilder } from '../src/cache/keys/cache-key-builder.js';
 import { CacheTTLPolicy } from '../src/cache/keys/cache-ttl-policy.js';
-import { createTieredCache } from '../src/cache/market-cache.module.js';
+import { createTieredCache } from '../src/cache/market-cache.providers.js';
+import { QuotaService } from '../src/cache/quota.service.js';
+import { SessionService } from '../src/cache/session.service.js';
 import {
   resolveOptions,
   type MarketCacheModuleOptions,
@@ -29,7 +31,8 @@ import { ensureDatabase } from '../src/market/providers/postgres/database.js';
 import { migrate } from '../src/market/providers/postgres/schema.js';
 import { DEFAULT_TICKERS } from '../src/market/providers/synthetic-data.js';
 import { SyntheticMarketDataProvider } from '../src/market/providers/synthetic.provider.js';
-import { addDays, todayUtc } from '../src/market/providers/trading-calendar.js';
+import { todayUtcDay } from '../src/cache/index.js';
+import { addDays } from '../src/market/providers/trading-calendar.js';
 import { TradesService } from '../src/market/trades.service.js';
 import { RedisServerProcess } from '../test/harness/redis-server.js';
 import { measure, runBenchScript, type BenchRow } from './lib.js';
@@ -59,7 +62,13 @@ async function cacheStack(url: string, extra: MarketCacheModuleOptions = {}) {
   const keys = new CacheKeyBuilder(options.keyPrefix);
   const policy = new CacheTTLPolicy();
   const tiered = await createTieredCache(store, keys, policy, options);
-  const cache = new CacheService(tiered, keys, store, options);
+  const cache = new CacheService(
+    tiered,
+    keys,
+    store,
+    new QuotaService(keys, store, options),
+    new SessionService(keys, store, policy, options, tiered.stats),
+  );
   return {
     cache,
     policy,
@@ -171,7 +180,7 @@ export async function runRangeBench(): Promise<BenchRow[]> {
   const redisOnly = await cacheStack(server.url, { l1MaxItemBytes: 1 });
   const rows: BenchRow[] = [];
   try {
-    const today = todayUtc();
+    const today = todayUtcDay();
     const settings = marketSettings(
       { maxBarsRangeDays: 3660, maxTradesRangeDays: 366 },
       { today: () => today },

@@ -1,4 +1,8 @@
-import { CacheValidationError, type MarketCacheModuleOptions } from '../src/cache/index.js';
+import {
+  CacheValidationError,
+  MARKET_CACHE_DEFAULTS,
+  type MarketCacheModuleOptions,
+} from '../src/cache/index.js';
 
 /** The app's settings, read from the environment (DESIGN §5), with defaults. */
 export interface AppConfig {
@@ -10,7 +14,7 @@ export interface AppConfig {
   databaseUrl?: string;
   /** Admin key for `/api/cache/*` admin routes; unset = admin routes refuse every request. Env `ADMIN_API_KEY`. */
   adminApiKey?: string;
-  /** Requests per API key per day. Env `API_DAILY_QUOTA`, default 1000. */
+  /** Requests per API key per day. Env `API_DAILY_QUOTA`, default `MARKET_CACHE_DEFAULTS.apiDailyQuota` (1000). */
   apiDailyQuota: number;
   /** Simulated vendor latency of the synthetic source, in ms. Env `SYNTHETIC_LATENCY_MS`, default 0. */
   syntheticLatencyMs: number;
@@ -36,7 +40,7 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
       'CACHE_DRIVER',
       `CACHE_DRIVER must be redis, memory or file, got '${driver}'`,
     );
-  const apiDailyQuota = int(env, 'API_DAILY_QUOTA', 1000, 0);
+  const apiDailyQuota = int(env, 'API_DAILY_QUOTA', MARKET_CACHE_DEFAULTS.apiDailyQuota, 0);
   const cache: MarketCacheModuleOptions = {
     driver: driver as MarketCacheModuleOptions['driver'],
     redisUrl: env.REDIS_URL || undefined,

@@ -1,9 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { MARKET_CACHE_STORE } from './constants.js';
+import { CacheHealthReport } from './cache-health.report.js';
+import { CacheService } from './cache.service.js';
+import { MARKET_CACHE_OPTIONS } from './constants.js';
 import { CacheKeyBuilder } from './keys/cache-key-builder.js';
 import { CacheKeyType } from './keys/cache-key-type.js';
-import type { CacheStore, StoreHealth } from './stores/cache-store.js';
-import { CacheService } from './cache.service.js';
+import type { ResolvedMarketCacheOptions } from './market-cache.options.js';
+import type { StoreHealth } from './stores/cache-store.js';
 import { assertText } from './util/arguments.js';
 import type { BreakerState } from './util/circuit-breaker.js';
 
@@ -19,11 +21,15 @@ export interface CacheHealth {
 /** Domain helpers over the cache: quotes, statements, analyses, news, and per-ticker invalidation. */
 @Injectable()
 export class CacheManager {
+  private readonly report: CacheHealthReport;
+
   constructor(
-    private readonly cache: CacheService,
-    private readonly keys: CacheKeyBuilder,
-    @Inject(MARKET_CACHE_STORE) private readonly store: CacheStore,
-  ) {}
+    @Inject(CacheService) private readonly cache: CacheService,
+    @Inject(CacheKeyBuilder) private readonly keys: CacheKeyBuilder,
+    @Inject(MARKET_CACHE_OPTIONS) options: ResolvedMarketCacheOptions,
+  ) {
+    this.report = new CacheHealthReport(cache, options);
+  }
 
   /** Caches the latest quote of `ticker` (stock-price TTL, 300 s by default). */
   setStockPrice<T>(ticker: string, quote: T): Promise<boolean> {
@@ -96,21 +102,20 @@ export class CacheManager {
     return this.cache.flushStorage(pattern, matches);
   }
 
-  /** Store health plus L1 figures and the overall hit rate. */
+  /** Store health (`healthy` when the store is up) plus L1 figures, the overall hit rate and the breaker, from the `CacheHealthReport` probe. */
   async getCacheHealth(): Promise<CacheHealth> {
-    const stats = await this.cache.getCacheStatistics();
-    const store = stats.health;
+    const report = await this.report.probe();
     return {
-      status: store.status === 'up' ? 'healthy' : 'degraded',
-      store,
-      l1: { entries: stats.l1.size, bytes: stats.l1.bytes, utilization: stats.l1.utilization },
-      hitRate: stats.overall.hitRate,
-      breaker: this.store.getStats().breaker,
+      status: report.storeHealth.status === 'up' ? 'healthy' : 'degraded',
+      store: report.storeHealth,
+      l1: report.l1,
+      hitRate: report.hitRate.overall,
+      breaker: report.store.breaker,
     };
   }
 
   private async read<T>(key: string, keyType: CacheKeyType): Promise<T | null> {
-    const r = await this.cache.tiered.get<T>(key, { keyType });
+    const r = await this.cache.get<T>(key, { keyType });
     return r === undefined ? null : r.value;
   }
 }

@@ -1,15 +1,14 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { performance } from 'node:perf_hooks';
-import { MARKET_CACHE_OPTIONS, MARKET_CACHE_STORE } from './constants.js';
+import { MARKET_CACHE_STORE } from './constants.js';
 import { CacheError, CacheValidationError } from './errors/cache-errors.js';
-import { assertText } from './util/arguments.js';
 import { CacheKeyBuilder } from './keys/cache-key-builder.js';
 import { CacheKeyType } from './keys/cache-key-type.js';
-import { ttlToMs, type TtlInput } from './keys/ttl.js';
-import type { ResolvedMarketCacheOptions } from './market-cache.options.js';
+import type { TtlInput } from './keys/ttl.js';
+import { QuotaService, type QuotaUsage, type QuotaWindow } from './quota.service.js';
+import { SessionService } from './session.service.js';
 import type { CacheStore, StoreDescription } from './stores/cache-store.js';
 import type { CacheSource, TieredStatsView, TypeCounters } from './tiered/cache-stats.js';
-import { decodeJsonValue } from './tiered/cache-entry.js';
 import {
   TieredCache,
   type BatchEntry,
@@ -29,24 +28,6 @@ export interface CacheResult<T = unknown> {
   durationMs: number;
 }
 
-/** Quota windows: fixed windows ending at the next UTC minute, hour or midnight. */
-export type QuotaWindow = 'minute' | 'hourly' | 'daily';
-
-/** Usage of an API quota after (or without) counting one request. */
-export interface QuotaUsage {
-  used: number;
-  limit: number;
-  remaining: number;
-  /** True while `used` ≤ `limit`. */
-  allowed: boolean;
-  /** When the window resets (epoch ms). */
-  resetAt: number;
-  /** Seconds until the window resets. */
-  resetInSeconds: number;
-  /** True when the shared store could not answer and a per-instance counter was used (fail-open). */
-  degraded: boolean;
-}
-
 /** Statistics as `getCacheStatistics` returns them. */
 export interface CacheStatistics extends TieredStatsView {
   byKeyType: Record<string, TieredStatsView>;
@@ -60,25 +41,19 @@ export interface CacheStatistics extends TieredStatsView {
   health: Awaited<ReturnType<CacheStore['getHealth']>>;
 }
 
-const WINDOW_MS: Record<QuotaWindow, number> = {
-  minute: 60_000,
-  hourly: 3_600_000,
-  daily: 86_400_000,
-};
-
 /**
- * The cache as services use it: get-or-set, quotas, sessions, batches, pattern flushes and
- * statistics, over the tiered cache (L1 → L2 → factory).
+ * The cache as services use it: get-or-set, batches, pattern flushes and statistics, over the
+ * tiered cache (L1 → L2 → factory); quotas and sessions are delegated to `QuotaService` and
+ * `SessionService`.
  */
 @Injectable()
 export class CacheService {
-  private readonly localQuota = new Map<string, { value: number; resetAt: number }>();
-
   constructor(
-    readonly tiered: TieredCache,
-    readonly keys: CacheKeyBuilder,
+    @Inject(TieredCache) private readonly tiered: TieredCache,
+    @Inject(CacheKeyBuilder) readonly keys: CacheKeyBuilder,
     @Inject(MARKET_CACHE_STORE) private readonly store: CacheStore,
-    @Inject(MARKET_CACHE_OPTIONS) private readonly options: ResolvedMarketCacheOptions,
+    @Inject(QuotaService) private readonly quotas: QuotaService,
+    @Inject(SessionService) private readonly sessions: SessionService,
   ) {}
 
   /**
@@ -178,114 +153,49 @@ export class CacheService {
   }
 
   /**
-   * Counts one request against `userId`'s quota for `window`, atomically (one Lua script: INCR
-   * and, on a new counter, PEXPIRE). When the store cannot answer, a per-instance counter is
-   * used (fail-open) and `degraded` is true.
+   * With a namespace, clears it at once (its old keys are never read again); without one, removes
+   * every key of this module (its prefix only; never FLUSHDB). Here and on every instance.
    */
-  async trackApiQuota(
-    userId: string,
-    window: QuotaWindow = 'daily',
-    limit?: number,
-  ): Promise<QuotaUsage> {
-    const { key, max, windowMs } = this.quotaArgs(userId, window, limit);
-    const now = Date.now();
-    const ttlMs = windowEnd(now, windowMs) - now;
-    const counted = await this.store.increment(key, ttlMs);
-    if (counted) return usage(counted.value, max, now + counted.ttlMs, false);
-    const local = this.localQuota.get(key);
-    const entry = local && local.resetAt > now ? local : { value: 0, resetAt: now + ttlMs };
-    entry.value++;
-    this.localQuota.set(key, entry);
-    if (this.localQuota.size > 10_000)
-      for (const [k, v] of this.localQuota) if (v.resetAt <= now) this.localQuota.delete(k);
-    return usage(entry.value, max, entry.resetAt, true);
+  async clear(namespace?: string): Promise<void> {
+    if (namespace === undefined) await this.tiered.clearAll();
+    else await this.tiered.clearNamespace(namespace);
+  }
+
+  /** When the value of a logical key outside any namespace expires (epoch ms): from L1, else the L2 TTL; `undefined` when unknown. */
+  async expiresAt(key: string): Promise<number | undefined> {
+    const storageKey = this.keys.storageKey(key);
+    const entry = this.tiered.l1.get(storageKey);
+    if (entry) return entry.expiresAt;
+    const ttlMs = await this.store.ttl(storageKey);
+    return ttlMs > 0 ? Date.now() + ttlMs : undefined;
+  }
+
+  /** Counts one request against `userId`'s quota (see `QuotaService.trackApiQuota`). */
+  trackApiQuota(userId: string, window?: QuotaWindow, limit?: number): Promise<QuotaUsage> {
+    return this.quotas.trackApiQuota(userId, window, limit);
   }
 
   /** The quota usage of `userId` for `window` without counting a request. */
-  async getApiQuotaUsage(
-    userId: string,
-    window: QuotaWindow = 'daily',
-    limit?: number,
-  ): Promise<QuotaUsage> {
-    const { key, max, windowMs } = this.quotaArgs(userId, window, limit);
-    const now = Date.now();
-    const [raw, ttl] = await Promise.all([this.store.get(key), this.store.ttl(key)]);
-    const used = raw === undefined ? (this.localQuota.get(key)?.value ?? 0) : Number(raw) || 0;
-    return usage(used, max, ttl > 0 ? now + ttl : windowEnd(now, windowMs), false);
+  getApiQuotaUsage(userId: string, window?: QuotaWindow, limit?: number): Promise<QuotaUsage> {
+    return this.quotas.getApiQuotaUsage(userId, window, limit);
   }
 
-  private quotaArgs(
-    userId: string,
-    window: QuotaWindow,
-    limit: number | undefined,
-  ): { key: string; max: number; windowMs: number } {
-    assertText(userId, 'userId', 256);
-    if (!(window in WINDOW_MS))
-      throw new CacheValidationError(
-        'window',
-        `window must be one of ${Object.keys(WINDOW_MS).join(', ')}`,
-      );
-    const max = limit ?? this.options.apiDailyQuota;
-    if (!Number.isInteger(max) || max < 0)
-      throw new CacheValidationError('limit', 'limit must be a non-negative integer');
-    return {
-      key: this.keys.storageKey(this.keys.apiQuota(userId, window)),
-      max,
-      windowMs: WINDOW_MS[window],
-    };
+  /** Stores a user session in the shared store (see `SessionService.cacheUserSession`). */
+  cacheUserSession<T extends object>(userId: string, session: T, ttl?: TtlInput): Promise<boolean> {
+    return this.sessions.cacheUserSession(userId, session, ttl);
   }
 
-  /** Stores a user session in the shared store (sliding expiry: each read renews it). */
-  async cacheUserSession<T extends object>(
-    userId: string,
-    session: T,
-    ttl?: TtlInput,
-  ): Promise<boolean> {
-    assertText(userId, 'userId', 256);
-    if (typeof session !== 'object' || session === null)
-      throw new CacheValidationError('session', 'session must be an object');
-    const raw = JSON.stringify(session);
-    if (raw.length > this.options.maxValueBytes)
-      throw new CacheValidationError(
-        'session',
-        `session is larger than maxValueBytes (${this.options.maxValueBytes})`,
-      );
-    return this.store.set(this.sessionKey(userId), raw, this.sessionTtlMs(ttl));
-  }
-
-  /** The user's session, renewing its expiry, or `null`. A corrupt session is deleted. */
-  async getUserSession<T extends object = Record<string, unknown>>(
+  /** The user's session, renewing its expiry, or `null`. */
+  getUserSession<T extends object = Record<string, unknown>>(
     userId: string,
     ttl?: TtlInput,
   ): Promise<T | null> {
-    assertText(userId, 'userId', 256);
-    const key = this.sessionKey(userId);
-    const raw = await this.store.get(key);
-    if (raw === undefined) return null;
-    const value = decodeJsonValue(raw);
-    if (typeof value !== 'object' || value === null) {
-      await this.store.delete(key);
-      this.tiered.stats.of(CacheKeyType.USER_SESSION).corrupt++;
-      return null;
-    }
-    await this.store.expire(key, this.sessionTtlMs(ttl));
-    return value as T;
+    return this.sessions.getUserSession<T>(userId, ttl);
   }
 
   /** Removes the user's session. */
-  async deleteUserSession(userId: string): Promise<boolean> {
-    assertText(userId, 'userId', 256);
-    return this.store.delete(this.sessionKey(userId));
-  }
-
-  private sessionKey(userId: string): string {
-    return this.keys.storageKey(this.keys.userSession(userId));
-  }
-
-  private sessionTtlMs(ttl: TtlInput | undefined): number {
-    return ttl === undefined
-      ? this.tiered.policy.ttlMsFor(CacheKeyType.USER_SESSION)
-      : ttlToMs(ttl);
+  deleteUserSession(userId: string): Promise<boolean> {
+    return this.sessions.deleteUserSession(userId);
   }
 
   /** Computed analysis for `ticker`/`analysisType`, cached with the AI-analysis policy (6 h). */
@@ -360,20 +270,4 @@ export class CacheService {
       health: await this.store.getHealth(),
     };
   }
-}
-
-function usage(used: number, limit: number, resetAt: number, degraded: boolean): QuotaUsage {
-  return {
-    used,
-    limit,
-    remaining: Math.max(0, limit - used),
-    allowed: used <= limit,
-    resetAt,
-    resetInSeconds: Math.max(0, Math.ceil((resetAt - Date.now()) / 1000)),
-    degraded,
-  };
-}
-
-function windowEnd(now: number, windowMs: number): number {
-  return Math.floor(now / windowMs) * windowMs + windowMs;
 }

@@ -5,83 +5,19 @@ import {
   Module,
   type OnApplicationShutdown,
   type OnModuleInit,
-  type Provider,
 } from '@nestjs/common';
-import { setDefaultDecoratorCache } from './decorators/cacheable.decorator.js';
 import { CacheManager } from './cache.manager.js';
 import { CacheService } from './cache.service.js';
 import { MARKET_CACHE_OPTIONS, MARKET_CACHE_STORE } from './constants.js';
+import { setDefaultDecoratorCache } from './decorators/cacheable.decorator.js';
 import { CacheKeyBuilder } from './keys/cache-key-builder.js';
 import { CacheTTLPolicy } from './keys/cache-ttl-policy.js';
-import { ConfigurableModuleClass, MODULE_OPTIONS_TOKEN } from './market-cache.module-definition.js';
-import {
-  resolveOptions,
-  type MarketCacheModuleOptions,
-  type ResolvedMarketCacheOptions,
-} from './market-cache.options.js';
-import { RedisCache } from './stores/redis/redis-cache.js';
+import { ConfigurableModuleClass } from './market-cache.module-definition.js';
+import { MARKET_CACHE_PROVIDERS } from './market-cache.providers.js';
+import { QuotaService } from './quota.service.js';
+import { SessionService } from './session.service.js';
 import type { CacheStore } from './stores/cache-store.js';
-import { FileStore } from './stores/file/file-store.js';
-import { MemoryStore } from './stores/memory-store.js';
-import { InvalidationBus } from './tiered/invalidation-bus.js';
 import { TieredCache } from './tiered/tiered-cache.js';
-
-/** Builds and connects the L2 store the options ask for. */
-export async function createStore(options: ResolvedMarketCacheOptions): Promise<CacheStore> {
-  let store: CacheStore;
-  if (options.driver === 'redis') {
-    store = new RedisCache({
-      client: options.client,
-      url: options.redisUrl,
-      clusterNodes: options.clusterNodes,
-      sentinels: options.sentinels,
-      sentinelName: options.sentinelName,
-      username: options.username,
-      password: options.password,
-      tls: options.tls,
-      commandTimeoutMs: options.commandTimeoutMs,
-      connectTimeoutMs: options.connectTimeoutMs,
-    });
-  } else if (options.driver === 'file') {
-    store = new FileStore({ directory: options.fileDirectory });
-  } else {
-    store = new MemoryStore();
-  }
-  await store.connect();
-  return store;
-}
-
-/** Builds the tiered cache (and its invalidation bus on Redis) over a store. */
-export async function createTieredCache(
-  store: CacheStore,
-  keys: CacheKeyBuilder,
-  policy: CacheTTLPolicy,
-  options: ResolvedMarketCacheOptions,
-): Promise<TieredCache> {
-  const tiered = new TieredCache(store, keys, policy, {
-    l1: {
-      maxEntries: options.l1MaxEntries,
-      maxBytes: options.l1MaxBytes,
-      maxItemBytes: options.l1MaxItemBytes,
-      maxTtlMs: options.l1MaxTtlSeconds === undefined ? undefined : options.l1MaxTtlSeconds * 1000,
-    },
-    swrPercent: options.swrPercent,
-    softTimeoutMs: options.softTimeoutMs,
-    hardTimeoutMs: options.hardTimeoutMs,
-    failSafeThrottleMs: options.failSafeThrottleMs,
-    lockWaitMs: options.lockWaitMs,
-    maxValueBytes: options.maxValueBytes,
-    instanceId: options.instanceId,
-  });
-  if (store instanceof RedisCache) {
-    const bus = new InvalidationBus(store, keys.busChannel(), tiered.instanceId, (m) =>
-      tiered.onBusMessage(m),
-    );
-    tiered.attachBus(bus);
-    await bus.start();
-  }
-  return tiered;
-}
 
 /** Closes what the module opened, on application shutdown. */
 @Injectable()
@@ -91,13 +27,14 @@ export class MarketCacheLifecycle implements OnModuleInit, OnApplicationShutdown
   shuttingDown = false;
 
   constructor(
-    private readonly tiered: TieredCache,
+    @Inject(TieredCache) private readonly tiered: TieredCache,
+    @Inject(CacheService) private readonly cache: CacheService,
     @Inject(MARKET_CACHE_STORE) private readonly store: CacheStore,
   ) {}
 
   /** Makes this module's cache the default of `@Cacheable` / `@CacheEvict`. */
   onModuleInit(): void {
-    setDefaultDecoratorCache(this.tiered);
+    setDefaultDecoratorCache(this.cache);
   }
 
   /** Marks the module as shutting down, so readiness fails before connections close. */
@@ -105,9 +42,10 @@ export class MarketCacheLifecycle implements OnModuleInit, OnApplicationShutdown
     this.shuttingDown = true;
   }
 
+  /** Stops the bus, waits for background work, then closes the store (last). */
   async onApplicationShutdown(): Promise<void> {
     this.shuttingDown = true;
-    setDefaultDecoratorCache(undefined, this.tiered);
+    setDefaultDecoratorCache(undefined, this.cache);
     await this.tiered.detachBus();
     await this.tiered.drain();
     await this.store.disconnect();
@@ -115,57 +53,22 @@ export class MarketCacheLifecycle implements OnModuleInit, OnApplicationShutdown
   }
 }
 
-const providers: Provider[] = [
-  {
-    provide: MARKET_CACHE_OPTIONS,
-    inject: [MODULE_OPTIONS_TOKEN],
-    useFactory: (raw: MarketCacheModuleOptions) => resolveOptions(raw),
-  },
-  {
-    provide: CacheKeyBuilder,
-    inject: [MARKET_CACHE_OPTIONS],
-    useFactory: (o: ResolvedMarketCacheOptions) => new CacheKeyBuilder(o.keyPrefix),
-  },
-  {
-    provide: CacheTTLPolicy,
-    inject: [MARKET_CACHE_OPTIONS],
-    useFactory: (o: ResolvedMarketCacheOptions) =>
-      new CacheTTLPolicy({
-        ttlSeconds: o.ttlSeconds,
-        maxStalenessSeconds: o.maxStalenessSeconds,
-        jitterPercent: o.jitterPercent,
-      }),
-  },
-  { provide: MARKET_CACHE_STORE, inject: [MARKET_CACHE_OPTIONS], useFactory: createStore },
-  {
-    provide: RedisCache,
-    inject: [MARKET_CACHE_STORE],
-    useFactory: (store: CacheStore) => (store instanceof RedisCache ? store : null),
-  },
-  {
-    provide: TieredCache,
-    inject: [MARKET_CACHE_STORE, CacheKeyBuilder, CacheTTLPolicy, MARKET_CACHE_OPTIONS],
-    useFactory: createTieredCache,
-  },
-  CacheService,
-  CacheManager,
-  MarketCacheLifecycle,
-];
-
 /**
  * The market-cache module: `MarketCacheModule.forRoot(options)` or `.forRootAsync(...)`.
- * Exports `CacheService`, `CacheManager`, `TieredCache`, `RedisCache` (null unless the driver is
- * redis), `CacheKeyBuilder`, `CacheTTLPolicy` and the store/options tokens.
+ * Exports `CacheService`, `QuotaService`, `SessionService`, `CacheManager`, `TieredCache`,
+ * `CacheKeyBuilder`, `CacheTTLPolicy` and the store/options tokens (the store itself:
+ * `MARKET_CACHE_STORE`, whatever the driver). Providers: `market-cache.providers.ts`.
  */
 @Module({
-  providers,
+  providers: [...MARKET_CACHE_PROVIDERS, MarketCacheLifecycle],
   exports: [
     MARKET_CACHE_OPTIONS,
     MARKET_CACHE_STORE,
     CacheKeyBuilder,
     CacheTTLPolicy,
-    RedisCache,
     TieredCache,
+    QuotaService,
+    SessionService,
     CacheService,
     CacheManager,
     MarketCacheLifecycle,

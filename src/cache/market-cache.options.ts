@@ -198,26 +198,30 @@ export class MarketCacheModuleOptions {
   instanceId?: string;
 }
 
+/**
+ * The defaults `resolveOptions` fills in (each option's meaning and unit: `MarketCacheModuleOptions`).
+ * The one place they live; `config/` reads them from here too.
+ */
+export const MARKET_CACHE_DEFAULTS = {
+  keyPrefix: 'mc',
+  fileDirectory: './.cache-files',
+  commandTimeoutMs: 250,
+  connectTimeoutMs: 2000,
+  jitterPercent: 0,
+  l1MaxEntries: 10_000,
+  l1MaxBytes: 64 * 1024 * 1024,
+  l1MaxItemBytes: 1024 * 1024,
+  swrPercent: 20,
+  hardTimeoutMs: 10_000,
+  failSafeThrottleMs: 30_000,
+  maxValueBytes: 4 * 1024 * 1024,
+  apiDailyQuota: 1000,
+  redisRequired: false,
+} as const satisfies MarketCacheModuleOptions;
+
 /** Options after validation, with every default filled in. */
 export type ResolvedMarketCacheOptions = Required<
-  Pick<
-    MarketCacheModuleOptions,
-    | 'driver'
-    | 'keyPrefix'
-    | 'fileDirectory'
-    | 'commandTimeoutMs'
-    | 'connectTimeoutMs'
-    | 'jitterPercent'
-    | 'l1MaxEntries'
-    | 'l1MaxBytes'
-    | 'l1MaxItemBytes'
-    | 'swrPercent'
-    | 'hardTimeoutMs'
-    | 'failSafeThrottleMs'
-    | 'maxValueBytes'
-    | 'apiDailyQuota'
-    | 'redisRequired'
-  >
+  Pick<MarketCacheModuleOptions, 'driver' | keyof typeof MARKET_CACHE_DEFAULTS>
 > &
   MarketCacheModuleOptions;
 
@@ -251,27 +255,27 @@ export function resolveOptions(
       'redisUrl',
       "driver 'redis' needs redisUrl, clusterNodes or sentinels",
     );
-  const hardTimeoutMs = input.hardTimeoutMs ?? 10_000;
+  const hardTimeoutMs = input.hardTimeoutMs ?? MARKET_CACHE_DEFAULTS.hardTimeoutMs;
   if (input.softTimeoutMs !== undefined && input.softTimeoutMs >= hardTimeoutMs) {
     throw new CacheValidationError('softTimeoutMs', 'softTimeoutMs must be below hardTimeoutMs');
   }
   return {
     ...input,
     driver,
-    keyPrefix: input.keyPrefix ?? 'mc',
-    fileDirectory: input.fileDirectory ?? './.cache-files',
-    commandTimeoutMs: input.commandTimeoutMs ?? 250,
-    connectTimeoutMs: input.connectTimeoutMs ?? 2000,
-    jitterPercent: input.jitterPercent ?? 0,
-    l1MaxEntries: input.l1MaxEntries ?? 10_000,
-    l1MaxBytes: input.l1MaxBytes ?? 64 * 1024 * 1024,
-    l1MaxItemBytes: input.l1MaxItemBytes ?? 1024 * 1024,
-    swrPercent: input.swrPercent ?? 20,
+    keyPrefix: input.keyPrefix ?? MARKET_CACHE_DEFAULTS.keyPrefix,
+    fileDirectory: input.fileDirectory ?? MARKET_CACHE_DEFAULTS.fileDirectory,
+    commandTimeoutMs: input.commandTimeoutMs ?? MARKET_CACHE_DEFAULTS.commandTimeoutMs,
+    connectTimeoutMs: input.connectTimeoutMs ?? MARKET_CACHE_DEFAULTS.connectTimeoutMs,
+    jitterPercent: input.jitterPercent ?? MARKET_CACHE_DEFAULTS.jitterPercent,
+    l1MaxEntries: input.l1MaxEntries ?? MARKET_CACHE_DEFAULTS.l1MaxEntries,
+    l1MaxBytes: input.l1MaxBytes ?? MARKET_CACHE_DEFAULTS.l1MaxBytes,
+    l1MaxItemBytes: input.l1MaxItemBytes ?? MARKET_CACHE_DEFAULTS.l1MaxItemBytes,
+    swrPercent: input.swrPercent ?? MARKET_CACHE_DEFAULTS.swrPercent,
     hardTimeoutMs,
-    failSafeThrottleMs: input.failSafeThrottleMs ?? 30_000,
-    maxValueBytes: input.maxValueBytes ?? 4 * 1024 * 1024,
-    apiDailyQuota: input.apiDailyQuota ?? 1000,
-    redisRequired: input.redisRequired ?? false,
+    failSafeThrottleMs: input.failSafeThrottleMs ?? MARKET_CACHE_DEFAULTS.failSafeThrottleMs,
+    maxValueBytes: input.maxValueBytes ?? MARKET_CACHE_DEFAULTS.maxValueBytes,
+    apiDailyQuota: input.apiDailyQuota ?? MARKET_CACHE_DEFAULTS.apiDailyQuota,
+    redisRequired: input.redisRequired ?? MARKET_CACHE_DEFAULTS.redisRequired,
   };
 }
 

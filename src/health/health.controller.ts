@@ -61,11 +61,7 @@ export class HealthController implements BeforeApplicationShutdown, OnModuleDest
       this.redis.isHealthy('redis'),
       Promise.resolve(this.cache.isHealthy('cache')),
     ]);
-    const redisDown = redis.redis.status === 'down';
-    let status: HealthCheckStatus =
-      redisDown || cache.cache.status === 'degraded' ? 'degraded' : 'ok';
-    if (redisDown && this.options.redisRequired) status = 'error';
-    if (this.lifecycle.shuttingDown) status = 'shutting_down';
+    const status = this.overall(redis.redis.status === 'down', cache.cache.status === 'degraded');
     const details: HealthIndicatorResult = { ...redis, ...cache };
     const result: HealthCheckResult = {
       status,
@@ -83,14 +79,7 @@ export class HealthController implements BeforeApplicationShutdown, OnModuleDest
   async detailed(): Promise<Record<string, unknown>> {
     const redis = await this.redis.probe();
     const cache = this.cache.figures();
-    const redisDown = redis.status === 'down';
-    const status = this.lifecycle.shuttingDown
-      ? 'shutting_down'
-      : redisDown && this.options.redisRequired
-        ? 'error'
-        : redisDown || cache.status === 'degraded'
-          ? 'degraded'
-          : 'ok';
+    const status = this.overall(redis.status === 'down', cache.status === 'degraded');
     return {
       status,
       timestamp: new Date().toISOString(),
@@ -137,6 +126,13 @@ export class HealthController implements BeforeApplicationShutdown, OnModuleDest
 
   onModuleDestroy(): void {
     this.loop.disable();
+  }
+
+  /** The overall status word of `ready` and `detailed`: shutting down, else Redis down when required, else degraded or ok. */
+  private overall(redisDown: boolean, cacheDegraded: boolean): HealthCheckStatus {
+    if (this.lifecycle.shuttingDown) return 'shutting_down';
+    if (redisDown && this.options.redisRequired) return 'error';
+    return redisDown || cacheDegraded ? 'degraded' : 'ok';
   }
 
   private eventLoop(): HealthIndicatorResult<'event_loop'> {

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { applyCacheHeaders, type CacheSource } from '../cache/index.js';
+import { applyCacheHeaders, maxAgeSecondsOf, type CacheSource } from '../cache/index.js';
 
 /** A response body built from cached data, with where it came from and how long it may be reused. */
 export interface Served<T> {
@@ -20,14 +20,15 @@ export function coverageOf(status: 'hit' | 'partial' | 'miss'): CacheCoverage {
   return status === 'hit' ? 'full' : status === 'partial' ? 'partial' : 'none';
 }
 
-/** Seconds left of a `ttlSeconds` entry produced at `asOf` (epoch ms); 0 for stale data. */
+/** Whole seconds left (rounded down) of a `ttlSeconds` entry produced at `asOf` (epoch ms); 0 for stale data. */
 export function secondsLeft(source: CacheSource, asOf: number, ttlSeconds: number): number {
-  return source === 'stale' ? 0 : Math.max(0, Math.floor(ttlSeconds - (Date.now() - asOf) / 1000));
+  return maxAgeSecondsOf(source, asOf, ttlSeconds, Math.floor);
 }
 
 /**
- * Sends a JSON body built from cached data with `X-Cache`, `ETag` and `Cache-Control`
- * (`applyCacheHeaders`); a matching `If-None-Match` gets 304 without a body.
+ * Sends a JSON body built from cached data with `X-Cache`, `ETag` and `Cache-Control` (the
+ * library's one header writer, through `applyCacheHeaders`); a matching `If-None-Match` gets 304
+ * without a body.
  */
 export function sendServed<T>(req: IncomingMessage, res: ServerResponse, served: Served<T>): void {
   const body = JSON.stringify(served.body);

@@ -1,6 +1,5 @@
 import type { AppConfig } from '../../config/app-config.js';
-import { DEFAULT_CLOSED_DAY_TTL_SECONDS } from '../cache/index.js';
-import { todayUtc } from './providers/trading-calendar.js';
+import { DEFAULT_CLOSED_DAY_TTL_SECONDS, todayUtcDay } from '../cache/index.js';
 
 /** Options of `MarketModule.forConfig` beyond the environment (`AppConfig`). */
 export interface MarketModuleOptions {
@@ -49,6 +48,6 @@ export function marketSettings(
     liveDayTtlSeconds: options.liveDayTtlSeconds,
     tradesPartSize: options.tradesPartSize ?? 2000,
     tradesWriteRows: options.tradesWriteRows ?? 1000,
-    today: options.today ?? todayUtc,
+    today: options.today ?? todayUtcDay,
   };
 }

@@ -1,6 +1,7 @@
 import request from 'supertest';
 import { CacheService } from '../../src/cache/cache.service.js';
 import { MarketCacheLifecycle } from '../../src/cache/market-cache.module.js';
+import { TieredCache } from '../../src/cache/tiered/tiered-cache.js';
 import { RedisServerProcess } from '../harness/redis-server.js';
 import { uniquePrefix, waitFor } from '../support/cache-context.js';
 import { startApp, testAppConfig, type TestApp } from './support/app-harness.js';
@@ -70,11 +71,12 @@ describe('health routes against a Redis this test starts, stops and restarts', (
 
     // Misses, then hits, read from Redis (L1 cleared before each read): both hit rates move.
     const cache = app.app.get(CacheService);
+    const tiered = app.app.get(TieredCache);
     for (let i = 0; i < 20; i++) await cache.getOrSet(`market_data:health-miss-${i}`, () => i);
     const d1 = (await request(app.server).get('/health/detailed').expect(200)).body;
-    await cache.tiered.drain();
+    await tiered.drain();
     for (let i = 0; i < 40; i++) {
-      cache.tiered.l1.clear();
+      tiered.l1.clear();
       expect(await cache.getOrSet(`market_data:health-miss-${i % 20}`, () => -1)).toBe(i % 20);
     }
     const d2 = (await request(app.server).get('/health/detailed').expect(200)).body;

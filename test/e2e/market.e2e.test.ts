@@ -18,7 +18,8 @@ import type {
 } from '../../src/market/providers/market-data.provider.js';
 import type { SyntheticMarketDataProvider } from '../../src/market/providers/synthetic.provider.js';
 import { DEFAULT_TICKERS } from '../../src/market/providers/synthetic-data.js';
-import { addDays, todayUtc, tradingDays } from '../../src/market/providers/trading-calendar.js';
+import { todayUtcDay } from '../../src/cache/index.js';
+import { addDays, tradingDays } from '../../src/market/providers/trading-calendar.js';
 import { normalizeTradeFilters, tradeSignature } from '../../src/market/trades.service.js';
 import { keysUnder, postTrades, startMarketApp, type MarketApp } from './market-e2e-support.js';
 
@@ -106,7 +107,7 @@ describe('GET /api/stocks/:ticker/bars (range cache)', () => {
   });
 
   it('gives the live day a TTL within the stock-price TTL and closed days the long TTL (PTTL)', async () => {
-    const today = todayUtc();
+    const today = todayUtcDay();
     const from = addDays(today, -10);
     await http().get(`/api/stocks/NVDA/bars?from=${from}&to=${today}`).expect(200);
     const livePttl = await m.redis.pttl(`${m.prefix}:price_bars:NVDA:${today}`);

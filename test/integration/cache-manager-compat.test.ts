@@ -15,6 +15,7 @@ import { CacheService } from '../../src/cache/cache.service.js';
 import { MarketCacheModule } from '../../src/cache/market-cache.module.js';
 import { CacheManagerCompatModule } from '../../src/cache/compat/cache-manager-compat.module.js';
 import { TieredKeyvStore } from '../../src/cache/compat/tiered-keyv.store.js';
+import { TieredCache } from '../../src/cache/tiered/tiered-cache.js';
 import { testRedis } from '../harness/test-env.js';
 import { sleep, uniquePrefix } from '../support/cache-context.js';
 
@@ -47,6 +48,7 @@ describe('CACHE_MANAGER over the market cache (CacheManagerCompatModule)', () =>
   let app: INestApplication;
   let cm: Cache;
   let cache: CacheService;
+  let tiered: TieredCache;
   let raw: Redis;
   let prefix: string;
   const stored = (key: string) =>
@@ -66,6 +68,7 @@ describe('CACHE_MANAGER over the market cache (CacheManagerCompatModule)', () =>
     await app.init();
     cm = app.get<Cache>(CACHE_MANAGER);
     cache = app.get(CacheService);
+    tiered = app.get(TieredCache);
     raw = new Redis(testRedis().url);
   });
   afterAll(async () => {
@@ -91,7 +94,7 @@ describe('CACHE_MANAGER over the market cache (CacheManagerCompatModule)', () =>
     expect(text).not.toBeNull();
     expect(JSON.parse(text as string).v).toEqual(quote);
     // And from another instance sharing Redis (cold L1).
-    cache.tiered.l1.clear();
+    tiered.l1.clear();
     expect(await cm.get('quote:AAPL')).toEqual(quote);
   });
 
@@ -168,7 +171,7 @@ describe('CACHE_MANAGER over the market cache (CacheManagerCompatModule)', () =>
     expect(await cm.get('to-clear:1')).toBeUndefined();
     expect(await raw.keys(`${prefix}:cache_manager:*`)).toEqual([]);
     expect(await raw.get(outside)).toBe('keep me');
-    cache.tiered.l1.clear();
+    tiered.l1.clear();
     expect(await cache.lookup('market_data:library-key')).toMatchObject({
       success: true,
       value: { mine: true },

@@ -5,13 +5,10 @@
  */
 import { CacheValidationError } from '../../src/cache/errors/cache-errors.js';
 import { CacheKeyType } from '../../src/cache/keys/cache-key-type.js';
-import { chunkByDay } from '../../src/cache/range/day-chunks.js';
+import { chunkByDay, type DayChunk } from '../../src/cache/range/day-chunks.js';
 import { canonicalFilters, querySignature } from '../../src/cache/range/query-signature.js';
-import {
-  RangeCache,
-  type DayChunk,
-  type RangeCacheOptions,
-} from '../../src/cache/range/range-cache.js';
+import { RangeCache } from '../../src/cache/range/range-cache.js';
+import type { RangeCacheOptions } from '../../src/cache/range/range-cache.options.js';
 import { daysOf } from '../../src/cache/range/range-days.js';
 import { testRedis } from '../harness/test-env.js';
 import { createCacheContext, uniquePrefix, type CacheContext } from '../support/cache-context.js';

@@ -56,7 +56,7 @@ export class TieredKeyvStore extends EventEmitter implements KeyvStoreAdapter {
     const logical = TieredKeyvStore.logicalKeyOf(key);
     const hit = await this.cache.lookup<Value>(logical);
     if (!hit.success) return undefined;
-    return { value: hit.value, expires: await this.expiresOf(logical) };
+    return { value: hit.value, expires: await this.cache.expiresAt(logical) };
   }
 
   async getMany<Value>(keys: string[]): Promise<Array<StoredData<Value | undefined>>> {
@@ -64,7 +64,9 @@ export class TieredKeyvStore extends EventEmitter implements KeyvStoreAdapter {
     const values = await this.cache.pipelineGet<Value>(logical);
     return Promise.all(
       values.map(async (value, i) =>
-        value === undefined ? undefined : { value, expires: await this.expiresOf(logical[i]) },
+        value === undefined
+          ? undefined
+          : { value, expires: await this.cache.expiresAt(logical[i]) },
       ),
     );
   }
@@ -106,20 +108,11 @@ export class TieredKeyvStore extends EventEmitter implements KeyvStoreAdapter {
   async clear(): Promise<void> {
     if (this.namespace)
       await this.cache.flushPattern(`${TieredKeyvStore.logicalKeyOf(this.namespace)}:*`);
-    else await this.cache.tiered.clearAll();
+    else await this.cache.clear();
   }
 
   /** A no-op: the Redis connection belongs to `MarketCacheModule`, which closes it on shutdown. */
   async disconnect(): Promise<void> {}
-
-  /** When the value of a logical key expires (epoch ms): from L1, else the L2 TTL; `undefined` when unknown. */
-  private async expiresOf(logical: string): Promise<number | undefined> {
-    const storageKey = this.cache.keys.storageKey(logical);
-    const entry = this.cache.tiered.l1.get(storageKey);
-    if (entry) return entry.expiresAt;
-    const ttlMs = await this.cache.tiered.store.ttl(storageKey);
-    return ttlMs > 0 ? Date.now() + ttlMs : undefined;
-  }
 }
 
 /**

@@ -1,3 +1,4 @@
+import { CacheService } from '../cache.service.js';
 import { CacheValidationError } from '../errors/cache-errors.js';
 import { CacheKeyBuilder } from '../keys/cache-key-builder.js';
 import type { CacheKeyType } from '../keys/cache-key-type.js';
@@ -15,7 +16,7 @@ export interface CacheableOptions {
   keyType?: CacheKeyType;
   /** TTL: seconds, a duration string (`'5m'`) or a `Date`. Default: the key type's TTL. */
   ttl?: TtlInput;
-  /** Namespace, cleared at once by `@CacheEvict({ namespace })` or `TieredCache.clearNamespace`. */
+  /** Namespace, cleared at once by `@CacheEvict({ namespace })` or `CacheService.clear(namespace)`. */
   namespace?: string;
 }
 
@@ -26,30 +27,35 @@ export interface CacheEvictOptions {
   namespace?: string;
 }
 
-let defaultCache: TieredCache | undefined;
+/** A cache the decorators can use: the module's `CacheService`, or a `TieredCache` itself. */
+export type DecoratorCache = CacheService | TieredCache;
+
+let defaultCache: DecoratorCache | undefined;
 
 /**
  * Sets the cache decorators use when the instance holds none (done by `MarketCacheModule` at
  * start-up). With `onlyIf`, changes it only while `onlyIf` is the current default (shutdown).
  */
 export function setDefaultDecoratorCache(
-  cache: TieredCache | undefined,
-  onlyIf?: TieredCache,
+  cache: DecoratorCache | undefined,
+  onlyIf?: DecoratorCache,
 ): void {
   if (onlyIf === undefined || defaultCache === onlyIf) defaultCache = cache;
 }
 
 /**
- * The cache a decorated method uses: a `TieredCache` (or an object exposing one as `.tiered`,
- * like `CacheService`) injected into the instance, else the module's default.
+ * The cache a decorated method uses: a `CacheService` or `TieredCache` injected into the
+ * instance (the first own field holding one), else the module's default.
  */
-function cacheOf(instance: object): TieredCache | undefined {
-  for (const value of Object.values(instance)) {
-    if (value instanceof TieredCache) return value;
-    const inner = (value as { tiered?: unknown } | null)?.tiered;
-    if (inner instanceof TieredCache) return inner;
-  }
+function cacheOf(instance: object): DecoratorCache | undefined {
+  for (const value of Object.values(instance))
+    if (value instanceof CacheService || value instanceof TieredCache) return value;
   return defaultCache;
+}
+
+/** Clears a namespace through whichever cache the instance holds. */
+function clearNamespace(cache: DecoratorCache, namespace: string): Promise<void> {
+  return cache instanceof TieredCache ? cache.clearNamespace(namespace) : cache.clear(namespace);
 }
 
 type AsyncMethod = (...args: unknown[]) => Promise<unknown>;
@@ -107,7 +113,7 @@ export function CacheEvict(options: CacheEvictOptions): MethodDecorator {
           await cache.delete(renderKey(options.key, options.keyType, args, names), {
             namespace: options.namespace,
           });
-        else if (options.namespace !== undefined) await cache.clearNamespace(options.namespace);
+        else if (options.namespace !== undefined) await clearNamespace(cache, options.namespace);
       }
       return result;
     };

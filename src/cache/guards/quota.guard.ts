@@ -7,7 +7,7 @@ import {
   type ExecutionContext,
 } from '@nestjs/common';
 import { createHash } from 'node:crypto';
-import { CacheService, type QuotaUsage, type QuotaWindow } from '../cache.service.js';
+import { QuotaService, type QuotaUsage, type QuotaWindow } from '../quota.service.js';
 import { CacheError } from '../errors/cache-errors.js';
 import { RateLimitedLogger, errorSummary } from '../util/rate-limited-logger.js';
 import { MARKET_CACHE_QUOTA_OPTIONS } from '../constants.js';
@@ -50,7 +50,7 @@ interface QuotaResponse {
 
 /**
  * Counts requests carrying an API key (`X-API-Key`) against a per-key quota with
- * `CacheService.trackApiQuota` (atomic across instances), on `/api/**` only.
+ * `QuotaService.trackApiQuota` (atomic across instances), on `/api/**` only.
  *
  * - Every counted response carries `X-RateLimit-Limit`, `X-RateLimit-Remaining` and
  *   `X-RateLimit-Reset` — the **epoch second** (UTC) at which the window resets, as GitHub does.
@@ -67,7 +67,7 @@ export class QuotaGuard implements CanActivate {
   private readonly header: string;
 
   constructor(
-    @Inject(CacheService) private readonly cache: CacheService,
+    @Inject(QuotaService) private readonly quotas: QuotaService,
     @Optional()
     @Inject(MARKET_CACHE_QUOTA_OPTIONS)
     private readonly options: QuotaGuardOptions = {},
@@ -85,7 +85,7 @@ export class QuotaGuard implements CanActivate {
     if (!apiKey) return true;
     let usage: QuotaUsage;
     try {
-      usage = await this.cache.trackApiQuota(
+      usage = await this.quotas.trackApiQuota(
         quotaIdOf(apiKey),
         this.options?.window ?? 'daily',
         this.options?.limit,

@@ -1,13 +1,14 @@
-import { Inject, Injectable, Optional } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
-import { MARKET_CACHE_STORE } from '../constants.js';
-import { RedisCache } from '../stores/redis/redis-cache.js';
-import type { CacheStore, StoreHealth } from '../stores/cache-store.js';
+import { CacheHealthReport, STORE_HEALTH_TIMEOUT_MS } from '../cache-health.report.js';
+import { CacheService } from '../cache.service.js';
+import { MARKET_CACHE_OPTIONS } from '../constants.js';
+import type { ResolvedMarketCacheOptions } from '../market-cache.options.js';
+import type { StoreHealth } from '../stores/cache-store.js';
 import type { BreakerState } from '../util/circuit-breaker.js';
-import { withTimeout } from '../util/with-timeout.js';
 
 /** Default bound of one Redis health probe (PING + INFO), in milliseconds. */
-export const REDIS_HEALTH_TIMEOUT_MS = 1000;
+export const REDIS_HEALTH_TIMEOUT_MS = STORE_HEALTH_TIMEOUT_MS;
 
 /** What the Redis probe found; no host names, no secrets. */
 export interface RedisHealthDetails {
@@ -36,18 +37,22 @@ export interface RedisHealthDetails {
 }
 
 /**
- * Terminus indicator of Redis: PING and INFO within a timeout, reported `up` with mode,
- * latency, keyspace hit rate, used / max memory, evicted keys, clients, uptime and total
- * commands, or `down` (unreachable or timed out) — never a throw. With the memory or file
- * driver, Redis is reported as not configured (`up`, `configured: false`), not as down.
+ * Terminus indicator of Redis, read from the `CacheHealthReport` probe: PING and INFO within a
+ * timeout, reported `up` with mode, latency, keyspace hit rate, used / max memory, evicted keys,
+ * clients, uptime and total commands, or `down` (unreachable or timed out) — never a throw. With
+ * the memory or file driver, Redis is reported as not configured (`up`, `configured: false`).
  */
 @Injectable()
 export class RedisHealthIndicator {
+  private readonly report: CacheHealthReport;
+
   constructor(
     @Inject(HealthIndicatorService) private readonly indicators: HealthIndicatorService,
-    @Inject(MARKET_CACHE_STORE) private readonly store: CacheStore,
-    @Optional() @Inject(RedisCache) private readonly redis?: RedisCache | null,
-  ) {}
+    @Inject(CacheService) private readonly cache: CacheService,
+    @Inject(MARKET_CACHE_OPTIONS) options: ResolvedMarketCacheOptions,
+  ) {
+    this.report = new CacheHealthReport(cache, options);
+  }
 
   /** The Terminus result under `key` (default `redis`); `timeoutMs` bounds the probe (default 1000). */
   async isHealthy<const Key extends string = 'redis'>(
@@ -61,32 +66,15 @@ export class RedisHealthIndicator {
 
   /** Probes Redis (PING + INFO) within `timeoutMs` milliseconds; never throws. */
   async probe(timeoutMs = REDIS_HEALTH_TIMEOUT_MS): Promise<RedisHealthDetails> {
-    const redis = this.redis;
-    if (!redis)
-      return {
-        status: 'not_configured',
-        configured: false,
-        connected: false,
-        mode: this.store.kind,
-      };
-    let health: StoreHealth;
-    try {
-      health = await withTimeout(redis.getHealth(), timeoutMs, `no answer within ${timeoutMs} ms`);
-    } catch (e) {
-      return {
-        status: 'down',
-        configured: true,
-        connected: false,
-        mode: redis.isCluster ? 'cluster' : 'standalone',
-        breaker: redis.breakerState,
-        reason: e instanceof Error ? e.message : 'unreachable',
-      };
-    }
-    return toDetails(health, redis.breakerState);
+    const { kind } = this.cache.describeStore();
+    if (kind !== 'redis')
+      return { status: 'not_configured', configured: false, connected: false, mode: kind };
+    const { storeHealth, store } = await this.report.probe(timeoutMs);
+    return toDetails(storeHealth, store.breaker);
   }
 }
 
-function toDetails(h: StoreHealth, breaker: BreakerState): RedisHealthDetails {
+function toDetails(h: StoreHealth, breaker: BreakerState | undefined): RedisHealthDetails {
   const n = (v: unknown): number | undefined =>
     typeof v === 'number' && Number.isFinite(v) ? v : undefined;
   const details: RedisHealthDetails = {

@@ -19,18 +19,64 @@ export function matchesIfNoneMatch(header: string | string[] | undefined, etag: 
   return text.split(',').some((t) => t.trim().replace(/^W\//, '') === etag);
 }
 
-/** Minimal request/response surfaces (Express-compatible) the header helpers need. */
+/**
+ * Seconds left of a `ttlSeconds` entry produced at `asOf` (epoch ms), at least 0; 0 for stale
+ * data. Rounded to the nearest second unless another `rounding` is given.
+ */
+export function maxAgeSecondsOf(
+  source: CacheSource,
+  asOf: number,
+  ttlSeconds: number,
+  rounding: (seconds: number) => number = Math.round,
+): number {
+  return source === 'stale' ? 0 : Math.max(0, rounding(ttlSeconds - (Date.now() - asOf) / 1000));
+}
+
+/** Minimal request surface (Express-compatible) the header helpers read. */
 export interface HeaderRequest {
   headers: Record<string, string | string[] | undefined>;
 }
+/** Minimal response surface (Express-compatible) the header helpers write. */
 export interface HeaderResponse {
   setHeader(name: string, value: string | number): unknown;
 }
 
+/** The cache headers of one response built from cached data. */
+export interface CacheHeaderFields {
+  /** Where the data came from: `X-Cache`. */
+  source: CacheSource;
+  /** A strong ETag (`etagOf`). */
+  etag: string;
+  /** Seconds the response may be reused (`Cache-Control: max-age`; floored, at least 0). */
+  maxAgeSeconds: number;
+  /** A per-identity answer: `Cache-Control: private, max-age=…`. Default false. */
+  personal?: boolean;
+  /** `Last-Modified`, as an HTTP date; not written when absent. */
+  lastModified?: string;
+  /** `Vary`; not written when absent. */
+  vary?: string;
+}
+
 /**
- * Sets `X-Cache`, `ETag` and `Cache-Control: max-age` for a response built from cached data,
- * and answers whether the client's `If-None-Match` matches (the caller then sends 304, no body).
- * `maxAgeSeconds` is the time left of the entry's TTL (0 for stale data).
+ * The one writer of the cache headers: `X-Cache`, `ETag`, `Cache-Control: [private, ]max-age`,
+ * then `Last-Modified` and `Vary` when given, in that order.
+ */
+export function writeCacheHeaders(res: HeaderResponse, fields: CacheHeaderFields): void {
+  const maxAge = Math.max(0, Math.floor(fields.maxAgeSeconds));
+  res.setHeader('X-Cache', xCacheOf(fields.source));
+  res.setHeader('ETag', fields.etag);
+  res.setHeader(
+    'Cache-Control',
+    fields.personal ? `private, max-age=${maxAge}` : `max-age=${maxAge}`,
+  );
+  if (fields.lastModified !== undefined) res.setHeader('Last-Modified', fields.lastModified);
+  if (fields.vary !== undefined) res.setHeader('Vary', fields.vary);
+}
+
+/**
+ * Writes the cache headers of a response built from cached data (`writeCacheHeaders`, ETag of
+ * `body`) and answers whether the client's `If-None-Match` matches (the caller then sends 304,
+ * no body). `maxAgeSeconds` is the time left of the entry's TTL (0 for stale data).
  */
 export function applyCacheHeaders(
   req: HeaderRequest,
@@ -38,8 +84,6 @@ export function applyCacheHeaders(
   opts: { source: CacheSource; maxAgeSeconds: number; body: string },
 ): { notModified: boolean; etag: string } {
   const etag = etagOf(opts.body);
-  res.setHeader('X-Cache', xCacheOf(opts.source));
-  res.setHeader('ETag', etag);
-  res.setHeader('Cache-Control', `max-age=${Math.max(0, Math.floor(opts.maxAgeSeconds))}`);
+  writeCacheHeaders(res, { source: opts.source, etag, maxAgeSeconds: opts.maxAgeSeconds });
   return { notModified: matchesIfNoneMatch(req.headers['if-none-match'], etag), etag };
 }

@@ -3,6 +3,7 @@ import { CACHE_RESPONSE_METADATA } from '../constants.js';
 import { CacheValidationError } from '../errors/cache-errors.js';
 import { isCacheKeyType, type CacheKeyType } from '../keys/cache-key-type.js';
 import { ttlToMs } from '../keys/ttl.js';
+import { CREDENTIAL_VARY } from './credentials.js';
 
 /** What a cached response varies by, besides route and query: `'user'`, and/or request header names. */
 export type CacheVaryBy = 'user' | readonly string[];
@@ -83,7 +84,7 @@ export function varyHeader(options: CacheResponseOptions): string {
   let value = varyHeaders.get(options);
   if (value === undefined) {
     const extra = Array.isArray(options.varyBy) ? options.varyBy.filter((h) => h !== 'user') : [];
-    value = ['Authorization', 'Cookie', 'X-API-Key', ...extra].join(', ');
+    value = [CREDENTIAL_VARY, ...extra].join(', ');
     varyHeaders.set(options, value);
   }
   return value;

@@ -4,7 +4,7 @@ import { Inject, Injectable, type ExecutionContext, type NestMiddleware } from '
 import { Reflector } from '@nestjs/core';
 import { LRUCache } from 'lru-cache';
 import { CacheService } from '../cache.service.js';
-import { matchesIfNoneMatch } from './cache-headers.js';
+import { matchesIfNoneMatch, maxAgeSecondsOf, writeCacheHeaders } from './cache-headers.js';
 import { varyHeader, wantsUser, type CacheResponseOptions } from './cache-response.decorator.js';
 
 /** Route metadata that changes what a response looks like or who may get it: such routes never take the fast path. */
@@ -17,7 +17,6 @@ const DISQUALIFYING_METADATA = [
   '__sse__',
 ];
 
-/** Headers that make a request personal (or partial): such requests never take the fast path. */
 /** Headers that make a request personal: the credentials, and `Range` (a partial answer). */
 const PERSONAL_HEADERS = [...CREDENTIAL_HEADERS, 'range'];
 
@@ -147,15 +146,16 @@ export class HttpCacheFastPath implements NestMiddleware {
     )
       return next();
     const route = this.index.lookup(req.originalUrl ?? req.url);
-    const hit = route && this.cache.tiered.peekFresh<CachedBody>(route.key);
+    const hit = route && this.cache.peekFresh<CachedBody>(route.key);
     if (!route || !hit || typeof hit.value?.etag !== 'string') return next();
-    const maxAge = Math.max(0, Math.round(route.ttlSeconds - (Date.now() - hit.asOf) / 1000));
     const ready = this.index.prepare(hit.value, hit.asOf);
-    res.setHeader('X-Cache', 'HIT');
-    res.setHeader('ETag', hit.value.etag);
-    res.setHeader('Cache-Control', `max-age=${maxAge}`);
-    res.setHeader('Last-Modified', ready.lastModified);
-    res.setHeader('Vary', route.vary);
+    writeCacheHeaders(res, {
+      source: 'l1',
+      etag: hit.value.etag,
+      maxAgeSeconds: maxAgeSecondsOf('l1', hit.asOf, route.ttlSeconds),
+      lastModified: ready.lastModified,
+      vary: route.vary,
+    });
     if (matchesIfNoneMatch(req.headers['if-none-match'], hit.value.etag)) {
       res.statusCode = 304;
       res.end();

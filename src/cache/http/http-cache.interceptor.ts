@@ -7,7 +7,6 @@ import {
   type ExecutionContext,
   type NestInterceptor,
 } from '@nestjs/common';
-import { CREDENTIAL_HEADERS } from './credentials.js';
 import { Reflector } from '@nestjs/core';
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -16,12 +15,14 @@ import { CacheService } from '../cache.service.js';
 import { CACHE_RESPONSE_METADATA, MARKET_CACHE_OPTIONS } from '../constants.js';
 import { CacheValidationError, FactoryError } from '../errors/cache-errors.js';
 import { CacheKeyType } from '../keys/cache-key-type.js';
+import { CacheTTLPolicy } from '../keys/cache-ttl-policy.js';
 import { ttlToSeconds } from '../keys/ttl.js';
 import type { ResolvedMarketCacheOptions } from '../market-cache.options.js';
 import { CacheMetrics } from '../metrics/cache-metrics.js';
 import type { Resolved } from '../tiered/tiered-cache.js';
-import { etagOf, matchesIfNoneMatch, xCacheOf } from './cache-headers.js';
+import { etagOf, matchesIfNoneMatch, maxAgeSecondsOf, writeCacheHeaders } from './cache-headers.js';
 import { varyHeader, wantsUser, type CacheResponseOptions } from './cache-response.decorator.js';
+import { CREDENTIAL_HEADERS } from './credentials.js';
 import { HttpCacheFastPathIndex } from './http-cache.fast-path.js';
 
 /** The parts of an (Express-compatible) request the interceptor reads. */
@@ -95,6 +96,7 @@ export class HttpCacheInterceptor implements NestInterceptor {
   constructor(
     @Inject(CacheService) protected readonly cache: CacheService,
     @Inject(Reflector) protected readonly reflector: Reflector,
+    @Inject(CacheTTLPolicy) protected readonly policy: CacheTTLPolicy,
     @Optional() @Inject(CacheMetrics) protected readonly metrics?: CacheMetrics,
     @Optional()
     @Inject(MARKET_CACHE_OPTIONS)
@@ -149,17 +151,16 @@ export class HttpCacheInterceptor implements NestInterceptor {
     this.metrics?.observe('http', source, (performance.now() - started) / 1000);
 
     const ttlSeconds =
-      options.ttl === undefined
-        ? this.cache.tiered.policy.ttlFor(keyType)
-        : ttlToSeconds(options.ttl);
-    const maxAgeSeconds =
-      source === 'stale' ? 0 : Math.max(0, Math.round(ttlSeconds - (Date.now() - asOf) / 1000));
+      options.ttl === undefined ? this.policy.ttlFor(keyType) : ttlToSeconds(options.ttl);
     const personal = wantsUser(options) || this.identityOf(req) !== undefined;
-    res.setHeader('X-Cache', xCacheOf(source));
-    res.setHeader('ETag', value.etag);
-    res.setHeader('Cache-Control', `${personal ? 'private, ' : ''}max-age=${maxAgeSeconds}`);
-    res.setHeader('Last-Modified', new Date(asOf).toUTCString());
-    res.setHeader('Vary', varyHeader(options));
+    writeCacheHeaders(res, {
+      source,
+      etag: value.etag,
+      maxAgeSeconds: maxAgeSecondsOf(source, asOf, ttlSeconds),
+      personal,
+      lastModified: new Date(asOf).toUTCString(),
+      vary: varyHeader(options),
+    });
     if (!personal && source !== 'stale')
       this.fastPath?.remember(context, req, key, options, ttlSeconds, value);
     if (matchesIfNoneMatch(req.headers['if-none-match'], value.etag)) {

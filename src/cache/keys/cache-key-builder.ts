@@ -12,6 +12,14 @@ export const MAX_KEY_LENGTH = 1024;
 /** One key segment as a caller may supply it. */
 export type KeySegment = string | number;
 
+/** A caller's key resolved once at a cache's entry: checked, typed and in its stored form. */
+export interface ResolvedKey {
+  /** The key as stored: `{prefix}:{logical key}`, or under a namespace's head. */
+  readonly storageKey: string;
+  /** The caller's key type, else the one the logical key starts with (`undefined`: none). */
+  readonly type: CacheKeyType | undefined;
+}
+
 /**
  * Builds every key the module stores, in one place: `{prefix}:{data_type}:{entity_id}:{params…}`.
  *
@@ -23,6 +31,8 @@ export type KeySegment = string | number;
 export class CacheKeyBuilder {
   /** The global prefix (tenant/app) in front of every stored key; default `mc`. */
   readonly prefix: string;
+  /** `{prefix}:`, the head of every stored key outside a namespace. */
+  private readonly head: string;
 
   constructor(prefix = 'mc') {
     if (!PREFIX.test(prefix)) {
@@ -32,6 +42,7 @@ export class CacheKeyBuilder {
       );
     }
     this.prefix = prefix;
+    this.head = prefix + ':';
   }
 
   /** Escapes one caller-supplied segment (one-to-one; the result has no `:` or glob characters). */
@@ -104,13 +115,36 @@ export class CacheKeyBuilder {
 
   /** The stored key of a logical key, optionally inside a namespace at a given version. */
   storageKey(logicalKey: string, namespace?: { name: string; version: string }): string {
-    if (!namespace) return `${this.prefix}:${logicalKey}`;
-    return `${this.prefix}:!ns:${CacheKeyBuilder.escape(namespace.name)}:${namespace.version}:${logicalKey}`;
+    if (!namespace) return this.head + logicalKey;
+    return this.namespaceHead(namespace.name, namespace.version) + logicalKey;
+  }
+
+  /** What every stored key of `namespace` at `version` starts with: `{prefix}:!ns:{name}:{version}:`. */
+  namespaceHead(namespace: string, version: string): string {
+    return `${this.prefix}:!ns:${CacheKeyBuilder.escape(namespace)}:${version}:`;
+  }
+
+  /**
+   * Resolves a caller's logical key once: checks it (`assertLogicalKey`, naming `field`), takes
+   * `keyType` or the type it starts with, and builds its stored key, under `namespaceHead` (from
+   * `namespaceHead()`) when given.
+   */
+  resolve(
+    logicalKey: string,
+    keyType?: CacheKeyType,
+    namespaceHead?: string,
+    field = 'key',
+  ): ResolvedKey {
+    this.assertLogicalKey(logicalKey, field);
+    return {
+      storageKey: (namespaceHead ?? this.head) + logicalKey,
+      type: keyType ?? this.typeOf(logicalKey),
+    };
   }
 
   /** The logical key of a stored key built by `storageKey` without namespace (undefined otherwise). */
   logicalKeyOf(storageKey: string): string | undefined {
-    const head = this.prefix + ':';
+    const head = this.head;
     if (!storageKey.startsWith(head) || storageKey.charCodeAt(head.length) === 33) return undefined;
     return storageKey.slice(head.length);
   }
@@ -157,7 +191,7 @@ export class CacheKeyBuilder {
   ): { pattern: string; matches: (storageKey: string) => boolean } {
     const entity = entityId === undefined ? undefined : CacheKeyBuilder.escape(entityId);
     const pattern = `${this.prefix}:${type ?? '*'}:${entity ?? '*'}`;
-    const head = this.prefix + ':';
+    const head = this.head;
     const matches = (storageKey: string): boolean => {
       if (!storageKey.startsWith(head)) return false;
       const parts = storageKey.slice(head.length).split(':');

@@ -1,4 +1,5 @@
 import { CacheValidationError } from '../errors/cache-errors.js';
+import { positiveNumber } from '../util/arguments.js';
 import { CacheKeyType, isCacheKeyType } from './cache-key-type.js';
 
 /** Default time-to-live per key type, in seconds (DESIGN §2). */
@@ -52,12 +53,17 @@ export class CacheTTLPolicy {
     this.ttl = { ...DEFAULT_TTL_SECONDS };
     this.stale = { ...DEFAULT_MAX_STALENESS_SECONDS };
     for (const [type, seconds] of Object.entries(options.ttlSeconds ?? {})) {
-      this.ttl[checkType(type, 'ttlSeconds')] = checkSeconds(seconds, `ttlSeconds.${type}`, false);
+      this.ttl[checkType(type, 'ttlSeconds')] = positiveNumber(
+        seconds,
+        `ttlSeconds.${type}`,
+        'seconds',
+      );
     }
     for (const [type, seconds] of Object.entries(options.maxStalenessSeconds ?? {})) {
-      this.stale[checkType(type, 'maxStalenessSeconds')] = checkSeconds(
+      this.stale[checkType(type, 'maxStalenessSeconds')] = positiveNumber(
         seconds,
         `maxStalenessSeconds.${type}`,
+        'seconds',
         true,
       );
     }
@@ -69,10 +75,10 @@ export class CacheTTLPolicy {
       );
     }
     this.jitterPercent = jitter;
-    this.defaultTtlSeconds = checkSeconds(
+    this.defaultTtlSeconds = positiveNumber(
       options.defaultTtlSeconds ?? 300,
       'defaultTtlSeconds',
-      false,
+      'seconds',
     );
   }
 
@@ -98,19 +104,4 @@ function checkType(type: string, field: string): CacheKeyType {
   if (!isCacheKeyType(type))
     throw new CacheValidationError(`${field}.${type}`, `${field}: unknown key type '${type}'`);
   return type;
-}
-
-function checkSeconds(value: unknown, field: string, allowZero: boolean): number {
-  if (
-    typeof value !== 'number' ||
-    !Number.isFinite(value) ||
-    value < 0 ||
-    (!allowZero && value === 0)
-  ) {
-    throw new CacheValidationError(
-      field,
-      `${field} must be a ${allowZero ? 'non-negative' : 'positive'} number of seconds`,
-    );
-  }
-  return value;
 }

@@ -1,10 +1,8 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { CacheService } from '../cache.service.js';
 import { MARKET_CACHE_METRICS_OPTIONS, MARKET_CACHE_STORE } from '../constants.js';
-import { RedisCache } from '../stores/redis/redis-cache.js';
 import type { CacheStore } from '../stores/cache-store.js';
-import type { TypeCounters } from '../tiered/cache-stats.js';
-import { TieredCache } from '../tiered/tiered-cache.js';
 
 /** Options of `CacheMetrics` (token `MARKET_CACHE_METRICS_OPTIONS`). */
 export interface CacheMetricsOptions {
@@ -25,8 +23,9 @@ const BREAKER_STATES = ['closed', 'half-open', 'open'] as const;
  * Prometheus metrics of the cache, in a registry of its own (never prom-client's global one, so
  * two apps in one process do not collide).
  *
- * Hit / miss / stale / fail-safe / error counters are read from the tiered cache's counters at
- * scrape time (`collect()`), so serving a request pays nothing for them. The latency histogram
+ * Hit / miss / stale / fail-safe / error counters are read from the cache service's counters at
+ * scrape time (`collect()`), so serving a request pays nothing for them; the gauges read the same
+ * L1 usage, store description and bus state as `CacheHealthReport`. The latency histogram
  * is fed by the HTTP cache interceptor and by `time()`, never on the L1-hit path of the cache.
  */
 @Injectable()
@@ -36,13 +35,13 @@ export class CacheMetrics {
   private readonly latency: Histogram<'operation' | 'tier'>;
 
   constructor(
-    @Inject(TieredCache) private readonly tiered: TieredCache,
-    @Inject(MARKET_CACHE_STORE) private readonly store: CacheStore,
+    @Inject(CacheService) cache: CacheService,
+    @Inject(MARKET_CACHE_STORE) store: CacheStore,
     @Optional() @Inject(MARKET_CACHE_METRICS_OPTIONS) options?: CacheMetricsOptions,
   ) {
     const p = options?.prefix ?? 'market_cache_';
     const registers = [this.registry];
-    const counters = (): IterableIterator<[string, TypeCounters]> => this.tiered.stats.entries();
+    const counters = () => cache.counterEntries();
     const fromStats = (
       fill: (set: (labels: Record<string, string>, value: number) => void) => void,
     ) =>
@@ -102,7 +101,7 @@ export class CacheMetrics {
       labelNames: ['tier', 'kind', 'key_type'],
       registers,
       collect: fromStats((set) => {
-        set({ tier: 'l2', kind: 'store', key_type: 'all' }, this.store.getStats().errors);
+        set({ tier: 'l2', kind: 'store', key_type: 'all' }, store.getStats().errors);
         for (const [type, c] of counters()) {
           set({ tier: 'l2', kind: 'corrupt', key_type: type }, c.corrupt);
           set({ tier: 'factory', kind: 'factory', key_type: type }, c.factoryErrors);
@@ -123,15 +122,12 @@ export class CacheMetrics {
       }),
     });
 
-    const l1 = this.tiered.l1;
-    const cacheStore = this.store;
-    const tieredCache = this.tiered;
     new Gauge({
       name: `${p}l1_entries`,
       help: 'Entries held in the L1 memory tier',
       registers,
       collect() {
-        this.set(l1.size);
+        this.set(cache.l1Usage().entries);
       },
     });
     new Gauge({
@@ -139,7 +135,7 @@ export class CacheMetrics {
       help: 'Bytes held in the L1 memory tier (serialized sizes plus per-entry overhead)',
       registers,
       collect() {
-        this.set(l1.bytes);
+        this.set(cache.l1Usage().bytes);
       },
     });
     new Gauge({
@@ -149,7 +145,7 @@ export class CacheMetrics {
       registers,
       collect() {
         this.reset();
-        const current = cacheStore.getStats().breaker;
+        const current = store.describe().breaker;
         if (current === undefined) return;
         for (const s of BREAKER_STATES) this.set({ state: s }, s === current ? 1 : 0);
       },
@@ -160,7 +156,8 @@ export class CacheMetrics {
       registers,
       collect() {
         this.reset();
-        if (cacheStore instanceof RedisCache) this.set(cacheStore.isReady ? 1 : 0);
+        const { kind, ready } = store.describe();
+        if (kind === 'redis') this.set(ready ? 1 : 0);
       },
     });
     new Gauge({
@@ -168,7 +165,7 @@ export class CacheMetrics {
       help: 'Whether the cross-instance invalidation bus is connected (1) or not (0)',
       registers,
       collect() {
-        this.set(tieredCache.busConnected ? 1 : 0);
+        this.set(cache.busConnected ? 1 : 0);
       },
     });
     this.latency = new Histogram({

@@ -1,6 +1,11 @@
 import { CacheError } from '../errors/cache-errors.js';
-import type { DayChunk } from './range-cache.js';
 import type { IsoDay } from './range-days.js';
+
+/** Items of one day (a day may arrive in several consecutive chunks). */
+export interface DayChunk<T> {
+  date: IsoDay;
+  items: readonly T[];
+}
 
 /**
  * Groups items that arrive in date order (sync or async) into day chunks of at most `maxChunk`

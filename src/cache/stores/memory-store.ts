@@ -1,6 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import { CacheValidationError } from '../errors/cache-errors.js';
-import { assertTtlMs as checkTtl } from '../util/arguments.js';
+import { assertTtlMs as checkTtl, positiveInteger } from '../util/arguments.js';
 import { globToRegExp } from '../util/glob.js';
 import type {
   CacheStore,
@@ -34,12 +33,8 @@ export class MemoryStore implements CacheStore {
   private readonly stats: StoreStats = { hits: 0, misses: 0, errors: 0 };
 
   constructor(options: MemoryStoreOptions = {}) {
-    const maxEntries = options.maxEntries ?? 50_000;
-    const maxBytes = options.maxBytes ?? 256 * 1024 * 1024;
-    if (!Number.isInteger(maxEntries) || maxEntries < 1)
-      throw new CacheValidationError('maxEntries', 'maxEntries must be a positive integer');
-    if (!Number.isInteger(maxBytes) || maxBytes < 1)
-      throw new CacheValidationError('maxBytes', 'maxBytes must be a positive integer');
+    const maxEntries = positiveInteger(options.maxEntries ?? 50_000, 'maxEntries');
+    const maxBytes = positiveInteger(options.maxBytes ?? 256 * 1024 * 1024, 'maxBytes');
     this.lru = new LRUCache<string, Slot>({
       max: maxEntries,
       maxSize: maxBytes,

@@ -1,7 +1,4 @@
-import { Logger } from '@nestjs/common';
-import type { RedisClient } from '../stores/redis/redis-connection.js';
-import type { RedisCache } from '../stores/redis/redis-cache.js';
-import { withTimeout } from '../util/with-timeout.js';
+import type { StorePubSub, StoreSubscription } from '../stores/cache-store.js';
 import { RateLimitedLogger, errorSummary } from '../util/rate-limited-logger.js';
 
 /** What one instance tells the others. Keys only, never values. */
@@ -19,23 +16,20 @@ interface Wire {
 }
 
 /**
- * Cross-instance L1 invalidation over Redis pub/sub. Publishes on the shared connection and
- * listens on a subscriber connection of its own (works on a cluster: PUBLISH reaches every
- * node). Messages carry the sender's instance id, so an instance ignores its own. When the
- * subscriber reconnects after a drop, `onMessage({ kind: 'all' })` is called: messages may have
- * been missed, so the L1 must be cleared.
+ * Cross-instance L1 invalidation over the store's pub/sub port. The store publishes on its shared
+ * connection and keeps a subscriber connection of its own for the bus. Messages carry the sender's
+ * instance id, so an instance ignores its own. When the subscription comes back after a drop,
+ * `onMessage({ kind: 'all' })` is called: messages may have been missed, so the L1 must be cleared.
  */
 export class InvalidationBus {
-  private subscriber: RedisClient | undefined;
-  private everReady = false;
-  private lostSinceReady = false;
-  private subscribed = false;
-  private readonly log = new RateLimitedLogger(new Logger(InvalidationBus.name));
+  private subscription: StoreSubscription | undefined;
+  private stopped = false;
+  private readonly log = new RateLimitedLogger(InvalidationBus.name);
   /** Messages received from other instances. */
   received = 0;
 
   constructor(
-    private readonly redis: RedisCache,
+    private readonly pubsub: StorePubSub,
     private readonly channel: string,
     readonly instanceId: string,
     private readonly onMessage: (message: BusMessage) => void,
@@ -43,61 +37,27 @@ export class InvalidationBus {
 
   /** True while the subscriber connection is ready and subscribed to the channel. */
   get connected(): boolean {
-    return this.subscribed && this.subscriber?.status === 'ready';
+    return this.subscription?.connected ?? false;
   }
 
-  /** Opens the subscriber connection (in the background when Redis is down). */
+  /** Subscribes to the channel (in the background when the store is down). */
   async start(): Promise<void> {
-    const sub = this.redis.duplicate();
-    this.subscriber = sub;
-    sub.on('error', (e: unknown) =>
-      this.log.warn('bus', `invalidation bus connection: ${errorSummary(e)}`),
-    );
-    sub.on('message', (_channel: string, text: string) => this.receive(text));
-    sub.on('close', () => {
-      this.subscribed = false;
-      if (this.everReady) this.lostSinceReady = true;
+    this.stopped = false;
+    const subscription = await this.pubsub.subscribe(this.channel, {
+      onMessage: (text) => this.receive(text),
+      onResubscribed: () => this.onMessage({ kind: 'all' }),
     });
-    sub.on('ready', () => {
-      if (this.lostSinceReady) {
-        this.lostSinceReady = false;
-        this.onMessage({ kind: 'all' });
-      }
-      this.everReady = true;
-      this.subscribe(sub);
-    });
-    try {
-      await withTimeout(sub.connect(), 2000, 'bus connect timed out');
-    } catch (e) {
-      this.log.warn(
-        'bus-connect',
-        `invalidation bus not connected at start-up; retrying: ${errorSummary(e)}`,
-      );
-    }
+    // `stop()` ran while the subscription was opening: close it rather than leak it.
+    if (this.stopped) await subscription.close();
+    else this.subscription = subscription;
   }
 
-  /** Subscribes to the channel, retrying every 200 ms while the connection is up (a SUBSCRIBE can time out under load). */
-  private subscribe(sub: RedisClient): void {
-    sub.subscribe(this.channel).then(
-      () => {
-        if (this.subscriber === sub) this.subscribed = true;
-      },
-      (e: unknown) => {
-        this.log.warn('bus-subscribe', `bus subscribe failed, retrying: ${errorSummary(e)}`);
-        if (this.subscriber === sub && sub.status === 'ready')
-          setTimeout(() => this.subscriber === sub && this.subscribe(sub), 200).unref();
-      },
-    );
-  }
-
-  /** Closes the subscriber connection. */
+  /** Closes the subscription and its connection. */
   async stop(): Promise<void> {
-    const sub = this.subscriber;
-    this.subscriber = undefined;
-    if (!sub) return;
-    sub.removeAllListeners('ready');
-    sub.removeAllListeners('close');
-    sub.disconnect();
+    this.stopped = true;
+    const subscription = this.subscription;
+    this.subscription = undefined;
+    await subscription?.close();
   }
 
   /** Tells the other instances (fire-and-forget; a failure is counted by the store). */
@@ -108,9 +68,10 @@ export class InvalidationBus {
       wire.n = message.namespace;
       wire.v = message.version;
     } else wire.a = 1;
-    return this.redis.publish(this.channel, JSON.stringify(wire));
+    return this.pubsub.publish(this.channel, JSON.stringify(wire));
   }
 
+  /** Decodes a message from the channel and hands it on, unless it is malformed or our own. */
   private receive(text: string): void {
     let wire: Wire;
     try {

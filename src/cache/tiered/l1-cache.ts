@@ -72,10 +72,12 @@ export class L1Cache {
     return true;
   }
 
+  /** Drops the entry under a stored key, if any. */
   delete(storageKey: string): void {
     this.lru.delete(storageKey.slice(this.prefixLength));
   }
 
+  /** Drops every entry. */
   clear(): void {
     this.lru.clear();
   }

@@ -6,11 +6,15 @@ import { Logger } from '@nestjs/common';
  */
 export class RateLimitedLogger {
   private readonly last = new Map<string, { at: number; suppressed: number }>();
+  private readonly logger: Pick<Logger, 'warn'>;
 
+  /** @param context the Nest logger context (e.g. `'RedisCache'`), or a logger to write to. */
   constructor(
-    private readonly logger: Logger,
+    context: string | Pick<Logger, 'warn'>,
     private readonly intervalMs = 10_000,
-  ) {}
+  ) {
+    this.logger = typeof context === 'string' ? new Logger(context) : context;
+  }
 
   /** Warns about `kind` unless it was logged within the interval. */
   warn(kind: string, message: string): void {

@@ -1,3 +1,4 @@
+import { todayUtcDay } from '../../cache/index.js';
 import {
   DEFAULT_TICKERS,
   DEFAULT_TRADES_PER_TICKER_DAY,
@@ -31,7 +32,7 @@ import type {
   TradeEvent,
   TradeFilters,
 } from './market-data.provider.js';
-import { addDays, todayUtc, tradingDays } from './trading-calendar.js';
+import { addDays, tradingDays } from './trading-calendar.js';
 import {
   CallCounter,
   normalizeTicker,
@@ -83,7 +84,7 @@ export class SyntheticMarketDataProvider implements MarketDataProvider {
       0,
       Math.floor(options.tradesPerTickerDay ?? DEFAULT_TRADES_PER_TICKER_DAY),
     );
-    this.today = options.today ?? todayUtc;
+    this.today = options.today ?? todayUtcDay;
   }
 
   /** True when the source knows `ticker` (case-insensitive). */

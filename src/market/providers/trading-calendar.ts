@@ -8,21 +8,15 @@
  * Saturday, which NYSE does not observe (rule 7.2). One-off closures (national mourning,
  * weather) are not modelled.
  */
+import { dayNumber, dayOfNumber, isIsoDay } from '../../cache/index.js';
 import { MarketDataError } from './market-data.errors.js';
 
 const DAY_MS = 86_400_000;
-const DATE_RE = /^(\d{4})-(\d{2})-(\d{2})$/;
 
 /** True when `date` is a real calendar date written `YYYY-MM-DD`. */
 export function isIsoDate(date: string): boolean {
-  const m = DATE_RE.exec(date);
-  if (!m) return false;
-  const d = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])));
-  return (
-    d.getUTCFullYear() === Number(m[1]) &&
-    d.getUTCMonth() === Number(m[2]) - 1 &&
-    d.getUTCDate() === Number(m[3])
-  );
+  // Untyped input (a JSON body) may be no string: it is read as its text, as a RegExp would.
+  return isIsoDay(String(date));
 }
 
 /** Days since 1970-01-01 (UTC) of a `YYYY-MM-DD` date; throws `INVALID_ARGUMENT` on a bad date. */
@@ -32,16 +26,11 @@ export function toDayNumber(date: string): number {
       'date',
       `expected YYYY-MM-DD, got ${JSON.stringify(String(date).slice(0, 32))}`,
     );
-  return (
-    Date.UTC(Number(date.slice(0, 4)), Number(date.slice(5, 7)) - 1, Number(date.slice(8, 10))) /
-    DAY_MS
-  );
+  return dayNumber(date);
 }
 
 /** The `YYYY-MM-DD` date of a day number (days since 1970-01-01, UTC). */
-export function fromDayNumber(day: number): string {
-  return new Date(day * DAY_MS).toISOString().slice(0, 10);
-}
+export const fromDayNumber: (day: number) => string = dayOfNumber;
 
 /** `date` plus `n` calendar days (`n` may be negative). */
 export function addDays(date: string, n: number): string {
@@ -56,11 +45,6 @@ export function daysBetween(from: string, to: string): number {
 /** Day of the week of a date: 0 = Sunday … 6 = Saturday. */
 export function dayOfWeek(date: string): number {
   return (toDayNumber(date) + 4) % 7; // 1970-01-01 was a Thursday
-}
-
-/** Today's date in UTC as `YYYY-MM-DD` (from the system clock). */
-export function todayUtc(): string {
-  return new Date().toISOString().slice(0, 10);
 }
 
 /** `YYYYMMDD` form of a `YYYY-MM-DD` date. */

@@ -1,4 +1,4 @@
-import { CacheValidationError } from '../../errors/cache-errors.js';
+import { positiveInteger } from '../../util/arguments.js';
 
 /**
  * A counting semaphore for asynchronous I/O: at most `limit` tasks run at once, the rest wait
@@ -13,12 +13,7 @@ export class IoLimiter {
 
   /** @param limit tasks allowed in flight at once (a positive integer). */
   constructor(readonly limit: number) {
-    if (!Number.isInteger(limit) || limit < 1) {
-      throw new CacheValidationError(
-        'maxConcurrentIo',
-        `maxConcurrentIo must be a positive integer (got ${String(limit)})`,
-      );
-    }
+    positiveInteger(limit, 'maxConcurrentIo');
   }
 
   /** Tasks currently running. */

@@ -1,6 +1,8 @@
 import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { CacheValidationError } from '../../errors/cache-errors.js';
+import { errorSummary, type RateLimitedLogger } from '../../util/rate-limited-logger.js';
+import { withTimeout } from '../../util/with-timeout.js';
 
 /** How to reach Redis: one of `url`, `clusterNodes` or `sentinels` (+ `sentinelName`). */
 export interface RedisConnectionOptions {
@@ -29,6 +31,16 @@ export interface RedisConnectionOptions {
 
 /** Either client flavour ioredis offers. */
 export type RedisClient = Redis | Cluster;
+
+/**
+ * The store's one guarded path, as its parts see it: runs `call` on the shared client unless the
+ * breaker is open, counts and logs a failure, feeds the breaker, answers `fallback` on failure.
+ */
+export type GuardedCall = <T>(
+  op: string,
+  fallback: T,
+  call: (client: RedisClient) => Promise<T>,
+) => Promise<T>;
 
 /** Parses `host:port` or `redis://host:port` into an ioredis node address. */
 export function parseHostPort(value: string, field: string): { host: string; port: number } {
@@ -106,4 +118,75 @@ export function describeTarget(options: RedisConnectionOptions): string {
   if (options.clusterNodes?.length) return `cluster(${options.clusterNodes.length} seed nodes)`;
   if (options.sentinels?.length) return `sentinel(${options.sentinelName ?? '?'})`;
   return options.url?.startsWith('rediss://') ? 'standalone(tls)' : 'standalone';
+}
+
+/** How the client is deployed: `cluster`, `sentinel` or `standalone`. */
+export function deploymentMode(
+  client: RedisClient,
+  options: RedisConnectionOptions,
+): 'standalone' | 'cluster' | 'sentinel' {
+  return client instanceof Cluster
+    ? 'cluster'
+    : options.sentinels?.length
+      ? 'sentinel'
+      : 'standalone';
+}
+
+/**
+ * Connects a lazily created client at start-up, waiting at most `timeoutMs` milliseconds for it to
+ * be ready and, on a cluster, for every master's own connection too. Answers `false` when Redis is
+ * not reachable in time: the app still starts, the failure is logged and the client keeps
+ * reconnecting in the background.
+ */
+export async function connectAtStartup(
+  client: RedisClient,
+  timeoutMs: number,
+  target: string,
+  log: RateLimitedLogger,
+): Promise<boolean> {
+  // Wait for the `ready` state itself: under load, ioredis' Cluster `connect()` promise can stay
+  // pending after the client is ready. Its rejection (Redis down) is logged; the client retries.
+  const ready = new Promise<void>((resolve) => client.once('ready', () => resolve()));
+  client
+    .connect()
+    .catch((e: unknown) => log.warn('connect', `redis ${target} connect: ${errorSummary(e)}`));
+  try {
+    await withTimeout(ready, timeoutMs, 'connect timed out');
+    // A cluster is `ready` before each master's own connection is: with no offline queue, the
+    // first command to a node still connecting would fail, so start-up waits for them (bounded).
+    if (client instanceof Cluster) {
+      const pending = client.nodes('master').filter((n) => n.status !== 'ready');
+      await withTimeout(
+        Promise.all(pending.map((n) => new Promise((resolved) => n.once('ready', resolved)))),
+        timeoutMs,
+        'cluster nodes not ready',
+      );
+    }
+    return true;
+  } catch (e) {
+    if (client.status === 'ready') return true;
+    log.warn(
+      'connect',
+      `redis ${target} not reachable at start-up; serving without it and retrying: ${errorSummary(e)}`,
+    );
+    return false;
+  }
+}
+
+/**
+ * Closes a client: QUIT when connected (pending replies drain), else an immediate disconnect
+ * (ioredis' QUIT does not stop a client that is reconnecting).
+ */
+export async function closeClient(client: RedisClient, log: RateLimitedLogger): Promise<void> {
+  if (client.status === 'end') return;
+  if (client.status !== 'ready') {
+    client.disconnect();
+    return;
+  }
+  try {
+    await client.quit();
+  } catch (e) {
+    log.warn('quit', `redis quit failed, disconnecting: ${errorSummary(e)}`);
+    client.disconnect();
+  }
 }

@@ -5,6 +5,7 @@
  * [--trades=40]` (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/market_cache).
  */
 import { Pool } from 'pg';
+import { todayUtcDay } from '../../../cache/index.js';
 import {
   DEFAULT_TICKERS,
   DEFAULT_TRADES_PER_TICKER_DAY,
@@ -18,7 +19,7 @@ import {
   syntheticTradesForDay,
   tickerProfile,
 } from '../synthetic-data.js';
-import { addDays, eachDay, todayUtc, tradingDays } from '../trading-calendar.js';
+import { addDays, eachDay, tradingDays } from '../trading-calendar.js';
 import { isEntryPoint } from '../entry-point.js';
 import { DEFAULT_DATABASE_URL, ensureDatabase } from './database.js';
 import { dropSecondaryIndexes, migrate } from './schema.js';
@@ -150,7 +151,7 @@ export async function seed(pool: Pool, opts: SeedOptions = {}): Promise<SeedResu
   const started = Date.now();
   const log = opts.onProgress ?? (() => undefined);
   const tickers = seedTickers(opts.tickers ?? DEFAULT_SEED_TICKERS);
-  const today = opts.today ?? todayUtc();
+  const today = opts.today ?? todayUtcDay();
   const from = seedStartDate(today, opts.years ?? DEFAULT_SEED_YEARS);
   const perDay = opts.tradesPerTickerDay ?? DEFAULT_TRADES_PER_TICKER_DAY;
   const batchRows = opts.batchRows ?? 10_000;

@@ -1,0 +1,125 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { MARKET_CACHE_OPTIONS, MARKET_CACHE_STORE } from './constants.js';
+import { CacheValidationError } from './errors/cache-errors.js';
+import { CacheKeyBuilder } from './keys/cache-key-builder.js';
+import type { ResolvedMarketCacheOptions } from './market-cache.options.js';
+import type { CacheStore } from './stores/cache-store.js';
+import { assertText } from './util/arguments.js';
+
+/** Quota windows: fixed windows ending at the next UTC minute, hour or midnight. */
+export type QuotaWindow = 'minute' | 'hourly' | 'daily';
+
+/** Usage of an API quota after (or without) counting one request. */
+export interface QuotaUsage {
+  used: number;
+  limit: number;
+  remaining: number;
+  /** True while `used` ≤ `limit`. */
+  allowed: boolean;
+  /** When the window resets (epoch ms). */
+  resetAt: number;
+  /** Seconds until the window resets. */
+  resetInSeconds: number;
+  /** True when the shared store could not answer and a per-instance counter was used (fail-open). */
+  degraded: boolean;
+}
+
+const WINDOW_MS: Record<QuotaWindow, number> = {
+  minute: 60_000,
+  hourly: 3_600_000,
+  daily: 86_400_000,
+};
+
+/** Per-instance counters kept past this many are swept of expired windows. */
+const LOCAL_SWEEP_ENTRIES = 10_000;
+
+/**
+ * API quotas: per-user request counters in fixed UTC windows, counted atomically in the shared
+ * store, with a per-instance counter (fail-open) while the store cannot answer.
+ */
+@Injectable()
+export class QuotaService {
+  private readonly localQuota = new Map<string, { value: number; resetAt: number }>();
+
+  constructor(
+    @Inject(CacheKeyBuilder) private readonly keys: CacheKeyBuilder,
+    @Inject(MARKET_CACHE_STORE) private readonly store: CacheStore,
+    @Inject(MARKET_CACHE_OPTIONS) private readonly options: ResolvedMarketCacheOptions,
+  ) {}
+
+  /**
+   * Counts one request against `userId`'s quota for `window`, atomically (one Lua script: INCR
+   * and, on a new counter, PEXPIRE). When the store cannot answer, a per-instance counter is
+   * used (fail-open) and `degraded` is true. `limit` defaults to the module's `apiDailyQuota`.
+   */
+  async trackApiQuota(
+    userId: string,
+    window: QuotaWindow = 'daily',
+    limit?: number,
+  ): Promise<QuotaUsage> {
+    const { key, max, windowMs } = this.quotaArgs(userId, window, limit);
+    const now = Date.now();
+    const ttlMs = windowEnd(now, windowMs) - now;
+    const counted = await this.store.increment(key, ttlMs);
+    if (counted) return usage(counted.value, max, now + counted.ttlMs, false);
+    // The store could not count: fall back to this instance's counter for the same window.
+    const local = this.localQuota.get(key);
+    const entry = local && local.resetAt > now ? local : { value: 0, resetAt: now + ttlMs };
+    entry.value++;
+    this.localQuota.set(key, entry);
+    if (this.localQuota.size > LOCAL_SWEEP_ENTRIES)
+      for (const [k, v] of this.localQuota) if (v.resetAt <= now) this.localQuota.delete(k);
+    return usage(entry.value, max, entry.resetAt, true);
+  }
+
+  /** The quota usage of `userId` for `window` without counting a request. */
+  async getApiQuotaUsage(
+    userId: string,
+    window: QuotaWindow = 'daily',
+    limit?: number,
+  ): Promise<QuotaUsage> {
+    const { key, max, windowMs } = this.quotaArgs(userId, window, limit);
+    const now = Date.now();
+    const [raw, ttl] = await Promise.all([this.store.get(key), this.store.ttl(key)]);
+    const used = raw === undefined ? (this.localQuota.get(key)?.value ?? 0) : Number(raw) || 0;
+    return usage(used, max, ttl > 0 ? now + ttl : windowEnd(now, windowMs), false);
+  }
+
+  private quotaArgs(
+    userId: string,
+    window: QuotaWindow,
+    limit: number | undefined,
+  ): { key: string; max: number; windowMs: number } {
+    assertText(userId, 'userId', 256);
+    if (!(window in WINDOW_MS))
+      throw new CacheValidationError(
+        'window',
+        `window must be one of ${Object.keys(WINDOW_MS).join(', ')}`,
+      );
+    const max = limit ?? this.options.apiDailyQuota;
+    if (!Number.isInteger(max) || max < 0)
+      throw new CacheValidationError('limit', 'limit must be a non-negative integer');
+    return {
+      key: this.keys.storageKey(this.keys.apiQuota(userId, window)),
+      max,
+      windowMs: WINDOW_MS[window],
+    };
+  }
+}
+
+function usage(used: number, limit: number, resetAt: number, degraded: boolean): QuotaUsage {
+  return {
+    used,
+    limit,
+    remaining: Math.max(0, limit - used),
+    allowed: used <= limit,
+    resetAt,
+    resetInSeconds: Math.max(0, Math.ceil((resetAt - Date.now()) / 1000)),
+    degraded,
+  };
+}
+
+/** The end (epoch ms) of the fixed window of `windowMs` that holds `now`. */
+function windowEnd(now: number, windowMs: number): number {
+  return Math.floor(now / windowMs) * windowMs + windowMs;
+}

@@ -1,0 +1,143 @@
+import calculateSlot from 'cluster-key-slot';
+import type { GuardedCall } from './redis-connection.js';
+
+/** What the coalescer needs from its store. */
+export interface ReadCoalescerOptions {
+  /** The store's guarded path: every command goes through it. */
+  guard: GuardedCall;
+  /** True on a cluster: one MGET per hash slot instead of one for the whole batch. */
+  cluster: boolean;
+  /** False sends every read on its own (no batching). */
+  enabled: boolean;
+}
+
+type Waiter = (value: string | undefined) => void;
+
+/**
+ * The store's value reads. A single-key `get` goes out at once when no other read is in flight
+ * (sequential reads pay nothing); while reads overlap, the ones issued in the same tick are sent
+ * together as one MGET (per hash slot on a cluster) and every waiter of a key gets its value.
+ * `getMany` sends an explicit batch the same way.
+ */
+export class ReadCoalescer {
+  private pending: Map<string, Waiter[]> | undefined;
+  /** Read commands sent and not yet answered: while any is out, new reads are batched. */
+  private readsInFlight = 0;
+  /** Reads answered with a value since start. */
+  hits = 0;
+  /** Reads answered as a miss (absent key or failure) since start. */
+  misses = 0;
+  private readonly guard: GuardedCall;
+  private readonly cluster: boolean;
+  private readonly enabled: boolean;
+
+  constructor(options: ReadCoalescerOptions) {
+    this.guard = options.guard;
+    this.cluster = options.cluster;
+    this.enabled = options.enabled;
+  }
+
+  /** The value of `key`, or `undefined` on a miss or a failure (counted either way). */
+  get(key: string): Promise<string | undefined> {
+    if (!this.enabled || (this.readsInFlight === 0 && this.pending === undefined)) {
+      this.readsInFlight++;
+      return this.guard<string | null>('get', null, (c) => c.get(key)).then((value) => {
+        this.readsInFlight--;
+        return this.count(value ?? undefined);
+      });
+    }
+    return new Promise((resolve) => {
+      if (!this.pending) {
+        this.pending = new Map();
+        queueMicrotask(() => this.flush());
+      }
+      const waiters = this.pending.get(key);
+      if (waiters) waiters.push(resolve);
+      else this.pending.set(key, [resolve]);
+    });
+  }
+
+  /** Values of many keys, in order: one MGET on a standalone server, one per hash slot on a cluster. */
+  async getMany(keys: readonly string[]): Promise<(string | undefined)[]> {
+    if (keys.length === 0) return [];
+    const { guard } = this;
+    if (!this.cluster) {
+      const values = await guard('mget', [] as (string | null)[], (c) => c.mget(keys as string[]));
+      return keys.map((_, i) => this.count(nullToUndefined(values[i] ?? null)));
+    }
+    const out = new Array<string | undefined>(keys.length);
+    await Promise.all(
+      groupBySlot(keys).map(async (indexes) => {
+        const values = await guard('mget', [] as (string | null)[], (c) =>
+          c.mget(indexes.map((i) => keys[i])),
+        );
+        indexes.forEach((i, j) => (out[i] = this.count(nullToUndefined(values[j] ?? null))));
+      }),
+    );
+    return out;
+  }
+
+  /** Counts a read as a hit or a miss and answers it unchanged. */
+  private count(value: string | undefined): string | undefined {
+    if (value === undefined) this.misses++;
+    else this.hits++;
+    return value;
+  }
+
+  /** Sends the reads queued in this tick: one GET alone, else MGET (per slot on a cluster). */
+  private flush(): void {
+    const batch = this.pending;
+    this.pending = undefined;
+    if (!batch) return;
+    const { guard } = this;
+    const keys = [...batch.keys()];
+    // Answers every waiter of the keys at `positions` (in `keys`) with the values read for them.
+    // A failed MGET answers `[]`: every key of the group is then a miss.
+    const settle = (positions: readonly number[] | undefined, values: (string | undefined)[]) => {
+      this.readsInFlight--;
+      const size = positions ? positions.length : keys.length;
+      for (let j = 0; j < size; j++) {
+        const v = this.count(values[j]);
+        for (const resolve of batch.get(keys[positions ? positions[j] : j]) ?? []) resolve(v);
+      }
+    };
+    // One group on a standalone server (all keys), one per hash slot on a cluster.
+    const groups = this.cluster ? groupBySlot(keys) : [undefined];
+    for (const positions of groups) {
+      this.readsInFlight++;
+      const size = positions ? positions.length : keys.length;
+      if (size === 1) {
+        const key = keys[positions ? positions[0] : 0];
+        void guard('get', undefined, (c) => c.get(key).then(nullToUndefined)).then((v) =>
+          settle(positions, [v]),
+        );
+      } else {
+        const group = positions ? positions.map((i) => keys[i]) : keys;
+        void guard('mget', [] as (string | undefined)[], (c) =>
+          c.mget(group).then((vs) => vs.map(nullToUndefined)),
+        ).then((vs) => settle(positions, vs));
+      }
+    }
+  }
+}
+
+/**
+ * Groups keys by cluster hash slot, so that each group can go in one multi-key command. Answers
+ * positions in `keys`, one array per slot, in first-seen order (callers on a standalone server
+ * send everything as one group and need no grouping).
+ */
+export function groupBySlot(keys: readonly string[]): number[][] {
+  const bySlot = new Map<number, number[]>();
+  for (let i = 0; i < keys.length; i++) {
+    const slot = calculateSlot(keys[i]);
+    const group = bySlot.get(slot);
+    if (group) group.push(i);
+    else bySlot.set(slot, [i]);
+  }
+  return [...bySlot.values()];
+}
+
+/** Maps ioredis' `null` (no such key) to `undefined`. */
+function nullToUndefined(v: string | null): string | undefined {
+  return v === null ? undefined : v;
+}

@@ -1,0 +1,324 @@
+/*
+ * The read path of the tiered cache, in one place. An entry's timeline (epoch ms): fresh until
+ * `staleAt`; stale (SWR window, the last `swrPercent` of the TTL) until `expiresAt`; expired but
+ * kept for fail-safe until `keepUntil` (the key type's max staleness past expiry).
+ *
+ * getOrSet(key, factory):
+ *
+ * | case                       | served (source)                      | then, in the background   |
+ * |----------------------------|--------------------------------------|---------------------------|
+ * | L1 fresh                   | L1 value (`l1`); checked inline at   | nothing                   |
+ * |                            | the entry of TieredCache             |                           |
+ * | L1 stale                   | L1 value (`stale`)                   | one refresh (below)       |
+ * | L1 expired, fail-safe      | L1 value (`stale`)                   | nothing                   |
+ * | throttle running           |                                      |                           |
+ * | L1 past `keepUntil`        | dropped from L1: go on as not in L1  |                           |
+ * | same key loading in this   | that load's answer (single-flight)   |                           |
+ * | process                    |                                      |                           |
+ * | L2 fresh                   | L2 value (`l2`/`file`), copied to L1 | nothing                   |
+ * | L2 stale                   | L2 value (`stale`), copied to L1     | one refresh (below)       |
+ * | L2 expired or missing,     | factory value (`factory`), into L1   | L2 write, bus message,    |
+ * | lock acquired              |                                      | lock release              |
+ * | L2 read just failed, or    | as above, without the lock           | L2 write, bus message     |
+ * | lock unavailable           |                                      |                           |
+ * | lock held elsewhere        | the holder's value once in L2        |                           |
+ * |                            | (`l2`), polled up to `lockWaitMs`;   |                           |
+ * |                            | else the factory as above            |                           |
+ * | factory soft timeout, a    | kept value (`stale`)                 | the factory goes on and   |
+ * | kept value                 |                                      | stores                    |
+ * | factory error or hard      | kept value (`stale`), then served    | (timeout) the factory     |
+ * | timeout, a kept value      | without the source for               | goes on and stores        |
+ * |                            | `failSafeThrottleMs`                 |                           |
+ * | factory error, no kept     | throws `FactoryError` (a             | nothing                   |
+ * | value                      | `CacheError` from the factory as it  |                           |
+ * |                            | is)                                  |                           |
+ * | factory hard timeout, no   | throws `FactoryTimeoutError`         | the factory goes on and   |
+ * | kept value                 |                                      | stores                    |
+ *
+ * "A kept value": the newer of the L1 and L2 entries, still before its `keepUntil`; the soft
+ * timeout applies only when there is one. A refresh runs at most once per key here and once
+ * across instances (the lock): lock busy → skip; L2 already holds a newer fresh value → copy it
+ * to L1; else the factory (hard timeout) and a write. A failed refresh is counted and the stale
+ * value stays.
+ *
+ * get(key) without a factory: L1 fresh (`l1`), L1 stale (`stale`), L2 fresh (`l2`/`file`), L2
+ * stale (`stale`), else a miss; it never refreshes or calls a source.
+ */
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { CacheError, FactoryError, FactoryTimeoutError } from '../errors/cache-errors.js';
+import type { ResolvedKey } from '../keys/cache-key-builder.js';
+import { errorSummary } from '../util/rate-limited-logger.js';
+import type { CacheEntry } from './cache-entry.js';
+import { raceFactory, startFactory } from './factory-runner.js';
+import type { TierStack } from './tier-stack.js';
+import type {
+  Factory,
+  Resolved,
+  TieredCacheOptions,
+  TieredCallOptions,
+} from './tiered-cache.options.js';
+
+/** The read path of `TieredCache` below its L1 fast path: the decision table above, row by row. */
+export class GetOrSetHandler {
+  private readonly inflight = new Map<string, Promise<Resolved<unknown>>>();
+  private readonly refreshing = new Set<string>();
+  private readonly lockTtlMs: number;
+  private readonly lockWaitMs: number;
+
+  constructor(
+    private readonly stack: TierStack,
+    private readonly options: TieredCacheOptions,
+  ) {
+    this.lockTtlMs = options.lockTtlMs ?? options.hardTimeoutMs + 1000;
+    this.lockWaitMs = options.lockWaitMs ?? this.lockTtlMs;
+  }
+
+  /**
+   * `getOrSet` once L1 had no fresh entry (`found`: the L1 entry, if any): stale L1 handling, then
+   * single-flight over L2 and the factory.
+   */
+  async afterL1Miss<T>(
+    key: ResolvedKey,
+    factory: Factory<T>,
+    options: TieredCallOptions,
+    found: CacheEntry | undefined,
+  ): Promise<Resolved<T>> {
+    let hit = found;
+    const counters = this.stack.stats.of(key.type);
+    counters.l1Misses++;
+    const now = Date.now();
+    if (hit && now >= hit.keepUntil) {
+      this.stack.l1.delete(key.storageKey);
+      hit = undefined;
+    }
+    if (hit) {
+      if (now < hit.expiresAt) {
+        counters.staleHits++;
+        this.refreshInBackground(key, factory, options, hit);
+        return { value: hit.value as T, source: 'stale', asOf: hit.asOf };
+      }
+      if (hit.failSafeUntil !== undefined && now < hit.failSafeUntil) {
+        counters.failSafeThrottled++;
+        return { value: hit.value as T, source: 'stale', asOf: hit.asOf };
+      }
+    }
+    const running = this.inflight.get(key.storageKey) as Promise<Resolved<T>> | undefined;
+    if (running) return running;
+    const work = this.load(key, factory, options, hit as CacheEntry<T> | undefined).finally(() =>
+      this.inflight.delete(key.storageKey),
+    );
+    this.inflight.set(key.storageKey, work);
+    return work;
+  }
+
+  /**
+   * `get` without a factory: fresh or SWR-stale values, else `undefined`. Answers synchronously
+   * from L1, so an L1 answer costs no extra promise.
+   */
+  read<T>(key: ResolvedKey): Resolved<T> | undefined | Promise<Resolved<T> | undefined> {
+    const counters = this.stack.stats.of(key.type);
+    const now = Date.now();
+    const hit = this.stack.l1.get(key.storageKey);
+    if (hit && now < hit.staleAt) {
+      counters.l1Hits++;
+      return { value: hit.value as T, source: 'l1', asOf: hit.asOf };
+    }
+    counters.l1Misses++;
+    if (hit && now < hit.expiresAt) {
+      counters.staleHits++;
+      return { value: hit.value as T, source: 'stale', asOf: hit.asOf };
+    }
+    return this.readL2Only<T>(key, now);
+  }
+
+  /** The L2 half of `read` (`now`: when the read started). */
+  private async readL2Only<T>(key: ResolvedKey, now: number): Promise<Resolved<T> | undefined> {
+    const counters = this.stack.stats.of(key.type);
+    const entry = await this.stack.readL2<T>(key);
+    if (!entry || now >= entry.expiresAt) {
+      counters.l2Misses++;
+      return undefined;
+    }
+    this.stack.l1.set(key.storageKey, entry);
+    if (now < entry.staleAt) {
+      counters.l2Hits++;
+      return { value: entry.value, source: this.stack.l2Source, asOf: entry.asOf };
+    }
+    counters.staleHits++;
+    return { value: entry.value, source: 'stale', asOf: entry.asOf };
+  }
+
+  /** L2 read, then the factory under the distributed lock (or the value its holder wrote). */
+  private async load<T>(
+    key: ResolvedKey,
+    factory: Factory<T>,
+    options: TieredCallOptions,
+    hit: CacheEntry<T> | undefined,
+  ): Promise<Resolved<T>> {
+    const { stack } = this;
+    const ttlMs = stack.ttlMsOf(options.ttl, key.type);
+    const counters = stack.stats.of(key.type);
+    let fallback = hit;
+    // Step 1: L2. When its read just failed, skip the lock: one timeout per call is the most a caller pays.
+    const errorsBefore = stack.store.getStats().errors;
+    const entry = await stack.readL2<T>(key);
+    const l2Failed = stack.store.getStats().errors > errorsBefore;
+    const now = Date.now();
+    if (entry) {
+      if (now < entry.staleAt) {
+        counters.l2Hits++;
+        stack.l1.set(key.storageKey, entry, now);
+        return { value: entry.value, source: stack.l2Source, asOf: entry.asOf };
+      }
+      if (now < entry.expiresAt) {
+        counters.staleHits++;
+        stack.l1.set(key.storageKey, entry, now);
+        this.refreshInBackground(key, factory, options, entry);
+        return { value: entry.value, source: 'stale', asOf: entry.asOf };
+      }
+      counters.l2Misses++;
+      if (!fallback || entry.asOf > fallback.asOf) fallback = entry;
+    } else {
+      counters.l2Misses++;
+    }
+    // Step 2: the lock; while another instance holds it, wait for the value it writes.
+    const lockKey = stack.keys.lockKey(key.storageKey);
+    const token = randomUUID();
+    let lock = l2Failed
+      ? 'unavailable'
+      : await stack.store.acquireLock(lockKey, token, this.lockTtlMs);
+    if (lock === 'busy') {
+      const written = await this.waitForHolder<T>(key, fallback?.asOf ?? 0);
+      if (written) {
+        counters.l2Hits++;
+        return { value: written.value, source: stack.l2Source, asOf: written.asOf };
+      }
+      lock = await stack.store.acquireLock(lockKey, token, this.lockTtlMs);
+    }
+    // Step 3: the factory, with the fallback for fail-safe.
+    const release =
+      lock === 'acquired' ? () => void stack.store.releaseLock(lockKey, token) : () => undefined;
+    return this.runFactory(key, factory, options, ttlMs, fallback, release);
+  }
+
+  /** Polls L2 (10 ms, doubling to 100 ms) until the lock holder's value appears or the wait bound passes. */
+  private async waitForHolder<T>(
+    key: ResolvedKey,
+    newerThan: number,
+  ): Promise<CacheEntry<T> | undefined> {
+    // The wait is bounded on the monotonic clock: a wall-clock jump never stretches or cuts it.
+    const deadline = performance.now() + this.lockWaitMs;
+    let delayMs = 10;
+    while (performance.now() < deadline) {
+      await sleep(Math.min(delayMs, Math.max(1, deadline - performance.now())));
+      delayMs = Math.min(delayMs * 2, 100);
+      const entry = await this.stack.readL2<T>(key);
+      if (entry && entry.asOf > newerThan && Date.now() < entry.expiresAt) {
+        this.stack.l1.set(key.storageKey, entry);
+        return entry;
+      }
+    }
+    return undefined;
+  }
+
+  /** Runs the factory with soft/hard timeouts; stores its value; falls back to the kept entry per fail-safe. */
+  private async runFactory<T>(
+    key: ResolvedKey,
+    factory: Factory<T>,
+    options: TieredCallOptions,
+    ttlMs: number,
+    fallback: CacheEntry<T> | undefined,
+    release: () => void,
+  ): Promise<Resolved<T>> {
+    const { stack } = this;
+    const counters = stack.stats.of(key.type);
+    counters.factoryCalls++;
+    const started = Date.now();
+    // The caller gets the value as soon as the factory answers; the L2 write, the bus message and
+    // the lock release follow in the background (lock waiters poll L2, so they see the write).
+    const work = startFactory(factory).then((value) => {
+      const { raw, entry } = stack.encode(key, value, ttlMs, Date.now());
+      stack.l1.set(key.storageKey, entry);
+      stack.track(stack.persist(key.storageKey, raw, entry).finally(release));
+      return entry;
+    });
+    stack.track(
+      work.then(undefined, (e: unknown) => {
+        release();
+        counters.factoryErrors++;
+        stack.log.warn('factory', `cache factory failed: ${errorSummary(e)}`);
+      }),
+    );
+    const hardTimeoutMs = options.hardTimeoutMs ?? this.options.hardTimeoutMs;
+    const usable = fallback && started < fallback.keepUntil ? fallback : undefined;
+    const softTimeoutMs = usable
+      ? (options.softTimeoutMs ?? this.options.softTimeoutMs)
+      : undefined;
+    const outcome = await raceFactory(work, softTimeoutMs, hardTimeoutMs);
+    if (outcome.kind === 'value')
+      return { value: outcome.value.value, source: 'factory', asOf: outcome.value.asOf };
+    if (usable && Date.now() < usable.keepUntil) {
+      if (outcome.kind === 'soft-timeout') counters.staleHits++;
+      else {
+        counters.failSafeServed++;
+        usable.failSafeUntil = Date.now() + this.options.failSafeThrottleMs;
+        stack.l1.set(key.storageKey, usable);
+      }
+      return { value: usable.value, source: 'stale', asOf: usable.asOf };
+    }
+    if (outcome.kind === 'error')
+      throw outcome.error instanceof CacheError
+        ? outcome.error
+        : new FactoryError(key.storageKey, outcome.error);
+    throw new FactoryTimeoutError(key.storageKey, hardTimeoutMs);
+  }
+
+  /** Refreshes a stale key in the background: at most one refresh per key across instances (the lock). */
+  private refreshInBackground<T>(
+    key: ResolvedKey,
+    factory: Factory<T>,
+    options: TieredCallOptions,
+    stale: CacheEntry,
+  ): void {
+    const { stack } = this;
+    if (this.refreshing.has(key.storageKey)) return;
+    this.refreshing.add(key.storageKey);
+    const counters = stack.stats.of(key.type);
+    const lockKey = stack.keys.lockKey(key.storageKey);
+    const token = randomUUID();
+    const hardTimeoutMs = options.hardTimeoutMs ?? this.options.hardTimeoutMs;
+    const job = (async () => {
+      const lock = await stack.store.acquireLock(lockKey, token, this.lockTtlMs);
+      if (lock === 'busy') return;
+      try {
+        // Another instance may have refreshed it already: then its value is enough.
+        const current = await stack.readL2<T>(key);
+        if (current && current.asOf > stale.asOf && Date.now() < current.staleAt) {
+          stack.l1.set(key.storageKey, current);
+          return;
+        }
+        counters.backgroundRefreshes++;
+        const outcome = await raceFactory(startFactory(factory), undefined, hardTimeoutMs);
+        if (outcome.kind !== 'value')
+          throw outcome.kind === 'error'
+            ? outcome.error
+            : new FactoryTimeoutError(key.storageKey, hardTimeoutMs);
+        await stack.write(key, outcome.value, stack.ttlMsOf(options.ttl, key.type), Date.now());
+      } catch (e) {
+        counters.refreshFailures++;
+        stack.log.warn(
+          'refresh',
+          `background refresh failed; the stale value stays: ${errorSummary(e)}`,
+        );
+      } finally {
+        if (lock === 'acquired') await stack.store.releaseLock(lockKey, token);
+      }
+    })().finally(() => this.refreshing.delete(key.storageKey));
+    stack.track(job);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

@@ -1,0 +1,218 @@
+import { CacheValidationError, ValueTooLargeError } from '../errors/cache-errors.js';
+import type { CacheKeyBuilder, ResolvedKey } from '../keys/cache-key-builder.js';
+import type { CacheKeyType } from '../keys/cache-key-type.js';
+import type { CacheTTLPolicy } from '../keys/cache-ttl-policy.js';
+import { ttlToMs, type TtlInput } from '../keys/ttl.js';
+import type { CacheStore } from '../stores/cache-store.js';
+import { BackgroundTasks } from '../util/background-tasks.js';
+import { RateLimitedLogger, errorSummary } from '../util/rate-limited-logger.js';
+import { decodeEntry, encodeEntry, type CacheEntry } from './cache-entry.js';
+import { CacheStats, type CacheSource, type TieredStatsView } from './cache-stats.js';
+import type { BusMessage, InvalidationBus } from './invalidation-bus.js';
+import { L1Cache } from './l1-cache.js';
+import type { TieredCacheOptions } from './tiered-cache.options.js';
+
+/** A value ready to store: its resolved key, stored text and decoded entry (from `encode`). */
+export interface EncodedEntry {
+  key: ResolvedKey;
+  raw: string;
+  entry: CacheEntry;
+}
+
+/**
+ * The plumbing under `TieredCache`: the L1 memory tier, the L2 store, the counters and the
+ * invalidation bus, and the entry codec between them (encode, persist, read, batches). It takes
+ * keys already resolved; the decisions of the read path live in `get-or-set.ts`.
+ */
+export class TierStack {
+  /** Hit, miss, stale and factory counters per key type. */
+  readonly stats = new CacheStats();
+  /** The in-process tier. */
+  readonly l1: L1Cache;
+  /** The source reported for values read from L2 (`file` for the file store). */
+  readonly l2Source: CacheSource;
+  /** Rate-limited warnings of the tiered cache. */
+  readonly log = new RateLimitedLogger('TieredCache');
+  private bus: InvalidationBus | undefined;
+  private readonly background = new BackgroundTasks((e: unknown) =>
+    this.log.warn('background', `background cache work failed: ${errorSummary(e)}`),
+  );
+
+  constructor(
+    readonly store: CacheStore,
+    readonly keys: CacheKeyBuilder,
+    readonly policy: CacheTTLPolicy,
+    private readonly options: TieredCacheOptions,
+  ) {
+    this.l1 = new L1Cache(options.l1, keys.prefix);
+    this.l2Source = store.kind === 'file' ? 'file' : 'l2';
+  }
+
+  /** Attaches the invalidation bus. */
+  attachBus(bus: InvalidationBus): void {
+    this.bus = bus;
+  }
+
+  /** Detaches and stops the bus. */
+  async detachBus(): Promise<void> {
+    const bus = this.bus;
+    this.bus = undefined;
+    await bus?.stop();
+  }
+
+  /** True while the invalidation bus is connected (always true without a bus). */
+  get busConnected(): boolean {
+    return this.bus ? this.bus.connected : true;
+  }
+
+  /** Tells the other instances (no-op without a bus). */
+  publish(message: BusMessage): Promise<unknown> | undefined {
+    return this.bus?.publish(message);
+  }
+
+  /** The TTL in ms for a call: its own `ttl`, else the key type's policy TTL (with jitter). */
+  ttlMsOf(ttl: TtlInput | undefined, type: CacheKeyType | undefined): number {
+    return ttl === undefined ? this.policy.ttlMsFor(type) : ttlToMs(ttl);
+  }
+
+  /** The stored text of a value and its frozen decoded entry; refuses values over `maxValueBytes`. */
+  encode<T>(
+    key: ResolvedKey,
+    value: T,
+    ttlMs: number,
+    now: number,
+    maxStalenessSeconds?: number,
+  ): { raw: string; entry: CacheEntry<T> } {
+    const expiresAt = now + ttlMs;
+    const staleAt = expiresAt - (ttlMs * this.options.swrPercent) / 100;
+    const stalenessSeconds = maxStalenessSeconds ?? this.policy.maxStalenessFor(key.type);
+    const keepUntil = expiresAt + stalenessSeconds * 1000;
+    const raw = encodeEntry(value, now, staleAt, expiresAt, keepUntil);
+    if (raw.length > this.options.maxValueBytes)
+      throw new ValueTooLargeError(key.storageKey, raw.length, this.options.maxValueBytes);
+    const entry = decodeEntry<T>(raw, key.type);
+    if (!entry)
+      throw new CacheValidationError(
+        'value',
+        'value cannot be cached: it carries a "__proto__" key',
+      );
+    return { raw, entry };
+  }
+
+  /** Stores a value: L1 (a frozen decoded copy) and L2, then tells the other instances. */
+  async write<T>(
+    key: ResolvedKey,
+    value: T,
+    ttlMs: number,
+    now: number,
+  ): Promise<{ entry: CacheEntry<T>; stored: boolean }> {
+    const { raw, entry } = this.encode(key, value, ttlMs, now);
+    this.l1.set(key.storageKey, entry, now);
+    return { entry, stored: await this.persist(key.storageKey, raw, entry) };
+  }
+
+  /** Writes an encoded entry to L2 (TTL: until `keepUntil`) and evicts it from the other instances' L1. */
+  async persist(storageKey: string, raw: string, entry: CacheEntry): Promise<boolean> {
+    const stored = await this.store.set(storageKey, raw, Math.max(1, entry.keepUntil - Date.now()));
+    await this.publish({ kind: 'keys', keys: [storageKey] });
+    return stored;
+  }
+
+  /** Reads and decodes an L2 entry; a corrupt one is counted, deleted and answered as a miss. */
+  async readL2<T>(key: ResolvedKey): Promise<CacheEntry<T> | undefined> {
+    const raw = await this.store.get(key.storageKey);
+    if (raw === undefined) return undefined;
+    const entry = decodeEntry<T>(raw, key.type);
+    if (!entry) {
+      this.stats.of(key.type).corrupt++;
+      this.log.warn(
+        'corrupt',
+        'a cached value could not be decoded; it was deleted and counted as a miss',
+      );
+      await this.store.delete(key.storageKey);
+    }
+    return entry;
+  }
+
+  /**
+   * Values of many keys (L1 first, the rest in one L2 batch), in order; `undefined` for misses and
+   * expired values. `keyType`, when given, is the type every key is counted under.
+   */
+  async readMany<T>(
+    keys: readonly ResolvedKey[],
+    keyType: CacheKeyType | undefined,
+  ): Promise<(T | undefined)[]> {
+    const now = Date.now();
+    const out = new Array<T | undefined>(keys.length);
+    const missing: number[] = [];
+    // Step 1: L1, up to each entry's expiry (counted under the entry's own type unless one is given).
+    keys.forEach((key, i) => {
+      const hit = this.l1.get(key.storageKey);
+      const counters = this.stats.of(keyType ?? hit?.keyType ?? key.type);
+      if (hit && now < hit.expiresAt) {
+        counters.l1Hits++;
+        out[i] = hit.value as T;
+      } else {
+        counters.l1Misses++;
+        missing.push(i);
+      }
+    });
+    if (missing.length === 0) return out;
+    // Step 2: the rest in one L2 batch; corrupt values are counted, then deleted.
+    const raws = await this.store.pipelineGet(missing.map((i) => keys[i].storageKey));
+    const corrupt: string[] = [];
+    missing.forEach((i, j) => {
+      const raw = raws[j];
+      const key = keys[i];
+      const counters = this.stats.of(key.type);
+      const entry = raw === undefined ? undefined : decodeEntry<T>(raw, key.type);
+      if (raw !== undefined && !entry) {
+        counters.corrupt++;
+        corrupt.push(key.storageKey);
+      }
+      if (entry && Date.now() < entry.expiresAt) {
+        counters.l2Hits++;
+        this.l1.set(key.storageKey, entry);
+        out[i] = entry.value;
+      } else counters.l2Misses++;
+    });
+    for (const k of corrupt) await this.store.delete(k);
+    return out;
+  }
+
+  /** Stores encoded values made at `now`: L1, then one L2 batch, then one bus message for all. */
+  async writeMany(encoded: readonly EncodedEntry[], now: number): Promise<boolean> {
+    for (const e of encoded) this.l1.set(e.key.storageKey, e.entry, now);
+    const stored = await this.store.pipelineSet(
+      encoded.map((e) => ({
+        key: e.key.storageKey,
+        value: e.raw,
+        ttlMs: e.entry.keepUntil - now,
+      })),
+    );
+    if (encoded.length)
+      await this.publish({ kind: 'keys', keys: encoded.map((e) => e.key.storageKey) });
+    return stored;
+  }
+
+  /** Statistics: total and per key type, with L1 size and bytes and L2 store errors. */
+  statsView(): { total: TieredStatsView; byKeyType: Record<string, TieredStatsView> } {
+    const view = this.stats.view({
+      size: this.l1.size,
+      bytes: this.l1.bytes,
+      maxBytes: this.options.l1.maxBytes,
+    });
+    view.total.l2.errors = this.store.getStats().errors;
+    return view;
+  }
+
+  /** Keeps background work (late factory results, refreshes) until it settles; failures are logged. */
+  track(p: Promise<unknown>): void {
+    this.background.track(p);
+  }
+
+  /** Waits for every tracked background promise. */
+  async drain(): Promise<void> {
+    await this.background.drain();
+  }
+}
