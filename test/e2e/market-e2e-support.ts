@@ -8,6 +8,8 @@ import request from 'supertest';
 import { loadAppConfig } from '../../config/app-config.js';
 import { AppModule } from '../../src/app.module.js';
 import { configureApp } from '../../src/configure-app.js';
+import { createMarketDataProvider } from '../../src/market/market.module.js';
+import { MARKET_SETTINGS, marketSettings } from '../../src/market/market.options.js';
 import {
   MARKET_DATA_PROVIDER,
   type MarketDataProvider,
@@ -24,15 +26,27 @@ export interface MarketApp<P extends MarketDataProvider = MarketDataProvider> {
   close(): Promise<void>;
 }
 
-/** Starts the whole app (`AppModule.forConfig` + `configureApp`) on the harness Redis with a unique key prefix. */
+/**
+ * Starts the whole app (`AppModule.forConfig` + `configureApp`) on the harness Redis with a unique
+ * key prefix. `today` (a fixed ISO day) replaces the real UTC date as "today" for the market
+ * settings and the data source, so tests about the live day do not depend on the real calendar.
+ */
 export async function startMarketApp<P extends MarketDataProvider>(
   env: Record<string, string> = {},
+  today?: string,
 ): Promise<MarketApp<P>> {
   const prefix = uniquePrefix('mkt');
   const cfg = loadAppConfig({ REDIS_URL: testRedis().url, CACHE_KEY_PREFIX: prefix, ...env });
-  const moduleRef = await Test.createTestingModule({
-    imports: [AppModule.forConfig(cfg)],
-  }).compile();
+  let builder = Test.createTestingModule({ imports: [AppModule.forConfig(cfg)] });
+  if (today !== undefined) {
+    const options = { today: () => today };
+    builder = builder
+      .overrideProvider(MARKET_SETTINGS)
+      .useValue(marketSettings(cfg, options))
+      .overrideProvider(MARKET_DATA_PROVIDER)
+      .useFactory({ factory: () => createMarketDataProvider(cfg, options) });
+  }
+  const moduleRef = await builder.compile();
   const app = moduleRef.createNestApplication({ logger: ['error'] });
   configureApp(app);
   await app.init();

@@ -18,7 +18,6 @@ import type {
 } from '../../src/market/providers/market-data.provider.js';
 import type { SyntheticMarketDataProvider } from '../../src/market/providers/synthetic.provider.js';
 import { DEFAULT_TICKERS } from '../../src/market/providers/synthetic-data.js';
-import { todayUtcDay } from '../../src/cache/index.js';
 import { addDays, tradingDays } from '../../src/market/providers/trading-calendar.js';
 import { normalizeTradeFilters, tradeSignature } from '../../src/market/trades.service.js';
 import { keysUnder, postTrades, startMarketApp, type MarketApp } from './market-e2e-support.js';
@@ -107,14 +106,28 @@ describe('GET /api/stocks/:ticker/bars (range cache)', () => {
   });
 
   it('gives the live day a TTL within the stock-price TTL and closed days the long TTL (PTTL)', async () => {
-    const today = todayUtcDay();
-    const from = addDays(today, -10);
-    await http().get(`/api/stocks/NVDA/bars?from=${from}&to=${today}`).expect(200);
-    const livePttl = await m.redis.pttl(`${m.prefix}:price_bars:NVDA:${today}`);
-    expect(livePttl).toBeGreaterThan(0);
-    expect(livePttl).toBeLessThanOrEqual(300_000);
-    const closedPttl = await m.redis.pttl(`${m.prefix}:price_bars:NVDA:${from}`);
-    expect(closedPttl).toBeGreaterThanOrEqual(30 * 86_400_000 - 60_000);
+    // "Today" is a fixed Wednesday, injected into the app: the real calendar never matters.
+    const today = '2024-07-17';
+    const from = addDays(today, -9); // Monday 2024-07-08, a closed trading day
+    const fixed = await startMarketApp<SyntheticMarketDataProvider>({}, today);
+    try {
+      const res = await request(fixed.app.getHttpServer())
+        .get(`/api/stocks/NVDA/bars?from=${from}&to=${today}`)
+        .expect(200);
+      expect(res.body.bars.map((b: DailyBar) => b.date)).toEqual(tradingDays(from, today));
+      const livePttl = await fixed.redis.pttl(`${fixed.prefix}:price_bars:NVDA:${today}`);
+      expect(livePttl).toBeGreaterThan(0);
+      expect(livePttl).toBeLessThanOrEqual(300_000);
+      const closedPttl = await fixed.redis.pttl(`${fixed.prefix}:price_bars:NVDA:${from}`);
+      expect(closedPttl).toBeGreaterThanOrEqual(30 * 86_400_000 - 60_000);
+      // The day before "today" is closed too: only the live day gets the short TTL.
+      const yesterday = await fixed.redis.pttl(
+        `${fixed.prefix}:price_bars:NVDA:${addDays(today, -1)}`,
+      );
+      expect(yesterday).toBeGreaterThanOrEqual(30 * 86_400_000 - 60_000);
+    } finally {
+      await fixed.close();
+    }
   });
 });
 

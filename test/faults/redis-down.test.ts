@@ -1,15 +1,80 @@
+import { jest } from '@jest/globals';
 import { CacheKeyType } from '../../src/cache/keys/cache-key-type.js';
 import type { RedisCache } from '../../src/cache/stores/redis/redis-cache.js';
 import { RedisServerProcess } from '../harness/redis-server.js';
 import { TcpProxy } from '../harness/tcp-proxy.js';
-import {
-  createCacheContext,
-  uniquePrefix,
-  waitFor,
-  type CacheContext,
-} from '../support/cache-context.js';
+import { createCacheContext, uniquePrefix, type CacheContext } from '../support/cache-context.js';
 
 const TIMEOUT_MS = 200;
+
+/*
+ * "Answers within the timeout" is checked on fake time: `setTimeout` and `Date` are faked (the
+ * client's command timeout, its reconnect back-off, the breaker clock and the test proxy's
+ * latency all run on them), while sockets, child processes and `setImmediate` stay real. A call
+ * must have settled once the fake clock has moved by exactly the command timeout.
+ */
+const realSetTimeout = globalThis.setTimeout;
+const realWait = (ms: number) => new Promise<void>((r) => realSetTimeout(r, ms));
+const REAL_TIMERS = [
+  'hrtime',
+  'nextTick',
+  'performance',
+  'queueMicrotask',
+  'setImmediate',
+  'clearImmediate',
+  'setInterval',
+  'clearInterval',
+] as const;
+const fakeTime = () => jest.useFakeTimers({ doNotFake: [...REAL_TIMERS] });
+
+/** Lets pending I/O callbacks and microtasks run (`setImmediate` is never faked). */
+async function flushIo(): Promise<void> {
+  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+}
+
+/**
+ * Starts `fn`, moves the fake clock by exactly `ms` and answers its value; fails if it has not
+ * settled by then. With `notBefore`, also fails if it settled before the clock reached `ms`.
+ */
+async function answersWithin<T>(ms: number, fn: () => Promise<T>, notBefore = false): Promise<T> {
+  let settled = false;
+  const call = fn();
+  call.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  await flushIo(); // the commands are sent and their timeouts armed
+  if (notBefore) {
+    jest.advanceTimersByTime(ms - 1);
+    await flushIo();
+    expect(settled).toBe(false);
+    jest.advanceTimersByTime(1);
+  } else {
+    jest.advanceTimersByTime(ms);
+  }
+  await flushIo();
+  expect(settled).toBe(true);
+  return call;
+}
+
+/**
+ * `waitFor` on fake time: runs `check` while moving the fake clock by 100 ms per 20 real ms (a
+ * check may itself wait for a fake timeout), until it answers true or `fakeMs` have passed.
+ */
+async function waitForFake(check: () => Promise<boolean>, fakeMs = 20_000): Promise<void> {
+  let elapsed = 0;
+  while (elapsed <= fakeMs) {
+    let done = false;
+    const ok = check().finally(() => (done = true));
+    do {
+      await realWait(20);
+      jest.advanceTimersByTime(100);
+      elapsed += 100;
+    } while (!done && elapsed <= fakeMs);
+    if (await ok) return;
+  }
+  throw new Error(`condition not met within ${fakeMs} fake ms`);
+}
 
 describe('Redis stopped mid-test', () => {
   let server: RedisServerProcess;
@@ -26,6 +91,7 @@ describe('Redis stopped mid-test', () => {
       commandTimeoutMs: TIMEOUT_MS,
     });
   });
+  afterEach(() => jest.useRealTimers());
   afterAll(async () => {
     await ctx.close();
     await server.stop();
@@ -36,40 +102,35 @@ describe('Redis stopped mid-test', () => {
     await ctx.cache.set('market_data:warm', { v: 'l1' });
     await ctx.cache.set('market_data:l2only', { v: 'l2' });
     ctx.tiered.l1.delete(`${ctx.tiered.keys.prefix}:market_data:l2only`);
+    fakeTime();
     await server.kill();
 
-    const timed = async <T>(fn: () => Promise<T>) => {
-      const t0 = Date.now();
-      const value = await fn();
-      return { value, ms: Date.now() - t0 };
-    };
     for (let i = 0; i < 10; i++) {
-      const get = await timed(() => ctx.store.get('x'));
-      const set = await timed(() => ctx.store.set('x', 'y', 1000));
-      const gos = await timed(() =>
-        ctx.cache.getOrSet(`market_data:cold${i}`, () => ({ from: 'factory' })),
-      );
-      const l1 = await timed(() =>
-        ctx.cache.getOrSet('market_data:warm', () => ({ v: 'factory' })),
-      );
-      expect(get).toMatchObject({ value: undefined });
-      expect(set).toMatchObject({ value: false });
-      expect(gos.value).toEqual({ from: 'factory' });
-      expect(l1.value).toEqual({ v: 'l1' });
-      for (const t of [get, set, gos, l1]) expect(t.ms).toBeLessThan(TIMEOUT_MS + 100);
+      expect(await answersWithin(TIMEOUT_MS, () => ctx.store.get('x'))).toBeUndefined();
+      expect(await answersWithin(TIMEOUT_MS, () => ctx.store.set('x', 'y', 1000))).toBe(false);
+      expect(
+        await answersWithin(TIMEOUT_MS, () =>
+          ctx.cache.getOrSet(`market_data:cold${i}`, () => ({ from: 'factory' })),
+        ),
+      ).toEqual({ from: 'factory' });
+      expect(
+        await answersWithin(TIMEOUT_MS, () =>
+          ctx.cache.getOrSet('market_data:warm', () => ({ v: 'factory' })),
+        ),
+      ).toEqual({ v: 'l1' });
     }
-    const stats = await ctx.cache.getCacheStatistics();
+    const stats = await answersWithin(TIMEOUT_MS, () => ctx.cache.getCacheStatistics());
     expect(stats.store.breaker).toBe('open');
     expect(stats.health).toMatchObject({ status: 'down', connected: false });
     expect(stats.l1.hits).toBeGreaterThanOrEqual(10);
-    expect(await ctx.cache.trackApiQuota('u', 'daily', 10)).toMatchObject({
-      used: 1,
-      degraded: true,
-    });
+    expect(
+      await answersWithin(TIMEOUT_MS, () => ctx.cache.trackApiQuota('u', 'daily', 10)),
+    ).toMatchObject({ used: 1, degraded: true });
 
     // This server keeps nothing on disk: after the restart, writes must reach it again.
     await server.restart();
-    await waitFor(async () => (await ctx.store.set('x', 'y', 1000)) === true, 5000);
+    await waitForFake(async () => (await ctx.store.set('x', 'y', 1000)) === true);
+    jest.useRealTimers();
     await ctx.cache.set('market_data:after', { v: 'l2' });
     ctx.tiered.l1.clear();
     expect(await ctx.cache.lookup('market_data:after')).toMatchObject({
@@ -83,18 +144,27 @@ describe('Redis stopped mid-test', () => {
 
   it('serves L1 and the source while a frozen Redis (SIGSTOP) times out', async () => {
     await ctx.cache.set('market_data:frozen', { v: 1 }, { keyType: CacheKeyType.MARKET_DATA });
+    fakeTime();
     server.pause();
     try {
-      const t0 = Date.now();
-      expect(await ctx.cache.getOrSet('market_data:frozen', () => ({ v: 2 }))).toEqual({ v: 1 });
-      expect(await ctx.cache.getOrSet('market_data:frozen-cold', () => ({ v: 3 }))).toEqual({
-        v: 3,
-      });
-      expect(Date.now() - t0).toBeLessThan(TIMEOUT_MS + 150);
+      expect(
+        await answersWithin(TIMEOUT_MS, () =>
+          ctx.cache.getOrSet('market_data:frozen', () => ({ v: 2 })),
+        ),
+      ).toEqual({ v: 1 });
+      // A cold key waits for Redis exactly until the command timeout, then takes the factory.
+      expect(
+        await answersWithin(
+          TIMEOUT_MS,
+          () => ctx.cache.getOrSet('market_data:frozen-cold', () => ({ v: 3 })),
+          true,
+        ),
+      ).toEqual({ v: 3 });
     } finally {
       server.resume();
     }
-    await waitFor(async () => (await ctx.store.set('y', 'z', 1000)) === true, 5000);
+    await waitForFake(async () => (await ctx.store.set('y', 'z', 1000)) === true);
+    jest.useRealTimers();
     expect(unhandled).toEqual([]);
   });
 });
@@ -110,14 +180,15 @@ describe('Redis behind a slow network', () => {
     });
     try {
       expect(await ctx.store.set('k', 'v', 10_000)).toBe(true);
+      fakeTime(); // the proxy's latency runs on fake time too: the reply is due at 400 fake ms
       proxy.setLatency(400);
-      const t0 = Date.now();
-      expect(await ctx.store.get('k')).toBeUndefined();
-      expect(Date.now() - t0).toBeLessThan(TIMEOUT_MS + 150);
+      expect(await answersWithin(TIMEOUT_MS, () => ctx.store.get('k'), true)).toBeUndefined();
       proxy.setLatency(0);
-      await waitFor(async () => (await ctx.store.get('k')) === 'v', 5000);
+      await waitForFake(async () => (await ctx.store.get('k')) === 'v');
+      jest.useRealTimers();
       expect((ctx.store as RedisCache).getStats().errors).toBeGreaterThan(0);
     } finally {
+      jest.useRealTimers();
       await ctx.close();
       await proxy.close();
       await server.stop();

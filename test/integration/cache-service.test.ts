@@ -1,4 +1,6 @@
+import { jest } from '@jest/globals';
 import { Redis } from 'ioredis';
+import { performance } from 'node:perf_hooks';
 import { CacheKeyBuilder } from '../../src/cache/keys/cache-key-builder.js';
 import { CacheKeyType } from '../../src/cache/keys/cache-key-type.js';
 import { CacheValidationError } from '../../src/cache/errors/cache-errors.js';
@@ -71,9 +73,14 @@ describe('CacheService on standalone Redis', () => {
   it('keeps sessions with sliding expiry', async () => {
     await a.cache.cacheUserSession('u1', { theme: 'dark' }, 2);
     const key = `${prefix}:user_session:u1`;
-    await sleep(1100);
+    expect(await raw.pttl(key)).toBeGreaterThan(1000);
+    // Most of the 2 s TTL has run out (set in Redis, not slept): a read slides it back to 2 s.
+    await raw.pexpire(key, 300);
     expect(await b.cache.getUserSession('u1', 2)).toEqual({ theme: 'dark' });
     expect(await raw.pttl(key)).toBeGreaterThan(1500);
+    await raw.pexpire(key, 300);
+    expect(await a.cache.getUserSession('u1', 30)).toEqual({ theme: 'dark' });
+    expect(await raw.pttl(key)).toBeGreaterThan(29_000);
     expect(await a.cache.deleteUserSession('u1')).toBe(true);
     expect(await a.cache.getUserSession('u1')).toBeNull();
   });
@@ -160,10 +167,20 @@ describe('CacheService on standalone Redis', () => {
     expect(await b.cache.lookup('market_data:lk')).toMatchObject({ success: true, source: 'l2' });
     const after = (await b.cache.getCacheStatistics()).l2;
     expect(after.hits).toBe(before.hits + 1);
-    const miss = await b.cache.lookup('market_data:none');
+    // The duration is read on the monotonic clock: move it by 25 ms while the L2 read is in flight.
+    let mono = 1_000;
+    const clock = jest.spyOn(performance, 'now').mockImplementation(() => mono);
+    let miss: Awaited<ReturnType<typeof b.cache.lookup>>;
+    try {
+      const pending = b.cache.lookup('market_data:none');
+      mono += 25;
+      miss = await pending;
+    } finally {
+      clock.mockRestore();
+    }
     expect(miss).toMatchObject({ success: false, source: undefined });
+    expect(miss.durationMs).toBe(25);
     expect((await b.cache.getCacheStatistics()).l2.misses).toBe(after.misses + 1);
-    expect(miss.durationMs).toBeGreaterThanOrEqual(0);
   });
 
   it('rejects bad keys and TTLs with errors that name the argument, storing nothing', async () => {
@@ -189,7 +206,9 @@ describe('CacheService on standalone Redis', () => {
     // Stored TTL = TTL + the key type's max staleness (market_data: 900 s) for fail-safe.
     expect(await t('market_data:t1')).toBeGreaterThan(929_000);
     expect(await t('market_data:t2')).toBeGreaterThan(7_200_000 + 899_000);
+    // 90 s to the given instant + 900 s of max staleness, less the moments this test has run.
     expect(await t('market_data:t3')).toBeLessThanOrEqual(990_000);
+    expect(await t('market_data:t3')).toBeGreaterThan(960_000);
   });
 });
 
