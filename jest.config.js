@@ -17,7 +17,7 @@ export default {
   collectCoverageFrom: ['src/**/*.ts'],
   coverageReporters: ['text-summary', 'lcov'],
   // Enforced by `npm test` (it runs with --coverage), set just under what the full suite measured
-  // on 2026-12-02: lines 93.75 %, branches 77.91 %.
+  // on 2026-12-02: lines 93.84 %, branches 79.48 %.
   // A subset run (`npm test -- <paths>`) measures less: add `--coverage=false` to it.
-  coverageThreshold: { global: { lines: 93.5, branches: 77.5 } },
+  coverageThreshold: { global: { lines: 93.5, branches: 79 } },
 };

@@ -22,6 +22,10 @@ export interface AppConfig {
   maxBarsRangeDays: number;
   /** Longest date range of `/api/trades/query`, in days. Env `MAX_TRADES_RANGE_DAYS`, default 366. */
   maxTradesRangeDays: number;
+  /** Most concurrent `/api/trades/query` streams per instance (0 = no limit); past it 503 with `Retry-After`. Env `MAX_CONCURRENT_STREAMS`, default 8. */
+  maxConcurrentStreams: number;
+  /** Longest synchronous run of the streams per event-loop turn, in ms (then they yield to other requests). Env `STREAM_SLICE_MS`, default 3. */
+  streamSliceMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -62,6 +66,8 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
     syntheticLatencyMs: int(env, 'SYNTHETIC_LATENCY_MS', 0, 0, 60_000),
     maxBarsRangeDays: int(env, 'MAX_BARS_RANGE_DAYS', 3660, 1),
     maxTradesRangeDays: int(env, 'MAX_TRADES_RANGE_DAYS', 366, 1),
+    maxConcurrentStreams: int(env, 'MAX_CONCURRENT_STREAMS', 8, 0, 10_000),
+    streamSliceMs: int(env, 'STREAM_SLICE_MS', 3, 1, 1000),
   };
 }
 

@@ -21,6 +21,65 @@ import {
   type MarketDataErrorCode,
 } from './market/providers/market-data.errors.js';
 
+/** Why a request body was refused before validation. */
+export type RequestBodyErrorCode =
+  | 'BODY_TOO_LARGE'
+  | 'BODY_TOO_DEEP'
+  | 'BODY_NOT_JSON'
+  | 'BODY_UNSUPPORTED_ENCODING'
+  | 'BODY_UNREADABLE';
+
+/** A request body refused before validation (too large, nested too deep, not JSON, ...): 4xx naming the field `body`. */
+export class RequestBodyError extends Error {
+  /** The refused input: always the request body. */
+  readonly field = 'body';
+
+  constructor(
+    readonly status: 400 | 413 | 415,
+    readonly code: RequestBodyErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'RequestBodyError';
+  }
+}
+
+/**
+ * The `RequestBodyError` of an error raised while a body was read and parsed (body-parser and
+ * raw-body errors carry a `type` such as `entity.too.large` and a 4xx `status`), else undefined.
+ */
+export function requestBodyErrorOf(error: unknown): RequestBodyError | undefined {
+  if (error instanceof RequestBodyError) return error;
+  if (typeof error !== 'object' || error === null) return undefined;
+  const { type, status, limit } = error as { type?: unknown; status?: unknown; limit?: unknown };
+  if (typeof type !== 'string' || typeof status !== 'number' || status < 400 || status >= 500)
+    return undefined;
+  switch (type) {
+    case 'entity.parse.failed':
+      return new RequestBodyError(400, 'BODY_NOT_JSON', 'body is not valid JSON');
+    case 'entity.too.large':
+      return new RequestBodyError(
+        413,
+        'BODY_TOO_LARGE',
+        typeof limit === 'number'
+          ? `body is larger than the limit of ${limit} bytes`
+          : 'body is too large',
+      );
+    case 'parameters.too.many':
+      return new RequestBodyError(413, 'BODY_TOO_LARGE', 'body has too many parameters');
+    case 'charset.unsupported':
+      return new RequestBodyError(415, 'BODY_UNSUPPORTED_ENCODING', 'body must be UTF-8');
+    case 'encoding.unsupported':
+      return new RequestBodyError(
+        415,
+        'BODY_UNSUPPORTED_ENCODING',
+        'Content-Encoding must be identity, gzip, deflate or br',
+      );
+    default:
+      return new RequestBodyError(400, 'BODY_UNREADABLE', 'body could not be read');
+  }
+}
+
 /** An error as the client sees it: status, JSON body, extra headers. */
 export interface HttpErrorReply {
   status: number;
@@ -45,6 +104,8 @@ const GENERIC_MESSAGE: Record<number, string> = {
 
 /**
  * Maps an error to its HTTP reply:
+ * a body refused while read or parsed (`requestBodyErrorOf`, also as the cause of the
+ * `HttpException` Nest wraps it in) → 400, 413 or 415 with `field: 'body'` and a `code`;
  * `HttpException` as it is; `CacheValidationError` → 400 with `field`; `QuotaExceededError` →
  * 429 with `Retry-After`; `AdminKeyError` → 401; `FactoryTimeoutError` → 504; `FactoryError` →
  * its cause's mapping when the cause is a domain / HTTP / validation error, else 503;
@@ -52,6 +113,15 @@ const GENERIC_MESSAGE: Record<number, string> = {
  * SOURCE_UNAVAILABLE 503, SOURCE_TIMEOUT 504); anything else 500 with a generic message.
  */
 export function toHttpError(error: unknown): HttpErrorReply {
+  // Nest wraps body-parser errors in an `HttpException` whose cause is the original error.
+  const bodyError =
+    requestBodyErrorOf(error) ??
+    (error instanceof HttpException ? requestBodyErrorOf(error.cause) : undefined);
+  if (bodyError)
+    return {
+      status: bodyError.status,
+      body: { ...reply(bodyError.status, bodyError.message), field: 'body', code: bodyError.code },
+    };
   if (error instanceof HttpException) {
     const status = error.getStatus();
     const response = error.getResponse();

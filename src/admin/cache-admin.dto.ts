@@ -1,12 +1,22 @@
 import { IsIn, IsOptional, IsString, Length, Matches } from 'class-validator';
 import { ALL_KEY_TYPES, type CacheKeyType } from '../cache/index.js';
+import { ToUpperCaseTrimmed } from '../market/dto/validators.js';
 
-/** Tickers as the admin routes accept them: 1–32 letters, digits, `.`, `_`, `^`, `=`, `-`, starting with a letter or digit. */
+/**
+ * Tickers as the admin routes accept them, after the stock routes' normalisation (trimmed,
+ * upper-cased): 1–32 letters, digits, `.`, `_`, `^`, `=`, `-`, starting with a letter or digit.
+ */
 export const TICKER_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._^=-]{0,31}$/;
 
-/** Route parameters of `DELETE /api/cache/stocks/:ticker`. */
+/**
+ * Route parameters of `DELETE /api/cache/stocks/:ticker`. The ticker is normalised exactly as the
+ * stock routes normalise theirs (`ToUpperCaseTrimmed`), so `aapl` removes what `/api/stocks/aapl/…`
+ * cached under `AAPL`.
+ */
 export class TickerParamDto {
   /** The ticker whose cached data goes. */
+  @ToUpperCaseTrimmed()
+  @IsString()
   @Matches(TICKER_PATTERN, {
     message:
       'ticker must be 1-32 letters, digits, ".", "_", "^", "=" or "-", starting with a letter or digit',

@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { LRUCache } from 'lru-cache';
 import { MARKET_CACHE_OPTIONS, MARKET_CACHE_STORE } from './constants.js';
 import { CacheValidationError } from './errors/cache-errors.js';
 import { CacheKeyBuilder } from './keys/cache-key-builder.js';
@@ -30,16 +31,33 @@ const WINDOW_MS: Record<QuotaWindow, number> = {
   daily: 86_400_000,
 };
 
-/** Per-instance counters kept past this many are swept of expired windows. */
-const LOCAL_SWEEP_ENTRIES = 10_000;
+/** Most quota keys whose count this instance remembers (for the fail-open fallback); least recently used go first. */
+export const LOCAL_QUOTA_MAX_KEYS = 10_000;
+
+/** What this instance remembers of one quota key: the last count (from the store, or its own while degraded). */
+interface LocalCount {
+  value: number;
+  /** Epoch ms at which the count's window ends. */
+  resetAt: number;
+  /** True once this instance counted the key itself (the store could not answer). */
+  local: boolean;
+}
 
 /**
  * API quotas: per-user request counters in fixed UTC windows, counted atomically in the shared
  * store, with a per-instance counter (fail-open) while the store cannot answer.
+ *
+ * The fallback is bounded: an LRU of at most `LOCAL_QUOTA_MAX_KEYS` keys (O(1) per request, no
+ * sweep), holding the last count the store answered for each key. While the store fails, a key
+ * continues from that count, so on one instance a key at its limit is admitted **0** more times
+ * (`limit` + 0 in the window). Across a fleet each instance continues from the last count it saw
+ * itself, so the extra admissions are at most the requests the other instances counted since; a
+ * key this instance has never seen in the window (or evicted past `LOCAL_QUOTA_MAX_KEYS`) starts
+ * from 0 and can be admitted up to `limit` times per instance.
  */
 @Injectable()
 export class QuotaService {
-  private readonly localQuota = new Map<string, { value: number; resetAt: number }>();
+  private readonly localQuota = new LRUCache<string, LocalCount>({ max: LOCAL_QUOTA_MAX_KEYS });
 
   constructor(
     @Inject(CacheKeyBuilder) private readonly keys: CacheKeyBuilder,
@@ -61,15 +79,25 @@ export class QuotaService {
     const now = Date.now();
     const ttlMs = windowEnd(now, windowMs) - now;
     const counted = await this.store.increment(key, ttlMs);
-    if (counted) return usage(counted.value, max, now + counted.ttlMs, false);
-    // The store could not count: fall back to this instance's counter for the same window.
-    const local = this.localQuota.get(key);
-    const entry = local && local.resetAt > now ? local : { value: 0, resetAt: now + ttlMs };
-    entry.value++;
+    if (counted) {
+      const resetAt = now + counted.ttlMs;
+      this.localQuota.set(key, { value: counted.value, resetAt, local: false });
+      return usage(counted.value, max, resetAt, false);
+    }
+    // The store could not count: continue this instance's count for the same window, from the
+    // last count the store answered (0 when none is remembered for this window).
+    const known = this.localQuota.get(key);
+    const entry: LocalCount =
+      known && known.resetAt > now
+        ? { value: known.value + 1, resetAt: known.resetAt, local: true }
+        : { value: 1, resetAt: now + ttlMs, local: true };
     this.localQuota.set(key, entry);
-    if (this.localQuota.size > LOCAL_SWEEP_ENTRIES)
-      for (const [k, v] of this.localQuota) if (v.resetAt <= now) this.localQuota.delete(k);
     return usage(entry.value, max, entry.resetAt, true);
+  }
+
+  /** How many quota keys this instance remembers (at most `LOCAL_QUOTA_MAX_KEYS`). */
+  get localKeyCount(): number {
+    return this.localQuota.size;
   }
 
   /** The quota usage of `userId` for `window` without counting a request. */
@@ -81,7 +109,9 @@ export class QuotaService {
     const { key, max, windowMs } = this.quotaArgs(userId, window, limit);
     const now = Date.now();
     const [raw, ttl] = await Promise.all([this.store.get(key), this.store.ttl(key)]);
-    const used = raw === undefined ? (this.localQuota.get(key)?.value ?? 0) : Number(raw) || 0;
+    const local = this.localQuota.peek(key);
+    const counted = local?.local === true && local.resetAt > now ? local.value : 0;
+    const used = raw === undefined ? counted : Number(raw) || 0;
     return usage(used, max, ttl > 0 ? now + ttl : windowEnd(now, windowMs), false);
   }
 

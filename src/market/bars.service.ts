@@ -14,6 +14,7 @@ import {
   type DailyBar,
   type MarketDataProvider,
 } from './providers/market-data.provider.js';
+import { isDailyBar } from './value-shapes.js';
 
 /** Calendar days of bars the analysis reads: 1.5 years (≈ 378 trading days) before the latest trading day. */
 export const ANALYSIS_LOOKBACK_DAYS = 548;
@@ -30,7 +31,8 @@ export interface BarsRange {
 
 /**
  * Daily bars through the range cache: one bucket per (ticker, day), the bar or an empty marker
- * for a non-trading day; only missing days are fetched, one source call per contiguous gap.
+ * for a non-trading day; only missing days are fetched, one source call per contiguous gap. A
+ * cached day whose items are not bars is corrupt (counted under `price_bars`, fetched again).
  */
 @Injectable()
 export class BarsService {
@@ -58,6 +60,8 @@ export class BarsService {
         today: settings.today,
       },
       maxDays: Math.max(settings.maxBarsRangeDays, ANALYSIS_LOOKBACK_DAYS + 1),
+      // A cached day holding anything but bars (a `null` bar, say) is corrupt: counted, refetched.
+      isItem: isDailyBar,
     });
   }
 

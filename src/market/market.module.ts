@@ -10,11 +10,17 @@ import { Pool } from 'pg';
 import type { AppConfig } from '../../config/app-config.js';
 import { BarsService } from './bars.service.js';
 import { KnownTickers } from './known-tickers.js';
-import { MARKET_SETTINGS, marketSettings, type MarketModuleOptions } from './market.options.js';
+import {
+  MARKET_SETTINGS,
+  marketSettings,
+  type MarketModuleOptions,
+  type MarketSettings,
+} from './market.options.js';
 import { MarketService } from './market.service.js';
 import { MARKET_DATA_PROVIDER, type MarketDataProvider } from './providers/market-data.provider.js';
 import { PostgresMarketDataProvider, toMarketDataError } from './providers/postgres.provider.js';
 import { migrate } from './providers/postgres/schema.js';
+import { StreamGate } from './ndjson-writer.js';
 import { SyntheticMarketDataProvider } from './providers/synthetic.provider.js';
 import { StocksController } from './stocks.controller.js';
 import { TradesController } from './trades.controller.js';
@@ -79,6 +85,12 @@ export class MarketModule {
         {
           provide: MARKET_DATA_PROVIDER,
           useFactory: () => createMarketDataProvider(config, options),
+        },
+        {
+          provide: StreamGate,
+          inject: [MARKET_SETTINGS],
+          useFactory: (s: MarketSettings) =>
+            new StreamGate(s.maxConcurrentStreams, s.streamSliceMs, s.streamRetryAfterSeconds),
         },
         MarketDataLifecycle,
         KnownTickers,

@@ -13,6 +13,8 @@ export interface MarketModuleOptions {
   tradesWriteRows?: number;
   /** Today's date, `YYYY-MM-DD` (UTC), for the synthetic source and the live-day rule. Default: the system clock. */
   today?: () => string;
+  /** `Retry-After` (seconds) of a trades query refused because `maxConcurrentStreams` streams run. Default 1. */
+  streamRetryAfterSeconds?: number;
 }
 
 /** Settings the market services read (injection token `MARKET_SETTINGS`). */
@@ -31,14 +33,26 @@ export interface MarketSettings {
   tradesWriteRows: number;
   /** Today's date, `YYYY-MM-DD` (UTC). */
   today: () => string;
+  /** Most concurrent trades streams per instance (0 = no limit); past it 503 with `Retry-After`. */
+  maxConcurrentStreams: number;
+  /** Longest synchronous run of the streams per event-loop turn, in ms. */
+  streamSliceMs: number;
+  /** `Retry-After` of a refused stream, in seconds. */
+  streamRetryAfterSeconds: number;
 }
+
+/** Default of `maxConcurrentStreams` (env `MAX_CONCURRENT_STREAMS`). */
+export const DEFAULT_MAX_CONCURRENT_STREAMS = 8;
+/** Default of `streamSliceMs` (env `STREAM_SLICE_MS`). */
+export const DEFAULT_STREAM_SLICE_MS = 3;
 
 /** Injection token of the `MarketSettings`. */
 export const MARKET_SETTINGS = 'MARKET:SETTINGS';
 
 /** The market settings of a config and module options, with defaults filled in. */
 export function marketSettings(
-  config: Pick<AppConfig, 'maxBarsRangeDays' | 'maxTradesRangeDays'>,
+  config: Pick<AppConfig, 'maxBarsRangeDays' | 'maxTradesRangeDays'> &
+    Partial<Pick<AppConfig, 'maxConcurrentStreams' | 'streamSliceMs'>>,
   options: MarketModuleOptions = {},
 ): MarketSettings {
   return {
@@ -49,5 +63,8 @@ export function marketSettings(
     tradesPartSize: options.tradesPartSize ?? 2000,
     tradesWriteRows: options.tradesWriteRows ?? 1000,
     today: options.today ?? todayUtcDay,
+    maxConcurrentStreams: config.maxConcurrentStreams ?? DEFAULT_MAX_CONCURRENT_STREAMS,
+    streamSliceMs: config.streamSliceMs ?? DEFAULT_STREAM_SLICE_MS,
+    streamRetryAfterSeconds: options.streamRetryAfterSeconds ?? 1,
   };
 }

@@ -4,6 +4,8 @@ import {
   CacheService,
   CacheTTLPolicy,
   CacheValidationError,
+  type Factory,
+  type Resolved,
 } from '../cache/index.js';
 import { computeAnalysis, type AnalysisType, type StockAnalysis } from './analysis/analysis.js';
 import { ANALYSIS_LOOKBACK_DAYS, BarsService } from './bars.service.js';
@@ -21,6 +23,7 @@ import {
   type Quote,
 } from './providers/market-data.provider.js';
 import { addDays, lastTradingDayOnOrBefore } from './providers/trading-calendar.js';
+import { isCachedAnalysis, isFinancialStatement, isNewsItems, isQuote } from './value-shapes.js';
 
 /** Body of the price route. */
 export interface PriceBody {
@@ -87,10 +90,11 @@ export class MarketService {
 
   /** The latest quote (stock-price TTL). */
   async getPrice(ticker: string): Promise<Served<PriceBody>> {
-    const r = await this.cache.getOrSetResult(
+    const r = await this.checked(
       this.cache.keys.stockPrice(ticker),
       () => this.provider.getQuote(ticker),
-      { keyType: CacheKeyType.STOCK_PRICE },
+      CacheKeyType.STOCK_PRICE,
+      isQuote,
     );
     return this.served({ ticker, asOf: iso(r.asOf), quote: r.value }, r, CacheKeyType.STOCK_PRICE);
   }
@@ -101,12 +105,11 @@ export class MarketService {
     period: FinancialPeriod,
     quarter: FiscalQuarter,
   ): Promise<Served<FinancialsBody>> {
-    const r = await this.cache.getOrSetResult(
+    const r = await this.checked(
       this.cache.keys.financialData(ticker, period, quarter),
       () => this.provider.getFinancials(ticker, period, quarter),
-      {
-        keyType: CacheKeyType.FINANCIAL_DATA,
-      },
+      CacheKeyType.FINANCIAL_DATA,
+      isFinancialStatement,
     );
     return this.served(
       { ticker, period, quarter, asOf: iso(r.asOf), statement: r.value },
@@ -117,10 +120,11 @@ export class MarketService {
 
   /** The latest news items of a category (news TTL). */
   async getNews(ticker: string, category: NewsCategory): Promise<Served<NewsBody>> {
-    const r = await this.cache.getOrSetResult(
+    const r = await this.checked(
       this.cache.keys.newsData(ticker, category),
       () => this.provider.getNews(ticker, category),
-      { keyType: CacheKeyType.NEWS_DATA },
+      CacheKeyType.NEWS_DATA,
+      isNewsItems,
     );
     return this.served(
       { ticker, category, asOf: iso(r.asOf), items: r.value },
@@ -134,12 +138,17 @@ export class MarketService {
    * latest trading day (read through the range cache), cached with the AI-analysis TTL (6 h).
    */
   async getAnalysis(ticker: string, type: AnalysisType): Promise<Served<AnalysisBody>> {
-    const r = await this.cache.getAiAnalysisCached<CachedAnalysis>(ticker, type, async () => {
-      const to = lastTradingDayOnOrBefore(this.settings.today());
-      const from = addDays(to, -ANALYSIS_LOOKBACK_DAYS);
-      const { result } = await this.bars.getBars(ticker, from, to);
-      return { from, to, analysis: computeAnalysis(ticker, result.items, type) };
-    });
+    const r = await this.checked<CachedAnalysis>(
+      this.cache.keys.aiAnalysis(ticker, type),
+      async () => {
+        const to = lastTradingDayOnOrBefore(this.settings.today());
+        const from = addDays(to, -ANALYSIS_LOOKBACK_DAYS);
+        const { result } = await this.bars.getBars(ticker, from, to);
+        return { from, to, analysis: computeAnalysis(ticker, result.items, type) };
+      },
+      CacheKeyType.AI_ANALYSIS,
+      (v): v is CachedAnalysis => isCachedAnalysis(v),
+    );
     const { from, to, analysis } = r.value;
     return this.served(
       { ticker, type, from, to, asOf: iso(r.asOf), analysis },
@@ -157,6 +166,24 @@ export class MarketService {
       maxAgeSeconds,
       headers: { 'X-Cache-Coverage': coverageOf(result.status) },
     };
+  }
+
+  /**
+   * `getOrSetResult` whose cached answer is checked against its shape first: a cached value that
+   * fails `isValid` is corrupt (counted under the key type's `corrupt`, deleted everywhere) and
+   * the source's answer is served instead. The source's own answers are not checked.
+   */
+  private async checked<T>(
+    key: string,
+    factory: Factory<T>,
+    keyType: CacheKeyType,
+    isValid: (value: unknown) => value is T,
+  ): Promise<Resolved<T>> {
+    const r = await this.cache.getOrSetResult<unknown>(key, factory, { keyType });
+    if (r.source === 'factory' || isValid(r.value)) return r as Resolved<T>;
+    this.cache.countersOf(keyType).corrupt++;
+    await this.cache.delete(key);
+    return this.cache.getOrSetResult<T>(key, factory, { keyType });
   }
 
   private served<T>(

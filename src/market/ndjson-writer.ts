@@ -1,10 +1,96 @@
 import type { Logger } from '@nestjs/common';
 import type { ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
 import { errorSummary } from '../cache/index.js';
 
 /**
+ * Shares the event loop between streamed responses: a stream may run synchronously (reading
+ * cached days, rendering, writing) for at most `sliceMs` per turn of the event loop; past that
+ * it waits for a later turn (`setImmediate`), after pending I/O (other requests, probes) ran.
+ * Waiting streams resume one per turn, in arrival order (round robin), so N concurrent streams
+ * still hold the loop for about one slice per turn, not N. Used by one process-wide instance.
+ */
+export class LoopBudget {
+  private sliceStart: number;
+  private readonly waiting: Array<() => void> = [];
+  private scheduled = false;
+
+  constructor(
+    readonly sliceMs: number,
+    /** Monotonic clock in ms (tests pass their own). */
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    this.sliceStart = now();
+  }
+
+  /** Undefined while the current slice has time left; else a promise resolved on a later turn of the event loop. */
+  pause(): Promise<void> | undefined {
+    if (this.now() - this.sliceStart < this.sliceMs) return undefined;
+    return new Promise<void>((resolve) => {
+      this.waiting.push(resolve);
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(this.turn);
+  }
+
+  /** One turn: a fresh slice for the longest-waiting stream; the others wait for the next turns. */
+  private readonly turn = (): void => {
+    this.scheduled = false;
+    this.sliceStart = this.now();
+    const next = this.waiting.shift();
+    if (this.waiting.length > 0) this.schedule();
+    next?.();
+  };
+}
+
+/**
+ * The per-instance limit on concurrent streamed responses, and the loop budget they share.
+ * `tryEnter` answers a release function, or undefined when `maxConcurrent` streams already run
+ * (the caller answers 503 with `Retry-After: retryAfterSeconds`).
+ */
+export class StreamGate {
+  /** The loop budget every stream of this gate writes under. */
+  readonly budget: LoopBudget;
+  private running = 0;
+
+  constructor(
+    /** Most concurrent streams; 0 = no limit. */
+    readonly maxConcurrent: number,
+    sliceMs: number,
+    /** Seconds a refused client is told to wait. */
+    readonly retryAfterSeconds: number,
+  ) {
+    this.budget = new LoopBudget(sliceMs);
+  }
+
+  /** Streams running now. */
+  get active(): number {
+    return this.running;
+  }
+
+  /** Takes a slot: the release function (idempotent), or undefined when the gate is full. */
+  tryEnter(): (() => void) | undefined {
+    if (this.maxConcurrent > 0 && this.running >= this.maxConcurrent) return undefined;
+    this.running++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.running--;
+    };
+  }
+}
+
+/**
  * Sends text chunks as a streamed response, respecting backpressure (waits for `drain`), and
- * stops reading (closing the source) when the client goes away.
+ * stops reading (closing the source) when the client goes away. Between chunks it yields the
+ * event loop on `budget` (see `LoopBudget`): cached data never waits on I/O, so without this a
+ * warm stream would hold the loop until the socket is full.
  *
  * The status and `headers` are sent only once the first two chunks (the meta line and the first
  * data chunk, or the end) are ready, so a source that fails at once still reaches the exception
@@ -16,6 +102,7 @@ export async function writeChunked(
   chunks: AsyncGenerator<string, void, undefined>,
   headers: Record<string, string>,
   log: Logger,
+  budget?: LoopBudget,
 ): Promise<void> {
   let started = false;
   try {
@@ -30,6 +117,8 @@ export async function writeChunked(
     started = true;
     for (const text of head) if (!(await write(res, text))) return;
     for (;;) {
+      const turn = budget?.pause();
+      if (turn) await turn;
       const next = await chunks.next();
       if (next.done) break;
       if (!(await write(res, next.value))) return;

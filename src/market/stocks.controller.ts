@@ -16,6 +16,7 @@ import {
   BarsQueryDto,
   FinancialsQueryDto,
   NewsQueryDto,
+  NoQueryDto,
   TickerParamDto,
 } from './dto/stock-query.dto.js';
 import { KnownTickers } from './known-tickers.js';
@@ -24,7 +25,8 @@ import { MarketService, resolveStatementKind } from './market.service.js';
 /**
  * `GET /api/stocks/:ticker/{price,financials,news,analysis,bars}`. Input is validated (the
  * global ValidationPipe, then cross-field checks here) and the ticker checked against the source
- * before anything is cached or fetched.
+ * before anything is cached or fetched. Unknown query parameters are refused (400 naming them),
+ * as unknown body properties are.
  */
 @ApiTags('stocks')
 @Controller('api/stocks')
@@ -44,6 +46,7 @@ export class StocksController {
   @ApiCachedGet(PriceResponseDto, 'The latest quote')
   async price(
     @Param() params: TickerParamDto,
+    @Query() _query: NoQueryDto,
     @Req() req: IncomingMessage,
     @Res() res: ServerResponse,
   ): Promise<void> {

@@ -1,4 +1,13 @@
-import { Body, Controller, HttpCode, Inject, Logger, Post, Res } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  HttpCode,
+  Inject,
+  Logger,
+  Post,
+  Res,
+  ServiceUnavailableException,
+} from '@nestjs/common';
 import {
   ApiBadRequestResponse,
   ApiBody,
@@ -17,7 +26,7 @@ import { coverageOf } from './cached-response.js';
 import { TradeEventDto, TradeLineDto, TradesMetaLineDto } from './dto/responses.dto.js';
 import { TradesQueryDto } from './dto/trades-query.dto.js';
 import { KnownTickers } from './known-tickers.js';
-import { writeChunked } from './ndjson-writer.js';
+import { StreamGate, writeChunked } from './ndjson-writer.js';
 import { TradesService, normalizeTradeFilters } from './trades.service.js';
 
 /** NDJSON media type of the trades answer. */
@@ -33,6 +42,7 @@ export class TradesController {
   constructor(
     @Inject(TradesService) private readonly trades: TradesService,
     @Inject(KnownTickers) private readonly tickers: KnownTickers,
+    @Inject(StreamGate) private readonly gate: StreamGate,
   ) {}
 
   /** Streams the query's trades as NDJSON: a meta line, then one trade per line in (tradeDate, executedAt, tradeId) order. */
@@ -44,7 +54,8 @@ export class TradesController {
       'The query signature is sha256 (hex, 20 chars) of the normalized filters without the dates (tickers upper-cased, sorted, deduplicated). ' +
       'Coverage is kept per (signature, day); only missing days are fetched, one source stream per contiguous gap. ' +
       'The body is NDJSON: a first meta line { signature, cached: true | false | "partial", fetched: [[from, to], ...], asOf }, then one trade per line ' +
-      '(with events: [...] when includeEvents is true), written about 1000 lines at a time. X-Cache: HIT when every day came from the cache, else MISS; X-Cache-Coverage: full | partial | none.',
+      '(with events: [...] when includeEvents is true), written about 1000 lines at a time. X-Cache: HIT when every day came from the cache, else MISS; X-Cache-Coverage: full | partial | none. ' +
+      'Streams share the event loop (each yields after a few ms of work) and at most MAX_CONCURRENT_STREAMS run per instance; past it 503 with Retry-After.',
   })
   @ApiBody({ type: TradesQueryDto })
   @ApiProduces(NDJSON)
@@ -76,22 +87,35 @@ export class TradesController {
   })
   @ApiNotFoundResponse({ description: 'A ticker of the filters is unknown' })
   @ApiServiceUnavailableResponse({
-    description: 'The source failed before the stream started (504 when it timed out)',
+    description:
+      'The source failed before the stream started (504 when it timed out), or MAX_CONCURRENT_STREAMS streams already run on this instance (with Retry-After)',
   })
   async query(@Body() body: TradesQueryDto, @Res() res: ServerResponse): Promise<void> {
     this.trades.checkRange(body.from, body.to);
     await this.tickers.assertKnown(...normalizeTradeFilters(body.filters).tickers);
-    const answer = await this.trades.open(body);
-    await writeChunked(
-      res,
-      answer.chunks(),
-      {
-        'Content-Type': `${NDJSON}; charset=utf-8`,
-        'X-Cache': answer.status === 'hit' ? 'HIT' : 'MISS',
-        'X-Cache-Coverage': coverageOf(answer.status),
-        'Cache-Control': 'no-store',
-      },
-      this.log,
-    );
+    const release = this.gate.tryEnter();
+    if (!release) {
+      res.setHeader('Retry-After', String(this.gate.retryAfterSeconds));
+      throw new ServiceUnavailableException(
+        `${this.gate.maxConcurrent} trades streams already run on this instance (MAX_CONCURRENT_STREAMS); retry in ${this.gate.retryAfterSeconds} s`,
+      );
+    }
+    try {
+      const answer = await this.trades.open(body);
+      await writeChunked(
+        res,
+        answer.chunks(),
+        {
+          'Content-Type': `${NDJSON}; charset=utf-8`,
+          'X-Cache': answer.status === 'hit' ? 'HIT' : 'MISS',
+          'X-Cache-Coverage': coverageOf(answer.status),
+          'Cache-Control': 'no-store',
+        },
+        this.log,
+        this.gate.budget,
+      );
+    } finally {
+      release();
+    }
   }
 }

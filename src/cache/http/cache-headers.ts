@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { CacheSource } from '../tiered/cache-stats.js';
+import { CREDENTIAL_HEADERS } from './credentials.js';
 
 /** The `X-Cache` value of a source: cache tiers are HIT, the factory MISS, stale values STALE. */
 export function xCacheOf(source: CacheSource): 'HIT' | 'MISS' | 'STALE' {
@@ -73,17 +74,29 @@ export function writeCacheHeaders(res: HeaderResponse, fields: CacheHeaderFields
   if (fields.vary !== undefined) res.setHeader('Vary', fields.vary);
 }
 
+/** True when a request carries a credential header (`Authorization`, `X-API-Key` or `Cookie`), even an empty one. */
+export function carriesCredentials(req: HeaderRequest): boolean {
+  return CREDENTIAL_HEADERS.some((name) => req.headers[name] !== undefined);
+}
+
 /**
  * Writes the cache headers of a response built from cached data (`writeCacheHeaders`, ETag of
  * `body`) and answers whether the client's `If-None-Match` matches (the caller then sends 304,
- * no body). `maxAgeSeconds` is the time left of the entry's TTL (0 for stale data).
+ * no body). `maxAgeSeconds` is the time left of the entry's TTL (0 for stale data). The answer to
+ * a request carrying credentials (`carriesCredentials`), or with `personal: true`, is
+ * `Cache-Control: private`: no shared cache may keep it.
  */
 export function applyCacheHeaders(
   req: HeaderRequest,
   res: HeaderResponse,
-  opts: { source: CacheSource; maxAgeSeconds: number; body: string },
+  opts: { source: CacheSource; maxAgeSeconds: number; body: string; personal?: boolean },
 ): { notModified: boolean; etag: string } {
   const etag = etagOf(opts.body);
-  writeCacheHeaders(res, { source: opts.source, etag, maxAgeSeconds: opts.maxAgeSeconds });
+  writeCacheHeaders(res, {
+    source: opts.source,
+    etag,
+    maxAgeSeconds: opts.maxAgeSeconds,
+    personal: opts.personal === true || carriesCredentials(req),
+  });
   return { notModified: matchesIfNoneMatch(req.headers['if-none-match'], etag), etag };
 }

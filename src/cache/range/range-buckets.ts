@@ -23,14 +23,26 @@ export type DayHead<T> = InlineBucket<T> | IndexBucket;
 /** One write-back entry, always with an explicit TTL (seconds) and key type. */
 export type WriteEntry = BatchEntry & { ttl: number; keyType: CacheKeyType };
 
+/** Largest instant a `Date` can hold, in epoch ms. */
+const MAX_INSTANT_MS = 8.64e15;
+
+/** Checks one cached item of a day before it is served (`RangeCacheOptions.isItem`). */
+export type ItemCheck = (item: unknown) => boolean;
+
 /**
  * A cached day value in the layout given by `partSize` (undefined = inline), or undefined when it
- * is absent or not ours (then the day is fetched again).
+ * is absent or not ours (then the day is fetched again): not an object, `at` not an instant a
+ * `Date` can hold, an index whose counts do not add up, or (inline layout) `items` that is not an
+ * array or holds an item `isItem` refuses.
  */
-export function parseHead<T>(value: unknown, partSize: number | undefined): DayHead<T> | undefined {
-  if (typeof value !== 'object' || value === null) return undefined;
+export function parseHead<T>(
+  value: unknown,
+  partSize: number | undefined,
+  isItem?: ItemCheck,
+): DayHead<T> | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
   const v = value as Partial<InlineBucket<T> & IndexBucket>;
-  if (typeof v.at !== 'number') return undefined;
+  if (typeof v.at !== 'number' || !(v.at >= 0 && v.at <= MAX_INSTANT_MS)) return undefined;
   if (partSize !== undefined) {
     // A head written with another part size is not ours any more: the day is fetched again.
     const count = v.count as number;
@@ -38,5 +50,7 @@ export function parseHead<T>(value: unknown, partSize: number | undefined): DayH
       ? (v as IndexBucket)
       : undefined;
   }
-  return Array.isArray(v.items) ? (v as InlineBucket<T>) : undefined;
+  if (!Array.isArray(v.items)) return undefined;
+  if (isItem && !v.items.every((item) => isItem(item))) return undefined;
+  return v as InlineBucket<T>;
 }

@@ -49,6 +49,11 @@ export interface RangeCacheOptions<T, S> {
   maxDays?: number;
   /** Items (or entries) gathered before a write-back pipeline is sent. Default 2000. */
   writeBatchItems?: number;
+  /**
+   * Shape check of one cached item (inline layout). A day holding an item it refuses is corrupt:
+   * counted (`corrupt` of the key type), fetched again and rewritten. Default: every item passes.
+   */
+  isItem?: (item: unknown) => boolean;
 }
 
 /** Default TTL of a closed day, in seconds (30 days). */

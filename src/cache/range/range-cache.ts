@@ -96,9 +96,12 @@ export class RangeCache<T, S = string> {
     const raw = await this.cache.pipelineGet<unknown>(
       days.map((d) => this.options.dayKey(scope, d)),
     );
-    const heads = raw.map((v) => parseHead<T>(v, this.headPartSize));
+    const heads = raw.map((v) => parseHead<T>(v, this.headPartSize, this.options.isItem));
+    const counters = this.cache.countersOf(this.options.keyType);
+    // A stored day that is not a valid head is corrupt: counted here, fetched again and rewritten.
+    for (let i = 0; i < raw.length; i++) if (raw[i] !== undefined && !heads[i]) counters.corrupt++;
     const coverage = planCoverage(days, heads);
-    countCoverage(this.cache.countersOf(this.options.keyType), coverage.status);
+    countCoverage(counters, coverage.status);
     return { days, heads, coverage };
   }
 

@@ -28,7 +28,15 @@ interface Envelope {
   k: number;
 }
 
-/** Serializes an entry's envelope as JSON (`SerializationError` for cycles, BigInt and the like). */
+/** Deepest nesting of objects and arrays a cached value may have (a scalar is depth 0); deeper values are refused on write and corrupt on read. */
+export const MAX_VALUE_DEPTH = 512;
+/** Largest magnitude of an instant a `Date` can hold, in epoch ms (±8.64e15). */
+export const MAX_DATE_MS = 8.64e15;
+
+/**
+ * Serializes an entry's envelope as JSON (`SerializationError` for cycles, BigInt, a value nested
+ * deeper than `MAX_VALUE_DEPTH`, and the like).
+ */
 export function encodeEntry(
   value: unknown,
   asOf: number,
@@ -51,24 +59,35 @@ export function encodeEntry(
       e,
     );
   }
+  // After stringify, so a cycle is reported as a cycle; then the value is a tree (or a DAG).
+  if (!withinDepth(value, MAX_VALUE_DEPTH))
+    throw new SerializationError(
+      `value is nested deeper than ${MAX_VALUE_DEPTH} levels of objects and arrays`,
+    );
   return raw;
 }
 
 /**
- * Parses a stored envelope. Answers `undefined` for anything that is not one of ours: non-JSON,
- * a wrong shape, or a payload carrying a `__proto__` key (refused rather than risk pollution).
- * The value is deep-frozen, so callers sharing it can never change what the next caller gets.
+ * Parses a stored envelope. Answers `undefined` for anything that is not a valid entry of ours:
+ * non-JSON, a wrong shape, a payload carrying a `__proto__` key (refused rather than risk
+ * pollution), an instant that is not a finite number in `[0, MAX_DATE_MS]`, a timeline out of
+ * order (`staleAt ≤ expiresAt ≤ keepUntil` is required), or a value nested deeper than
+ * `MAX_VALUE_DEPTH` (checked without recursion). The value is deep-frozen, so callers sharing it
+ * can never change what the next caller gets.
  */
 export function decodeEntry<T>(
   raw: string,
   keyType: CacheKeyType | undefined,
 ): CacheEntry<T> | undefined {
-  const env = decodeJsonValue(raw);
-  if (typeof env !== 'object' || env === null || !('v' in env)) return undefined;
+  const env = parseJson(raw);
+  if (typeof env !== 'object' || env === null || Array.isArray(env) || !('v' in env))
+    return undefined;
   const { v, a, s, e, k } = env as Envelope;
-  if (![a, s, e, k].every((n) => typeof n === 'number' && Number.isFinite(n))) return undefined;
+  if (!isInstant(a) || !isInstant(s) || !isInstant(e) || !isInstant(k)) return undefined;
+  if (s > e || e > k) return undefined;
+  if (!freezeWithin(v, MAX_VALUE_DEPTH)) return undefined;
   return {
-    value: deepFreeze(v) as T,
+    value: v as T,
     asOf: a,
     staleAt: s,
     expiresAt: e,
@@ -78,8 +97,16 @@ export function decodeEntry<T>(
   };
 }
 
-/** Parses JSON text; `undefined` for non-JSON or text carrying a `__proto__` key. Never evaluates code. */
-export function decodeJsonValue(raw: string): unknown {
+/**
+ * Parses JSON text; `undefined` for non-JSON, text carrying a `__proto__` key, or a value nested
+ * deeper than `maxDepth` (default `MAX_VALUE_DEPTH`). Never evaluates code.
+ */
+export function decodeJsonValue(raw: string, maxDepth = MAX_VALUE_DEPTH): unknown {
+  const value = parseJson(raw);
+  return withinDepth(value, maxDepth) ? value : undefined;
+}
+
+function parseJson(raw: string): unknown {
   if (raw.includes('"__proto__"')) return undefined;
   try {
     // `\u` escapes could spell `__proto__`: only then pay for a reviver that checks every key.
@@ -94,10 +121,50 @@ function refuseProto(key: string, value: unknown): unknown {
   return value;
 }
 
-/** Freezes an object graph in place (once, on insert), so hits cost nothing to protect. */
+/** An instant a `Date` can hold and a timeline may use: a finite number in `[0, MAX_DATE_MS]`. */
+function isInstant(n: unknown): n is number {
+  return typeof n === 'number' && n >= 0 && n <= MAX_DATE_MS;
+}
+
+/** True when `value` nests at most `maxDepth` levels of objects and arrays (an explicit stack: no recursion). */
+export function withinDepth(value: unknown, maxDepth: number): boolean {
+  return walk(value, maxDepth, false);
+}
+
+/** Freezes an object graph in place (once, on insert), so hits cost nothing to protect. Iterative: any depth. */
 export function deepFreeze<T>(value: T): T {
-  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return value;
-  Object.freeze(value);
-  for (const v of Object.values(value as Record<string, unknown>)) deepFreeze(v);
+  walk(value, Number.POSITIVE_INFINITY, true);
   return value;
+}
+
+/** Freezes `value` in place when it nests at most `maxDepth` levels; false (and not wholly frozen) when deeper. */
+function freezeWithin(value: unknown, maxDepth: number): boolean {
+  return walk(value, maxDepth, true);
+}
+
+/**
+ * Visits every object and array under `root` with an explicit stack; false as soon as one sits
+ * deeper than `maxDepth` (the root object is level 1). With `freeze`, freezes each one visited and
+ * skips subgraphs already frozen.
+ */
+function walk(root: unknown, maxDepth: number, freeze: boolean): boolean {
+  if (typeof root !== 'object' || root === null) return true;
+  const nodes: object[] = [root];
+  const depths: number[] = [1];
+  while (nodes.length > 0) {
+    const node = nodes.pop() as object;
+    const depth = depths.pop() as number;
+    if (depth > maxDepth) return false;
+    if (freeze) {
+      if (Object.isFrozen(node)) continue;
+      Object.freeze(node);
+    }
+    for (const child of Object.values(node)) {
+      if (typeof child === 'object' && child !== null) {
+        nodes.push(child as object);
+        depths.push(depth + 1);
+      }
+    }
+  }
+  return true;
 }

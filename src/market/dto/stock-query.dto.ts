@@ -40,6 +40,9 @@ export class TickerParamDto {
   ticker!: string;
 }
 
+/** Query of a route that takes no query parameters (`/price`): any parameter is refused with 400 naming it. */
+export class NoQueryDto {}
+
 /** Query of `/financials`: `period` (default `annual` without a quarter, else `quarterly`) and `quarter` (Q1-Q4 for quarterly, FY for annual). */
 export class FinancialsQueryDto {
   @ApiPropertyOptional({

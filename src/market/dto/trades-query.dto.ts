@@ -8,6 +8,7 @@ import {
   IsDefined,
   IsIn,
   IsInt,
+  IsObject,
   IsOptional,
   IsString,
   Matches,
@@ -73,10 +74,11 @@ export class TradeFiltersDto {
   minQuantity?: number;
 }
 
-/** Body of `POST /api/trades/query`. */
+/** Body of `POST /api/trades/query`; unknown properties (here or in `filters`) are refused with 400 naming them. */
 export class TradesQueryDto {
   @ApiProperty({ type: TradeFiltersDto })
   @IsDefined()
+  @IsObject({ message: 'filters must be an object such as { "tickers": ["AAPL"] }' })
   @ValidateNested()
   @Type(() => TradeFiltersDto)
   filters!: TradeFiltersDto;
