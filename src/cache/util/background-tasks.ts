@@ -5,11 +5,6 @@ export class BackgroundTasks {
   /** @param onError called with the reason of a tracked promise that rejects (it never propagates). */
   constructor(private readonly onError: (e: unknown) => void = () => undefined) {}
 
-  /** Promises still running. */
-  get size(): number {
-    return this.pending.size;
-  }
-
   /** Keeps `p` until it settles; a rejection goes to `onError`, never to the caller. */
   track(p: Promise<unknown>): void {
     const guarded = p.catch(this.onError);
