@@ -27,7 +27,11 @@ export const DEFAULT_CACHE_HEALTH_THRESHOLDS: Readonly<Required<CacheHealthThres
 
 /** The cache as this instance sees it, read from memory (no I/O); rates are fractions 0–1. */
 export interface CacheHealthSnapshot {
-  /** `degraded` when a rate crosses its threshold or the L2 breaker is open; never `down`. */
+  /**
+   * `degraded` when a rate crosses its threshold, the L2 breaker is open, or the store's probe
+   * reports reasons (a cluster master down or its breaker open, `redis_rejecting_writes`, Redis
+   * not answering); never `down`.
+   */
   status: 'up' | 'degraded';
   /** Why the status is `degraded` (empty when `up`). */
   reasons: string[];
@@ -108,6 +112,8 @@ export class CacheHealthReport {
         reasons.push(`stale rate ${staleRate} above ${t.maxStaleRate}`);
     }
     if (store.breaker === 'open') reasons.push('L2 circuit breaker open');
+    // The store's own probe state: a master down or its breaker open, writes refused, no PONG.
+    for (const reason of store.reasons ?? []) reasons.push(reason);
     return {
       status: reasons.length ? 'degraded' : 'up',
       reasons,

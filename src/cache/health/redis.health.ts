@@ -4,7 +4,7 @@ import { CacheHealthReport, STORE_HEALTH_TIMEOUT_MS } from '../cache-health.repo
 import { CacheService } from '../cache.service.js';
 import { MARKET_CACHE_OPTIONS } from '../constants.js';
 import type { ResolvedMarketCacheOptions } from '../market-cache.options.js';
-import type { StoreHealth } from '../stores/cache-store.js';
+import type { StoreDescription, StoreHealth, StoreNodeDescription } from '../stores/cache-store.js';
 import type { BreakerState } from '../util/circuit-breaker.js';
 
 /** Default bound of one Redis health probe (PING + INFO), in milliseconds. */
@@ -34,6 +34,12 @@ export interface RedisHealthDetails {
   breaker?: BreakerState;
   /** Why Redis is down (connection state or timeout), without host names. */
   reason?: string;
+  /** Why Redis is not fully healthy (a cluster master down, `redis_rejecting_writes`), from the store's probe. */
+  reasons?: string[];
+  /** Each cluster master by index and slot ranges: `up`/`down` and its breaker; no host names. */
+  nodes?: StoreNodeDescription[];
+  /** True while Redis refuses writes (OOM under noeviction, READONLY, …); reads are still served. */
+  rejectingWrites?: boolean;
 }
 
 /**
@@ -70,11 +76,11 @@ export class RedisHealthIndicator {
     if (kind !== 'redis')
       return { status: 'not_configured', configured: false, connected: false, mode: kind };
     const { storeHealth, store } = await this.report.probe(timeoutMs);
-    return toDetails(storeHealth, store.breaker);
+    return toDetails(storeHealth, store);
   }
 }
 
-function toDetails(h: StoreHealth, breaker: BreakerState | undefined): RedisHealthDetails {
+function toDetails(h: StoreHealth, store: StoreDescription): RedisHealthDetails {
   const n = (v: unknown): number | undefined =>
     typeof v === 'number' && Number.isFinite(v) ? v : undefined;
   const details: RedisHealthDetails = {
@@ -82,7 +88,10 @@ function toDetails(h: StoreHealth, breaker: BreakerState | undefined): RedisHeal
     configured: true,
     connected: h.connected,
     mode: typeof h.mode === 'string' ? h.mode : 'standalone',
-    breaker,
+    breaker: store.breaker,
+    ...(store.reasons?.length ? { reasons: store.reasons } : {}),
+    ...(store.nodes ? { nodes: store.nodes } : {}),
+    ...(store.rejectingWrites ? { rejectingWrites: true } : {}),
   };
   if (h.status === 'down')
     return { ...details, reason: typeof h.reason === 'string' ? h.reason : 'unreachable' };

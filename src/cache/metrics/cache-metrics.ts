@@ -160,6 +160,36 @@ export class CacheMetrics {
         if (kind === 'redis') this.set(ready ? 1 : 0);
       },
     });
+    new Counter({
+      name: `${p}redis_write_refusals_total`,
+      help: 'Writes Redis refused (OOM under noeviction, READONLY, MISCONF, NOREPLICAS); also in errors_total',
+      registers,
+      collect: fromStats((set) => {
+        const refused = store.getStats().writeRefusals;
+        if (refused !== undefined) set({}, refused);
+      }),
+    });
+    new Gauge({
+      name: `${p}redis_rejecting_writes`,
+      help: 'Whether Redis refuses writes now (1) or not (0), from the store probe; absent when the driver is not redis',
+      registers,
+      collect() {
+        this.reset();
+        const { kind, rejectingWrites } = store.describe();
+        if (kind === 'redis') this.set(rejectingWrites ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: `${p}redis_master_up`,
+      help: 'Each Redis Cluster master (by index and slot ranges) answering the store probe (1) or not (0)',
+      labelNames: ['master', 'slots'],
+      registers,
+      collect() {
+        this.reset();
+        for (const n of store.describe().nodes ?? [])
+          this.set({ master: String(n.index), slots: n.slots }, n.status === 'up' ? 1 : 0);
+      },
+    });
     new Gauge({
       name: `${p}bus_connected`,
       help: 'Whether the cross-instance invalidation bus is connected (1) or not (0)',

@@ -70,8 +70,38 @@ export interface StoreDescription {
   mode: 'standalone' | 'cluster' | 'sentinel' | 'embedded';
   /** True when the store can answer commands now. */
   ready: boolean;
-  /** Circuit breaker state, for stores that have one. */
+  /** Circuit breaker state, for stores that have one (on a cluster: of calls not routed by a key). */
   breaker?: 'closed' | 'open' | 'half-open';
+  /**
+   * From the store's background probe (Redis): `down` when disconnected or no node answered the
+   * last PING, `degraded` when some master is down, a master's breaker is open or writes are
+   * refused. Absent on stores without a probe.
+   */
+  status?: 'up' | 'degraded' | 'down';
+  /** Why the status is not `up` (e.g. `redis_rejecting_writes`), without host names. */
+  reasons?: string[];
+  /** Round trip of the last probe PING (the slowest master on a cluster), in ms. */
+  latencyMs?: number;
+  /** When the last probe completed (epoch ms); absent before the first one. */
+  probedAt?: number;
+  /** Each master of a cluster, by index in slot order. */
+  nodes?: StoreNodeDescription[];
+  /** True while the backend refuses writes (OOM under noeviction, READONLY, …); reads still work. */
+  rejectingWrites?: boolean;
+}
+
+/** One master of a cluster as `describe()` reports it: no host names. */
+export interface StoreNodeDescription {
+  /** Position among the masters, ordered by first slot. */
+  index: number;
+  /** Slot ranges it owns, e.g. `0-5460`. */
+  slots: string;
+  /** `down` when it did not answer the last probe PING. */
+  status: 'up' | 'down';
+  /** The breaker of calls routed to its slots. */
+  breaker: 'closed' | 'open' | 'half-open';
+  /** Round trip of its last probe PING, in ms. */
+  latencyMs?: number;
 }
 
 /** A subscription opened through `StorePubSub.subscribe`. */
@@ -125,4 +155,8 @@ export interface StoreStats {
   errors: number;
   /** Circuit breaker state, for stores that have one. */
   breaker?: 'closed' | 'open' | 'half-open';
+  /** Writes the backend refused (OOM, READONLY, …), also counted in `errors`; for stores that can tell. */
+  writeRefusals?: number;
+  /** True while the backend refuses writes; for stores that can tell. */
+  rejectingWrites?: boolean;
 }

@@ -41,7 +41,7 @@ export class ReadCoalescer {
   get(key: string): Promise<string | undefined> {
     if (!this.enabled || (this.readsInFlight === 0 && this.pending === undefined)) {
       this.readsInFlight++;
-      return this.guard<string | null>('get', null, (c) => c.get(key)).then((value) => {
+      return this.guard<string | null>('get', null, (c) => c.get(key), key).then((value) => {
         this.readsInFlight--;
         return this.count(value ?? undefined);
       });
@@ -68,8 +68,11 @@ export class ReadCoalescer {
     const out = new Array<string | undefined>(keys.length);
     await Promise.all(
       groupBySlot(keys).map(async (indexes) => {
-        const values = await guard('mget', [] as (string | null)[], (c) =>
-          c.mget(indexes.map((i) => keys[i])),
+        const values = await guard(
+          'mget',
+          [] as (string | null)[],
+          (c) => c.mget(indexes.map((i) => keys[i])),
+          keys[indexes[0]],
         );
         indexes.forEach((i, j) => (out[i] = this.count(nullToUndefined(values[j] ?? null))));
       }),
@@ -108,13 +111,16 @@ export class ReadCoalescer {
       const size = positions ? positions.length : keys.length;
       if (size === 1) {
         const key = keys[positions ? positions[0] : 0];
-        void guard('get', undefined, (c) => c.get(key).then(nullToUndefined)).then((v) =>
+        void guard('get', undefined, (c) => c.get(key).then(nullToUndefined), key).then((v) =>
           settle(positions, [v]),
         );
       } else {
         const group = positions ? positions.map((i) => keys[i]) : keys;
-        void guard('mget', [] as (string | undefined)[], (c) =>
-          c.mget(group).then((vs) => vs.map(nullToUndefined)),
+        void guard(
+          'mget',
+          [] as (string | undefined)[],
+          (c) => c.mget(group).then((vs) => vs.map(nullToUndefined)),
+          group[0],
         ).then((vs) => settle(positions, vs));
       }
     }

@@ -1,5 +1,6 @@
 import type { CircuitBreakerOptions } from '../../util/circuit-breaker.js';
 import type { RedisClient, RedisConnectionOptions } from './redis-connection.js';
+import type { RedisProbeOptions } from './redis-probe.js';
 
 /** Options of `RedisCache`. */
 export interface RedisCacheOptions extends RedisConnectionOptions {
@@ -11,4 +12,6 @@ export interface RedisCacheOptions extends RedisConnectionOptions {
   coalesceReads?: boolean;
   /** Keys per SCAN step and per UNLINK batch. Default 500. */
   batchSize?: number;
+  /** Background probe that keeps `describe()` current: PING interval (default 1000 ms, 0 = off), INFO every n-th round (default 5), refusal hold (default 30000 ms). */
+  probe?: Omit<RedisProbeOptions, 'timeoutMs'>;
 }

@@ -8,7 +8,7 @@ import type {
   StoreStats,
 } from '../cache-store.js';
 import { assertTtlMs } from '../../util/arguments.js';
-import { CircuitBreaker } from '../../util/circuit-breaker.js';
+import type { CircuitBreaker } from '../../util/circuit-breaker.js';
 import { RateLimitedLogger, errorSummary } from '../../util/rate-limited-logger.js';
 import { ReadCoalescer, groupBySlot } from './read-coalescer.js';
 import {
@@ -21,21 +21,31 @@ import {
 } from './redis-connection.js';
 import type { RedisCacheOptions } from './redis-cache.options.js';
 import * as info from './redis-info.js';
+import { NodeBreakers } from './node-breakers.js';
+import { RedisProbe, isWriteRefusal } from './redis-probe.js';
 import { masterNodes, scanNode, unlinkMatching } from './redis-scan.js';
 import { defineScripts, type ScriptClient } from './redis-scripts.js';
 import { RedisPubSub } from './redis-subscriber.js';
 
 export type { RedisCacheOptions } from './redis-cache.options.js';
+export { isWriteRefusal } from './redis-probe.js';
 export { humanBytes, parseInfo, type RedisMemoryInfo } from './redis-info.js';
 
 /**
  * The Redis driver (standalone, cluster or sentinel) behind the `CacheStore` interface.
  *
- * Every call goes through one guarded path (`guard`) that short-circuits while the breaker is
+ * Every call goes through one guarded path (`guard`) that short-circuits while its breaker is
  * open, relies on the client's command timeout, counts and rate-limit-logs errors, feeds the
  * breaker and answers the fallback: Redis being down, slow or out of memory is a miss, never a
- * throw. Reads are coalesced into MGETs by `ReadCoalescer`; `pubsub` serves the invalidation bus.
+ * throw. On a cluster, calls routed by a key have the breaker of the key's master (`NodeBreakers`):
+ * a sick master short-circuits only its own slots. Write refusals (OOM, READONLY, …) are counted
+ * apart and do not open breakers (Redis answers; reads still work). A background probe
+ * (`RedisProbe`) keeps the state `describe()` answers from memory. Reads are coalesced into MGETs
+ * by `ReadCoalescer`; `pubsub` serves the invalidation bus.
  */
+/** Operations that write: a success clears a recorded write refusal. */
+const WRITES = new Set(['set', 'pipelineSet', 'increment', 'lock']);
+
 export class RedisCache implements CacheStore {
   readonly kind = 'redis' as const;
   /** The shared ioredis client (standalone/sentinel `Redis`, or `Cluster`). */
@@ -45,7 +55,8 @@ export class RedisCache implements CacheStore {
   /** The same client, with the store's Lua scripts defined. */
   private readonly scripts: ScriptClient;
   private readonly ownsClient: boolean;
-  private readonly breaker: CircuitBreaker;
+  private readonly breakers: NodeBreakers;
+  private readonly probe: RedisProbe;
   private readonly log = new RateLimitedLogger(RedisCache.name);
   /** Failed calls, and calls answered by the open breaker (hits and misses are the reader's). */
   private readonly stats = { errors: 0, shortCircuited: 0 };
@@ -56,14 +67,20 @@ export class RedisCache implements CacheStore {
   constructor(private readonly options: RedisCacheOptions) {
     this.client = options.client ?? createRedisClient(options);
     this.ownsClient = !options.client;
-    this.breaker = new CircuitBreaker(options.breaker);
+    this.breakers = new NodeBreakers(this.client, options.breaker);
     this.batchSize = options.batchSize ?? 500;
     this.target = describeTarget(options);
     this.scripts = defineScripts(this.client);
     this.client.on('error', (e: unknown) =>
       this.log.warn('connection', `redis ${this.target}: ${errorSummary(e)}`),
     );
-    this.client.on('ready', () => this.breaker.success());
+    this.client.on('ready', () => this.breakers.successAll());
+    this.probe = new RedisProbe(
+      this.client,
+      this.breakers,
+      { ...options.probe, timeoutMs: options.commandTimeoutMs ?? 250 },
+      this.log,
+    );
     const guard = this.guard.bind(this);
     this.reads = new ReadCoalescer({
       guard,
@@ -85,28 +102,38 @@ export class RedisCache implements CacheStore {
 
   /** The breaker state: `open` while calls are short-circuited. */
   get breakerState(): 'closed' | 'open' | 'half-open' {
-    return this.breaker.state;
+    return this.breakers.global.state;
   }
 
   /** Connects, waiting at most the connect timeout; when Redis is not reachable the app still starts (see `connectAtStartup`). */
   async connect(): Promise<void> {
-    if (this.client.status !== 'wait') return;
-    const timeoutMs = this.options.connectTimeoutMs ?? 2000;
-    if (!(await connectAtStartup(this.client, timeoutMs, this.target, this.log)))
-      this.breaker.trip();
+    if (this.client.status === 'wait') {
+      const timeoutMs = this.options.connectTimeoutMs ?? 2000;
+      if (!(await connectAtStartup(this.client, timeoutMs, this.target, this.log)))
+        this.breakers.global.trip();
+    }
+    this.probe.start();
   }
 
-  /** Closes the client if this instance created it (QUIT when connected, else disconnect). */
+  /** Stops the background probe and closes the client if this instance created it (QUIT when connected, else disconnect). */
   async disconnect(): Promise<void> {
+    this.probe.stop();
     if (this.ownsClient) await closeClient(this.client, this.log);
   }
 
   /**
-   * The one guarded path of every Redis call: short-circuit while the breaker is open, count and
-   * log failures (rate-limited, no payloads), feed the breaker, answer `fallback` on failure.
+   * The one guarded path of every Redis call: short-circuit while its breaker is open (on a
+   * cluster, the breaker of `route`'s master when the call is routed by that key), count and log
+   * failures (rate-limited, no payloads), feed the breaker, answer `fallback` on failure.
    */
-  guard<T>(op: string, fallback: T, call: (client: ScriptClient) => Promise<T>): Promise<T> {
-    if (!this.breaker.allow()) {
+  guard<T>(
+    op: string,
+    fallback: T,
+    call: (client: ScriptClient) => Promise<T>,
+    route?: string,
+  ): Promise<T> {
+    const breaker = this.breakers.for(route);
+    if (!breaker.allow()) {
       this.stats.shortCircuited++;
       return Promise.resolve(fallback);
     }
@@ -114,22 +141,33 @@ export class RedisCache implements CacheStore {
     try {
       pending = call(this.scripts);
     } catch (e) {
-      return Promise.resolve(this.failed(op, e, fallback));
+      return Promise.resolve(this.failed(op, e, fallback, breaker));
     }
     // A plain promise chain (no async wrapper): the hot path pays one hop, like a raw client call.
     return pending.then(
       (result) => {
-        this.breaker.success();
+        breaker.success();
+        if (WRITES.has(op)) this.probe.wrote();
         return result;
       },
-      (e: unknown) => this.failed(op, e, fallback),
+      (e: unknown) => this.failed(op, e, fallback, breaker),
     );
   }
 
-  /** Counts and logs (rate-limited, no payloads) a failed call, feeds the breaker, answers the fallback. */
-  private failed<T>(op: string, error: unknown, fallback: T): T {
+  /**
+   * Counts and logs (rate-limited, no payloads) a failed call and answers the fallback. A write
+   * refusal (OOM, READONLY, …) is counted apart and closes the breaker (Redis answered); any
+   * other failure feeds it.
+   */
+  private failed<T>(op: string, error: unknown, fallback: T, breaker: CircuitBreaker): T {
     this.stats.errors++;
-    this.breaker.failure();
+    if (isWriteRefusal(error)) {
+      this.probe.refused();
+      breaker.success();
+      this.log.warn('refused', `redis refused a write (${op}): ${errorSummary(error)}`);
+      return fallback;
+    }
+    breaker.failure();
     this.log.warn(op, `redis ${op} failed (answered as a miss): ${errorSummary(error)}`);
     return fallback;
   }
@@ -145,24 +183,30 @@ export class RedisCache implements CacheStore {
       'set',
       false,
       async (c) => (await c.set(key, value, 'PX', Math.ceil(ttlMs))) === 'OK',
+      key,
     );
   }
 
   async delete(key: string): Promise<boolean> {
-    return this.guard('delete', false, async (c) => (await c.unlink(key)) > 0);
+    return this.guard('delete', false, async (c) => (await c.unlink(key)) > 0, key);
   }
 
   async exists(key: string): Promise<boolean> {
-    return this.guard('exists', false, async (c) => (await c.exists(key)) > 0);
+    return this.guard('exists', false, async (c) => (await c.exists(key)) > 0, key);
   }
 
   async ttl(key: string): Promise<number> {
-    return this.guard('ttl', -2, (c) => c.pttl(key));
+    return this.guard('ttl', -2, (c) => c.pttl(key), key);
   }
 
   async expire(key: string, ttlMs: number): Promise<boolean> {
     assertTtlMs(ttlMs);
-    return this.guard('expire', false, async (c) => (await c.pexpire(key, Math.ceil(ttlMs))) === 1);
+    return this.guard(
+      'expire',
+      false,
+      async (c) => (await c.pexpire(key, Math.ceil(ttlMs))) === 1,
+      key,
+    );
   }
 
   /** Many reads in as few MGETs as possible (one per hash slot on a cluster), in order. */
@@ -180,14 +224,19 @@ export class RedisCache implements CacheStore {
       : [unique];
     const results = await Promise.all(
       groups.map((group) =>
-        this.guard('pipelineSet', false, async (c) => {
-          const p = c.pipeline();
-          for (const e of group) p.set(e.key, e.value, 'PX', Math.ceil(e.ttlMs));
-          const replies = (await p.exec()) ?? [];
-          const failed = replies.find(([err]) => err);
-          if (failed) throw failed[0];
-          return replies.length === group.length;
-        }),
+        this.guard(
+          'pipelineSet',
+          false,
+          async (c) => {
+            const p = c.pipeline();
+            for (const e of group) p.set(e.key, e.value, 'PX', Math.ceil(e.ttlMs));
+            const replies = (await p.exec()) ?? [];
+            const failed = replies.find(([err]) => err);
+            if (failed) throw failed[0];
+            return replies.length === group.length;
+          },
+          this.isCluster ? group[0].key : undefined,
+        ),
       ),
     );
     return results.every(Boolean);
@@ -216,10 +265,15 @@ export class RedisCache implements CacheStore {
     ttlMs: number,
   ): Promise<{ value: number; ttlMs: number } | undefined> {
     assertTtlMs(ttlMs);
-    return this.guard('increment', undefined, async (c) => {
-      const [value, ttl] = await c.mcIncrement(key, Math.ceil(ttlMs));
-      return { value: Number(value), ttlMs: Number(ttl) };
-    });
+    return this.guard(
+      'increment',
+      undefined,
+      async (c) => {
+        const [value, ttl] = await c.mcIncrement(key, Math.ceil(ttlMs));
+        return { value: Number(value), ttlMs: Number(ttl) };
+      },
+      key,
+    );
   }
 
   async acquireLock(
@@ -228,13 +282,17 @@ export class RedisCache implements CacheStore {
     ttlMs: number,
   ): Promise<'acquired' | 'busy' | 'unavailable'> {
     assertTtlMs(ttlMs);
-    return this.guard<'acquired' | 'busy' | 'unavailable'>('lock', 'unavailable', async (c) =>
-      (await c.set(key, token, 'PX', Math.ceil(ttlMs), 'NX')) === 'OK' ? 'acquired' : 'busy',
+    return this.guard<'acquired' | 'busy' | 'unavailable'>(
+      'lock',
+      'unavailable',
+      async (c) =>
+        (await c.set(key, token, 'PX', Math.ceil(ttlMs), 'NX')) === 'OK' ? 'acquired' : 'busy',
+      key,
     );
   }
 
   async releaseLock(key: string, token: string): Promise<boolean> {
-    return this.guard('unlock', false, async (c) => (await c.mcRelease(key, token)) === 1);
+    return this.guard('unlock', false, async (c) => (await c.mcRelease(key, token)) === 1, key);
   }
 
   /** Parsed `INFO memory` (summed over masters on a cluster), or `undefined` when Redis cannot answer. */
@@ -243,12 +301,17 @@ export class RedisCache implements CacheStore {
     return infos && info.memoryFigures(infos);
   }
 
-  /** PING latency and parsed INFO: keyspace hit rate, memory, evictions, clients, uptime, commands. */
+  /**
+   * A live probe round (PING every master, bounded by the command timeout, past the breakers) and
+   * parsed INFO of the masters that answer: keyspace hit rate, memory, evictions, clients, uptime,
+   * commands; on a cluster each master's state. `up` while any master answers (a sick master is
+   * in `nodes` and `reasons`); `down` when none does.
+   */
   async getHealth(): Promise<StoreHealth> {
     const base = {
       kind: this.kind,
       mode: deploymentMode(this.client, this.options),
-      breaker: this.breaker.state,
+      breaker: this.breakers.global.state,
     };
     if (!this.isReady)
       return {
@@ -257,35 +320,57 @@ export class RedisCache implements CacheStore {
         connected: false,
         reason: `connection ${this.client.status}`,
       };
-    // Health pings past the breaker: it must tell the real state, also while calls are short-circuited.
-    const latencyMs = await info.pingMs(this.client, (e) =>
-      this.log.warn('ping', `redis health ping failed: ${errorSummary(e)}`),
-    );
-    if (latencyMs === undefined)
-      return { ...base, status: 'down', connected: false, reason: 'ping failed or timed out' };
+    await this.probe.probe();
+    const d = this.describe();
+    const extra = {
+      ...(d.nodes ? { masters: d.nodes } : {}),
+      ...(d.reasons?.length ? { reasons: d.reasons } : {}),
+      ...(d.rejectingWrites ? { rejectingWrites: true } : {}),
+    };
+    if (d.status === 'down')
+      return {
+        ...base,
+        ...extra,
+        status: 'down',
+        connected: false,
+        reason: 'ping failed or timed out',
+      };
     const infos = (await this.guard('info', undefined, () => info.readInfo(this.client))) ?? [];
     return {
       ...base,
       status: 'up',
       connected: true,
-      latencyMs,
+      latencyMs: d.latencyMs,
+      ...extra,
       ...info.healthFigures(infos),
     };
   }
 
-  /** Mode, readiness and breaker state, from memory. */
+  /**
+   * Mode, readiness, breaker, and the background probe's state (status with reasons, latency,
+   * each cluster master's state, write refusals), from memory: never waits on Redis.
+   */
   describe(): StoreDescription {
+    const ready = this.isReady;
     return {
       kind: this.kind,
       mode: deploymentMode(this.client, this.options),
-      ready: this.isReady,
-      breaker: this.breaker.state,
+      ready,
+      breaker: this.breakers.global.state,
+      ...this.probe.describe(ready),
     };
   }
 
-  /** Counters since start, with the calls answered by the open breaker. */
-  getStats(): StoreStats & { shortCircuited: number } {
+  /** Counters since start, with the calls answered by an open breaker and the writes Redis refused. */
+  getStats(): StoreStats & { shortCircuited: number; writeRefusals: number } {
     const { hits, misses } = this.reads;
-    return { hits, misses, ...this.stats, breaker: this.breaker.state };
+    return {
+      hits,
+      misses,
+      ...this.stats,
+      breaker: this.breakers.global.state,
+      writeRefusals: this.probe.writeRefusals,
+      rejectingWrites: this.probe.rejectingWrites,
+    };
   }
 }

@@ -34,12 +34,14 @@ export type RedisClient = Redis | Cluster;
 
 /**
  * The store's one guarded path, as its parts see it: runs `call` on the shared client unless the
- * breaker is open, counts and logs a failure, feeds the breaker, answers `fallback` on failure.
+ * breaker is open (on a cluster, the breaker of `route`'s master when the call is routed by that
+ * key), counts and logs a failure, feeds the breaker, answers `fallback` on failure.
  */
 export type GuardedCall = <T>(
   op: string,
   fallback: T,
   call: (client: RedisClient) => Promise<T>,
+  route?: string,
 ) => Promise<T>;
 
 /** Parses `host:port` or `redis://host:port` into an ioredis node address. */

@@ -87,13 +87,23 @@ export function healthFigures(infos: readonly Record<string, string>[]): RedisIn
   };
 }
 
-/** `INFO` (or one `section` of it) of every master, parsed into field maps; throws when a node fails. */
-export function readInfo(client: RedisClient, section?: string): Promise<Record<string, string>[]> {
-  return Promise.all(
+/**
+ * `INFO` (or one `section` of it) of every master that answers, parsed into field maps (a sick
+ * cluster master is left out); throws when no node answers.
+ */
+export async function readInfo(
+  client: RedisClient,
+  section?: string,
+): Promise<Record<string, string>[]> {
+  const settled = await Promise.allSettled(
     masterNodes(client).map(async (n) =>
       parseInfo(section ? await n.info(section) : await n.info()),
     ),
   );
+  const answered = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed && answered.length === 0) throw failed.reason;
+  return answered;
 }
 
 /**
