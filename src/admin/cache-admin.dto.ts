@@ -37,7 +37,16 @@ export class FlushCacheDto {
   entity?: string;
 }
 
-/** What the admin invalidation routes answer: how many stored keys were removed. */
+/**
+ * What the admin invalidation routes answer: how many stored keys were removed; with status 503
+ * (Redis or the bus did not take it) also what was done: `complete: false`, this instance's L1
+ * evictions, how L2 and the bus went, and whether it was queued for replay.
+ */
 export interface DeletedCount {
   deleted: number;
+  complete?: false;
+  l1Evicted?: number;
+  l2?: 'done' | 'failed';
+  bus?: 'sent' | 'failed' | 'none';
+  queued?: boolean;
 }

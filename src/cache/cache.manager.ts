@@ -6,6 +6,7 @@ import { CacheKeyBuilder } from './keys/cache-key-builder.js';
 import { CacheKeyType } from './keys/cache-key-type.js';
 import type { ResolvedMarketCacheOptions } from './market-cache.options.js';
 import type { StoreHealth } from './stores/cache-store.js';
+import type { InvalidationResult } from './tiered/invalidation-target.js';
 import { assertText } from './util/arguments.js';
 import type { BreakerState } from './util/circuit-breaker.js';
 
@@ -86,20 +87,33 @@ export class CacheManager {
 
   /**
    * Removes everything cached for `ticker`, of every key type, on every master and from every
-   * instance's L1. Keys of other tickers (even `AAPLX` for `AAPL`) are untouched. Answers the count.
+   * instance's L1. Keys of other tickers (even `AAPLX` for `AAPL`) are untouched. Answers the count
+   * removed from L2; `invalidateStockCacheResult` also says whether Redis and the bus took it.
    */
   async invalidateStockCache(ticker: string): Promise<number> {
-    const { pattern, matches } = this.keys.entityMatcher(undefined, checkedTicker(ticker));
-    return this.cache.flushStorage(pattern, matches);
+    return (await this.invalidateStockCacheResult(ticker)).deleted;
+  }
+
+  /**
+   * `invalidateStockCache`, answering what was done: this instance's L1 entries of the ticker are
+   * evicted at once whatever Redis does; `complete: false` when Redis or the bus did not take it
+   * (then it is replayed once they answer). Only the ticker's L1 entries go, on every instance.
+   */
+  invalidateStockCacheResult(ticker: string): Promise<InvalidationResult> {
+    return this.cache.invalidate({ entity: checkedTicker(ticker) });
   }
 
   /** Removes the keys of one key type, optionally of one entity; answers the count. */
   async invalidateKeyType(type: CacheKeyType, entityId?: string): Promise<number> {
-    const { pattern, matches } = this.keys.entityMatcher(
-      type,
-      entityId === undefined ? undefined : checkedTicker(entityId, 'entity'),
-    );
-    return this.cache.flushStorage(pattern, matches);
+    return (await this.invalidateKeyTypeResult(type, entityId)).deleted;
+  }
+
+  /** `invalidateKeyType`, answering what was done (see `invalidateStockCacheResult`). */
+  invalidateKeyTypeResult(type: CacheKeyType, entityId?: string): Promise<InvalidationResult> {
+    if (entityId !== undefined)
+      return this.cache.invalidate({ entity: checkedTicker(entityId, 'entity'), keyType: type });
+    const { pattern, matches } = this.keys.entityMatcher(type);
+    return this.cache.invalidate({ storagePattern: pattern, filter: matches });
   }
 
   /** Store health (`healthy` when the store is up) plus L1 figures, the overall hit rate and the breaker, from the `CacheHealthReport` probe. */

@@ -13,9 +13,21 @@ import {
   TieredCache,
   type BatchEntry,
   type Factory,
+  type InvalidationResult,
   type Resolved,
   type TieredCallOptions,
 } from './tiered/tiered-cache.js';
+
+/**
+ * What `CacheService.invalidate` removes: one key (optionally in a namespace); the keys matching a
+ * glob relative to the prefix (as `flushPattern`); a full storage pattern narrowed by `filter`;
+ * or every key of one entity (ticker), of one key type when given.
+ */
+export type InvalidationRequest =
+  | { key: string; namespace?: string }
+  | { pattern: string }
+  | { storagePattern: string; filter?: (storageKey: string) => boolean }
+  | { entity: string; keyType?: CacheKeyType };
 
 /** Outcome of `lookup`: whether a value was found, where, and how long it took. */
 export interface CacheResult<T = unknown> {
@@ -147,7 +159,7 @@ export class CacheService {
     return this.tiered.peekFresh<T>(key);
   }
 
-  /** Removes a key everywhere. */
+  /** Removes a key everywhere (see `invalidate` for what was done); `true` when L2 held it. */
   delete(key: string, opts?: Pick<TieredCallOptions, 'namespace'>): Promise<boolean> {
     return this.tiered.delete(key, opts);
   }
@@ -221,36 +233,34 @@ export class CacheService {
 
   /**
    * Removes every key of this module matching a glob relative to the prefix (e.g.
-   * `stock_price:*`), on every master, and evicts them from every instance's L1.
+   * `stock_price:*`), on every master, and evicts them from every instance's L1 (see `invalidate`
+   * for what was done). Answers the count removed from L2.
    */
   async flushPattern(pattern: string, filter?: (storageKey: string) => boolean): Promise<number> {
-    if (typeof pattern !== 'string' || pattern.length === 0 || pattern.length > 1024) {
-      throw new CacheValidationError(
-        'pattern',
-        'pattern must be a non-empty string of at most 1024 characters',
-      );
-    }
-    return this.flushStorage(this.keys.pattern(pattern), filter);
+    if (filter === undefined) return (await this.invalidate({ pattern })).deleted;
+    checkedPattern(pattern);
+    return (await this.invalidate({ storagePattern: this.keys.pattern(pattern), filter })).deleted;
   }
 
-  /** Flushes stored keys matching a full storage pattern, evicting them from every L1. */
-  async flushStorage(
-    storagePattern: string,
-    filter?: (storageKey: string) => boolean,
-  ): Promise<number> {
-    // Up to 1,000 removed keys are evicted one by one from every L1; past that, every L1 is
-    // cleared instead (and no more keys are collected: a huge flush stays in bounded memory).
-    const removed: string[] = [];
-    let many = false;
-    const count = await this.store.flushPattern(storagePattern, (k) => {
-      if (filter && !filter(k)) return false;
-      if (removed.length < 1000) removed.push(k);
-      else many = true;
-      return true;
+  /**
+   * An invalidation that says what it did. This instance's L1 is evicted at once, whatever Redis
+   * does; then L2, then the bus to the other instances. `complete: false` when Redis or the bus
+   * did not take it: it is then replayed (L2 removal and bus message) every second and when the
+   * bus reconnects, and meanwhile the L2 values it covers are not served by this instance.
+   * An entity invalidation evicts only that entity's L1 entries on every instance, at any size.
+   */
+  async invalidate(request: InvalidationRequest): Promise<InvalidationResult> {
+    if ('key' in request) return this.tiered.invalidateKey(request.key, request);
+    if ('entity' in request) return this.tiered.invalidateEntity(request.entity, request.keyType);
+    if ('pattern' in request) {
+      const pattern = this.keys.pattern(checkedPattern(request.pattern));
+      return this.tiered.invalidate({ kind: 'pattern', pattern });
+    }
+    return this.tiered.invalidate({
+      kind: 'pattern',
+      pattern: request.storagePattern,
+      filter: request.filter,
     });
-    if (many) await this.tiered.clearL1Everywhere();
-    else await this.tiered.evictLocalAndRemote(removed);
-    return count;
   }
 
   /** Hit/miss/stale counts per tier and key type, the store's counters and its health. */
@@ -270,4 +280,15 @@ export class CacheService {
       health: await this.store.getHealth(),
     };
   }
+}
+
+/** A caller's relative glob, checked: a non-empty string of at most 1024 characters. */
+function checkedPattern(pattern: string): string {
+  if (typeof pattern !== 'string' || pattern.length === 0 || pattern.length > 1024) {
+    throw new CacheValidationError(
+      'pattern',
+      'pattern must be a non-empty string of at most 1024 characters',
+    );
+  }
+  return pattern;
 }

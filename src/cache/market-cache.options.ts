@@ -138,7 +138,10 @@ export class MarketCacheModuleOptions {
   @Min(1)
   l1MaxItemBytes?: number;
 
-  /** Longest an entry stays in L1, in seconds. Default: as long as in L2. */
+  /**
+   * Longest an entry stays in L1, in seconds (then it is read from L2 again). Default 60. It bounds
+   * how long another instance may serve an entry invalidated while the bus could not reach it.
+   */
   @IsOptional()
   @IsNumber()
   @Min(0.001)
@@ -211,6 +214,7 @@ export const MARKET_CACHE_DEFAULTS = {
   l1MaxEntries: 10_000,
   l1MaxBytes: 64 * 1024 * 1024,
   l1MaxItemBytes: 1024 * 1024,
+  l1MaxTtlSeconds: 60,
   swrPercent: 20,
   hardTimeoutMs: 10_000,
   failSafeThrottleMs: 30_000,
@@ -270,6 +274,7 @@ export function resolveOptions(
     l1MaxEntries: input.l1MaxEntries ?? MARKET_CACHE_DEFAULTS.l1MaxEntries,
     l1MaxBytes: input.l1MaxBytes ?? MARKET_CACHE_DEFAULTS.l1MaxBytes,
     l1MaxItemBytes: input.l1MaxItemBytes ?? MARKET_CACHE_DEFAULTS.l1MaxItemBytes,
+    l1MaxTtlSeconds: input.l1MaxTtlSeconds ?? MARKET_CACHE_DEFAULTS.l1MaxTtlSeconds,
     swrPercent: input.swrPercent ?? MARKET_CACHE_DEFAULTS.swrPercent,
     hardTimeoutMs,
     failSafeThrottleMs: input.failSafeThrottleMs ?? MARKET_CACHE_DEFAULTS.failSafeThrottleMs,

@@ -1,15 +1,23 @@
 import type { StorePubSub, StoreSubscription } from '../stores/cache-store.js';
 import { RateLimitedLogger, errorSummary } from '../util/rate-limited-logger.js';
 
-/** What one instance tells the others. Keys only, never values. */
+/**
+ * What one instance tells the others. Keys, an entity (every key of one ticker, optionally of one
+ * key type: the receiver finds them in its L1 entity index), or a pattern; never values.
+ */
 export type BusMessage =
   | { kind: 'keys'; keys: string[] }
+  | { kind: 'entity'; entity: string; type?: string }
+  | { kind: 'pattern'; pattern: string }
   | { kind: 'namespace'; namespace: string; version: string }
   | { kind: 'all' };
 
 interface Wire {
   i: string;
   k?: string[];
+  e?: string;
+  t?: string;
+  p?: string;
   n?: string;
   v?: string;
   a?: 1;
@@ -64,6 +72,10 @@ export class InvalidationBus {
   publish(message: BusMessage): Promise<boolean> {
     const wire: Wire = { i: this.instanceId };
     if (message.kind === 'keys') wire.k = message.keys;
+    else if (message.kind === 'entity') {
+      wire.e = message.entity;
+      if (message.type !== undefined) wire.t = message.type;
+    } else if (message.kind === 'pattern') wire.p = message.pattern;
     else if (message.kind === 'namespace') {
       wire.n = message.namespace;
       wire.v = message.version;
@@ -84,6 +96,13 @@ export class InvalidationBus {
     this.received++;
     if (Array.isArray(wire.k))
       this.onMessage({ kind: 'keys', keys: wire.k.filter((k) => typeof k === 'string') });
+    else if (typeof wire.e === 'string')
+      this.onMessage({
+        kind: 'entity',
+        entity: wire.e,
+        type: typeof wire.t === 'string' ? wire.t : undefined,
+      });
+    else if (typeof wire.p === 'string') this.onMessage({ kind: 'pattern', pattern: wire.p });
     else if (typeof wire.n === 'string' && typeof wire.v === 'string')
       this.onMessage({ kind: 'namespace', namespace: wire.n, version: wire.v });
     else if (wire.a === 1) this.onMessage({ kind: 'all' });

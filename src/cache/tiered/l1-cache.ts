@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import type { CacheEntry } from './cache-entry.js';
+import { entityTagOf } from './invalidation-target.js';
 
 /** Bounds of the L1 memory tier. */
 export interface L1Options {
@@ -23,16 +24,24 @@ export interface L1Options {
 export class L1Cache {
   private readonly lru: LRUCache<string, CacheEntry>;
   private readonly prefixLength: number;
+  private readonly prefix: string;
+  /** Logical keys held, by entity (`{type}:{entity}:…` → entity): targeted eviction at any size. */
+  private readonly byEntity = new Map<string, Set<string>>();
 
   constructor(
     readonly options: L1Options,
     prefix: string,
   ) {
     this.prefixLength = prefix.length + 1;
+    this.prefix = prefix + ':';
     this.lru = new LRUCache<string, CacheEntry>({
       max: options.maxEntries,
       maxSize: options.maxBytes,
       sizeCalculation: (entry, key) => entry.size + key.length + 64,
+      // Every removal but an overwrite leaves the entity index (evictions by the bounds included).
+      dispose: (_entry, key, reason) => {
+        if (reason !== 'set') this.unindex(key);
+      },
     });
   }
 
@@ -68,7 +77,9 @@ export class L1Cache {
             keepUntil: cap,
           }
         : entry;
+    if (!this.lru.has(key)) this.index(key);
     this.lru.set(key, kept);
+    if (!this.lru.has(key)) this.unindex(key); // refused by the byte bound
     return true;
   }
 
@@ -79,7 +90,58 @@ export class L1Cache {
 
   /** Drops every entry. */
   clear(): void {
+    this.byEntity.clear();
     this.lru.clear();
+  }
+
+  /**
+   * Drops the entries of one entity (the escaped second segment of `{type}:{entity}:…`), of one
+   * key type when given, through the entity index: cost in the entity's own entries, never the
+   * whole L1. Answers how many were dropped.
+   */
+  deleteEntity(entity: string, type?: string): number {
+    const keys = this.byEntity.get(entity);
+    if (!keys) return 0;
+    let dropped = 0;
+    for (const key of [...keys]) {
+      if (type !== undefined && !key.startsWith(type + ':')) continue;
+      if (this.lru.delete(key)) dropped++;
+    }
+    return dropped;
+  }
+
+  /** Drops the entries whose stored key `test` accepts (a full scan of L1: for pattern flushes). Answers how many. */
+  deleteWhere(test: (storageKey: string) => boolean): number {
+    const doomed: string[] = [];
+    for (const key of this.lru.keys()) if (test(this.prefix + key)) doomed.push(key);
+    for (const key of doomed) this.lru.delete(key);
+    return doomed.length;
+  }
+
+  /** Entries held for one entity (of one key type when given). */
+  countEntity(entity: string, type?: string): number {
+    const keys = this.byEntity.get(entity);
+    if (!keys || type === undefined) return keys?.size ?? 0;
+    let n = 0;
+    for (const key of keys) if (key.startsWith(type + ':')) n++;
+    return n;
+  }
+
+  private index(key: string): void {
+    const entity = entityTagOf(key);
+    if (entity === undefined) return;
+    const keys = this.byEntity.get(entity);
+    if (keys) keys.add(key);
+    else this.byEntity.set(entity, new Set([key]));
+  }
+
+  private unindex(key: string): void {
+    const entity = entityTagOf(key);
+    if (entity === undefined) return;
+    const keys = this.byEntity.get(entity);
+    if (!keys) return;
+    keys.delete(key);
+    if (keys.size === 0) this.byEntity.delete(entity);
   }
 
   /** Entries held now. */

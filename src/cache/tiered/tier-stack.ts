@@ -9,6 +9,7 @@ import { RateLimitedLogger, errorSummary } from '../util/rate-limited-logger.js'
 import { decodeEntry, encodeEntry, type CacheEntry } from './cache-entry.js';
 import { CacheStats, type CacheSource, type TieredStatsView } from './cache-stats.js';
 import type { BusMessage, InvalidationBus } from './invalidation-bus.js';
+import { Invalidator } from './invalidator.js';
 import { L1Cache } from './l1-cache.js';
 import type { TieredCacheOptions } from './tiered-cache.options.js';
 
@@ -33,6 +34,8 @@ export class TierStack {
   readonly l2Source: CacheSource;
   /** Rate-limited warnings of the tiered cache. */
   readonly log = new RateLimitedLogger('TieredCache');
+  /** Invalidations that say what they did, with the replay of those L2 or the bus did not take. */
+  readonly invalidator: Invalidator;
   private bus: InvalidationBus | undefined;
   private readonly background = new BackgroundTasks((e: unknown) =>
     this.log.warn('background', `background cache work failed: ${errorSummary(e)}`),
@@ -46,6 +49,12 @@ export class TierStack {
   ) {
     this.l1 = new L1Cache(options.l1, keys.prefix);
     this.l2Source = store.kind === 'file' ? 'file' : 'l2';
+    this.invalidator = new Invalidator({
+      store,
+      l1: this.l1,
+      log: this.log,
+      publish: (m) => this.publishChecked(m),
+    });
   }
 
   /** Attaches the invalidation bus. */
@@ -53,8 +62,9 @@ export class TierStack {
     this.bus = bus;
   }
 
-  /** Detaches and stops the bus. */
+  /** Detaches and stops the bus (and the invalidation replay timer). */
   async detachBus(): Promise<void> {
+    this.invalidator.stop();
     const bus = this.bus;
     this.bus = undefined;
     await bus?.stop();
@@ -68,6 +78,12 @@ export class TierStack {
   /** Tells the other instances (no-op without a bus). */
   publish(message: BusMessage): Promise<unknown> | undefined {
     return this.bus?.publish(message);
+  }
+
+  /** Tells the other instances: `sent`, `failed` (not sent), or `none` without a bus. */
+  async publishChecked(message: BusMessage): Promise<'sent' | 'failed' | 'none'> {
+    if (!this.bus) return 'none';
+    return (await this.bus.publish(message)) ? 'sent' : 'failed';
   }
 
   /** The TTL in ms for a call: its own `ttl`, else the key type's policy TTL (with jitter). */
@@ -123,6 +139,8 @@ export class TierStack {
     const raw = await this.store.get(key.storageKey);
     if (raw === undefined) return undefined;
     const entry = decodeEntry<T>(raw, key.type);
+    // Invalidated here while L2 could not take it: not served until the replay removed it.
+    if (entry && this.invalidator.hides(key.storageKey, entry.asOf)) return undefined;
     if (!entry) {
       this.stats.of(key.type).corrupt++;
       this.log.warn(
@@ -165,8 +183,10 @@ export class TierStack {
       const raw = raws[j];
       const key = keys[i];
       const counters = this.stats.of(key.type);
-      const entry = raw === undefined ? undefined : decodeEntry<T>(raw, key.type);
-      if (raw !== undefined && !entry) {
+      const decoded = raw === undefined ? undefined : decodeEntry<T>(raw, key.type);
+      const entry =
+        decoded && this.invalidator.hides(key.storageKey, decoded.asOf) ? undefined : decoded;
+      if (raw !== undefined && !decoded) {
         counters.corrupt++;
         corrupt.push(key.storageKey);
       }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { CacheKeyBuilder, ResolvedKey } from '../keys/cache-key-builder.js';
+import { CacheKeyBuilder, type ResolvedKey } from '../keys/cache-key-builder.js';
 import type { CacheKeyType } from '../keys/cache-key-type.js';
 import type { CacheTTLPolicy } from '../keys/cache-ttl-policy.js';
 import type { TtlInput } from '../keys/ttl.js';
@@ -8,7 +8,9 @@ import type { CacheEntry } from './cache-entry.js';
 import type { CacheStats, TieredStatsView } from './cache-stats.js';
 import { GetOrSetHandler } from './get-or-set.js';
 import type { BusMessage, InvalidationBus } from './invalidation-bus.js';
+import type { InvalidationResult, InvalidationTarget } from './invalidation-target.js';
 import type { L1Cache } from './l1-cache.js';
+import { globToRegExp } from '../util/glob.js';
 import { Namespaces } from './namespaces.js';
 import { TierStack } from './tier-stack.js';
 import type {
@@ -19,6 +21,7 @@ import type {
   TieredCallOptions,
 } from './tiered-cache.options.js';
 
+export type { InvalidationResult } from './invalidation-target.js';
 export type {
   BatchEntry,
   Factory,
@@ -76,14 +79,23 @@ export class TieredCache {
     return this.stack.busConnected;
   }
 
-  /** Applies a message from another instance to this instance's L1. */
+  /**
+   * Applies a message from another instance to this instance's L1. `all` (sent by `clearAll`, and
+   * raised by the bus itself when its subscription comes back after a drop) also replays this
+   * instance's pending invalidations at once: the store answers again.
+   */
   onBusMessage(message: BusMessage): void {
     if (message.kind === 'keys') for (const k of message.keys) this.l1.delete(k);
-    else if (message.kind === 'namespace')
+    else if (message.kind === 'entity') this.l1.deleteEntity(message.entity, message.type);
+    else if (message.kind === 'pattern') {
+      const re = globToRegExp(message.pattern);
+      this.l1.deleteWhere((k) => re.test(k));
+    } else if (message.kind === 'namespace')
       this.namespaces.adopt(message.namespace, message.version);
     else {
       this.l1.clear();
       this.namespaces.forgetAll();
+      this.stack.track(this.stack.invalidator.replay());
     }
   }
 
@@ -150,28 +162,46 @@ export class TieredCache {
     return (await this.stack.write(resolved, value, ttlMs, Date.now())).stored;
   }
 
-  /** Removes `key` from L1, L2 and every other instance's L1. */
+  /** Removes `key` from L1, L2 and every other instance's L1 (see `invalidate`); `true` when L2 held it. */
   async delete(key: string, options: Pick<TieredCallOptions, 'namespace'> = {}): Promise<boolean> {
+    return (await this.invalidateKey(key, options)).deleted > 0;
+  }
+
+  /** `delete`, answering what was done (`complete: false` when L2 or the bus did not take it). */
+  async invalidateKey(
+    key: string,
+    options: Pick<TieredCallOptions, 'namespace'> = {},
+  ): Promise<InvalidationResult> {
     const { storageKey } =
       options.namespace === undefined
         ? this.keys.resolve(key)
         : await this.resolveIn(key, options.namespace, undefined);
-    this.l1.delete(storageKey);
-    const removed = await this.store.delete(storageKey);
-    await this.stack.publish({ kind: 'keys', keys: [storageKey] });
-    return removed;
+    return this.invalidate({ kind: 'keys', keys: [storageKey] });
   }
 
-  /** Evicts stored keys from L1 here and on every other instance (after an L2 flush, say). */
-  async evictLocalAndRemote(storageKeys: string[]): Promise<void> {
-    for (const k of storageKeys) this.l1.delete(k);
-    if (storageKeys.length) await this.stack.publish({ kind: 'keys', keys: storageKeys });
+  /**
+   * Every key of one entity (a ticker: `{type}:{entity}:…`), of one key type when given: evicted
+   * from this L1 at once through its entity index, removed from L2, and evicted from every other
+   * instance's L1 by one bus message naming the entity (never a whole-L1 clear, at any size).
+   */
+  invalidateEntity(entity: string, type?: CacheKeyType): Promise<InvalidationResult> {
+    const { pattern, matches } = this.keys.entityMatcher(type, entity);
+    return this.invalidate({
+      kind: 'entity',
+      entity: CacheKeyBuilder.escape(entity),
+      type,
+      pattern,
+      matches,
+    });
   }
 
-  /** Clears L1 here and tells every other instance to clear theirs (after a large flush). */
-  async clearL1Everywhere(): Promise<void> {
-    this.l1.clear();
-    await this.stack.publish({ kind: 'all' });
+  /**
+   * Runs an invalidation: this L1 first (whatever L2 does), then L2, then the bus. When L2 or the
+   * bus does not take it, the result says so (`complete: false`) and it is replayed until they do;
+   * meanwhile the L2 values it covers are not served here.
+   */
+  invalidate(target: InvalidationTarget): Promise<InvalidationResult> {
+    return this.stack.invalidator.run(target);
   }
 
   /** Clears a namespace in O(1): a new version is stored, so its old keys are never read again. */
