@@ -1,6 +1,7 @@
 /** `npm run bench`: every benchmark section in one run, printed as one Markdown table. */
 import os from 'node:os';
 import { runCoreBench } from './core.bench.js';
+import { runDeployBench } from './deploy.bench.js';
 import { runFileStoreBench } from './file-store.bench.js';
 import { runHttpBench } from './http.bench.js';
 import { runMarketSourceBench } from './market-source.bench.js';
@@ -13,6 +14,7 @@ const sections: Record<string, () => Promise<BenchRow[]>> = {
   'market-source': runMarketSourceBench,
   range: runRangeBench,
   http: () => runHttpBench(),
+  deploy: () => runDeployBench(),
 };
 
 async function main(): Promise<void> {

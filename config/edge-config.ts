@@ -12,6 +12,8 @@ export interface EdgeConfig {
   requestTimeoutMs: number;
   /** How often the server checks the two timeouts, in ms (a slow client is dropped at most this late). Default 1000. */
   timeoutCheckIntervalMs: number;
+  /** How long an idle keep-alive connection stays open, in ms; above the idle timeouts of common balancers (60 s) so the app never closes a connection a balancer is about to reuse. Env `HTTP_KEEP_ALIVE_TIMEOUT_MS`, default 65000. */
+  keepAliveTimeoutMs: number;
 }
 
 /** The defaults of `EdgeConfig`. */
@@ -21,17 +23,25 @@ export const EDGE_CONFIG_DEFAULTS: EdgeConfig = {
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
   timeoutCheckIntervalMs: 1000,
+  keepAliveTimeoutMs: 65_000,
 };
 
 /** Parses and validates the edge settings of the environment; a bad value throws an error naming the variable. */
 export function loadEdgeConfig(env: Record<string, string | undefined> = process.env): EdgeConfig {
   const d = EDGE_CONFIG_DEFAULTS;
   const config: EdgeConfig = {
-    bodyLimitBytes: int(env, 'HTTP_BODY_LIMIT_BYTES', d.bodyLimitBytes, 1, 1 << 30),
-    jsonMaxDepth: int(env, 'HTTP_JSON_MAX_DEPTH', d.jsonMaxDepth, 1, 1000),
-    headersTimeoutMs: int(env, 'HTTP_HEADERS_TIMEOUT_MS', d.headersTimeoutMs, 1, 600_000),
-    requestTimeoutMs: int(env, 'HTTP_REQUEST_TIMEOUT_MS', d.requestTimeoutMs, 1, 3_600_000),
+    bodyLimitBytes: envInt(env, 'HTTP_BODY_LIMIT_BYTES', d.bodyLimitBytes, 1, 1 << 30),
+    jsonMaxDepth: envInt(env, 'HTTP_JSON_MAX_DEPTH', d.jsonMaxDepth, 1, 1000),
+    headersTimeoutMs: envInt(env, 'HTTP_HEADERS_TIMEOUT_MS', d.headersTimeoutMs, 1, 600_000),
+    requestTimeoutMs: envInt(env, 'HTTP_REQUEST_TIMEOUT_MS', d.requestTimeoutMs, 1, 3_600_000),
     timeoutCheckIntervalMs: d.timeoutCheckIntervalMs,
+    keepAliveTimeoutMs: envInt(
+      env,
+      'HTTP_KEEP_ALIVE_TIMEOUT_MS',
+      d.keepAliveTimeoutMs,
+      1,
+      3_600_000,
+    ),
   };
   if (config.headersTimeoutMs > config.requestTimeoutMs)
     throw new CacheValidationError(
@@ -41,7 +51,8 @@ export function loadEdgeConfig(env: Record<string, string | undefined> = process
   return config;
 }
 
-function int(
+/** Reads an integer setting of the environment within `[min, max]`, or `fallback` when unset; a bad value throws naming the variable. */
+export function envInt(
   env: Record<string, string | undefined>,
   name: string,
   fallback: number,
