@@ -3,6 +3,7 @@ import {
   MARKET_CACHE_DEFAULTS,
   type MarketCacheModuleOptions,
 } from '../src/cache/index.js';
+import { envInt } from './edge-config.js';
 
 /** The app's settings, read from the environment (DESIGN §5), with defaults. */
 export interface AppConfig {
@@ -44,7 +45,7 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
       'CACHE_DRIVER',
       `CACHE_DRIVER must be redis, memory or file, got '${driver}'`,
     );
-  const apiDailyQuota = int(env, 'API_DAILY_QUOTA', MARKET_CACHE_DEFAULTS.apiDailyQuota, 0);
+  const apiDailyQuota = envInt(env, 'API_DAILY_QUOTA', MARKET_CACHE_DEFAULTS.apiDailyQuota, 0);
   const cache: MarketCacheModuleOptions = {
     driver: driver as MarketCacheModuleOptions['driver'],
     redisUrl: env.REDIS_URL || undefined,
@@ -58,35 +59,17 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
   for (const k of Object.keys(cache) as (keyof MarketCacheModuleOptions)[])
     if (cache[k] === undefined) delete cache[k];
   return {
-    port: int(env, 'PORT', 3000, 0, 65535),
+    port: envInt(env, 'PORT', 3000, 0, 65535),
     cache,
     databaseUrl: env.DATABASE_URL || undefined,
     adminApiKey: env.ADMIN_API_KEY || undefined,
     apiDailyQuota,
-    syntheticLatencyMs: int(env, 'SYNTHETIC_LATENCY_MS', 0, 0, 60_000),
-    maxBarsRangeDays: int(env, 'MAX_BARS_RANGE_DAYS', 3660, 1),
-    maxTradesRangeDays: int(env, 'MAX_TRADES_RANGE_DAYS', 366, 1),
-    maxConcurrentStreams: int(env, 'MAX_CONCURRENT_STREAMS', 8, 0, 10_000),
-    streamSliceMs: int(env, 'STREAM_SLICE_MS', 3, 1, 1000),
+    syntheticLatencyMs: envInt(env, 'SYNTHETIC_LATENCY_MS', 0, 0, 60_000),
+    maxBarsRangeDays: envInt(env, 'MAX_BARS_RANGE_DAYS', 3660, 1),
+    maxTradesRangeDays: envInt(env, 'MAX_TRADES_RANGE_DAYS', 366, 1),
+    maxConcurrentStreams: envInt(env, 'MAX_CONCURRENT_STREAMS', 8, 0, 10_000),
+    streamSliceMs: envInt(env, 'STREAM_SLICE_MS', 3, 1, 1000),
   };
-}
-
-function int(
-  env: Env,
-  name: string,
-  fallback: number,
-  min: number,
-  max = Number.MAX_SAFE_INTEGER,
-): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max)
-    throw new CacheValidationError(
-      name,
-      `${name} must be an integer from ${min} to ${max}, got '${raw}'`,
-    );
-  return n;
 }
 
 /** Injection token of the `AppConfig`. */

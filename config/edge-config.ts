@@ -57,7 +57,7 @@ export function envInt(
   name: string,
   fallback: number,
   min: number,
-  max: number,
+  max = Number.MAX_SAFE_INTEGER,
 ): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;

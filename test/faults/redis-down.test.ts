@@ -4,6 +4,7 @@ import type { RedisCache } from '../../src/cache/stores/redis/redis-cache.js';
 import { RedisServerProcess } from '../harness/redis-server.js';
 import { TcpProxy } from '../harness/tcp-proxy.js';
 import { createCacheContext, uniquePrefix, type CacheContext } from '../support/cache-context.js';
+import { REAL_EXCEPT_DATE_AND_TIMEOUTS } from '../support/fake-time.js';
 
 const TIMEOUT_MS = 200;
 
@@ -15,16 +16,7 @@ const TIMEOUT_MS = 200;
  */
 const realSetTimeout = globalThis.setTimeout;
 const realWait = (ms: number) => new Promise<void>((r) => realSetTimeout(r, ms));
-const REAL_TIMERS = [
-  'hrtime',
-  'nextTick',
-  'performance',
-  'queueMicrotask',
-  'setImmediate',
-  'clearImmediate',
-  'setInterval',
-  'clearInterval',
-] as const;
+const REAL_TIMERS = REAL_EXCEPT_DATE_AND_TIMEOUTS;
 const fakeTime = () => jest.useFakeTimers({ doNotFake: [...REAL_TIMERS] });
 
 /** Lets pending I/O callbacks and microtasks run (`setImmediate` is never faked). */

@@ -11,6 +11,7 @@ import {
   waitFor,
   type CacheContext,
 } from '../support/cache-context.js';
+import { REAL_EXCEPT_DATE } from '../support/fake-time.js';
 
 /** A promise with its resolve function exposed. */
 function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void } {
@@ -114,18 +115,7 @@ describe('stale-while-revalidate and fail-safe', () => {
   let b: CacheContext;
   // Time is the subject: only `Date` is faked, so entry timelines move at once while Redis,
   // timeouts and the bus keep real time.
-  const realTimers = [
-    'hrtime',
-    'nextTick',
-    'performance',
-    'queueMicrotask',
-    'setImmediate',
-    'clearImmediate',
-    'setInterval',
-    'clearInterval',
-    'setTimeout',
-    'clearTimeout',
-  ] as const;
+  const realTimers = REAL_EXCEPT_DATE;
   const advance = (ms: number) => jest.setSystemTime(Date.now() + ms);
   /**
    * From here on `setTimeout` is faked too (with `Date`, `ms` ahead): the factory's soft and hard

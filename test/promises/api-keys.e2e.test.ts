@@ -11,6 +11,7 @@ import { RedisServerProcess } from '../harness/redis-server.js';
 import { uniquePrefix } from '../support/cache-context.js';
 import { startApp, testAppConfig, type TestApp } from '../e2e/support/app-harness.js';
 import { AppCachedRouteModule } from '../e2e/support/http-cache.fixture.js';
+import { REAL_EXCEPT_DATE } from '../support/fake-time.js';
 
 /** Every key in the server with its content as text (strings, hashes, lists, sets, sorted sets). */
 async function dump(redis: Redis): Promise<Map<string, string>> {
@@ -37,18 +38,7 @@ async function dump(redis: Redis): Promise<Map<string, string>> {
 // The quota window is the UTC day: a fixed instant mid-day keeps every request of a test in one
 // window (and bars in closed days).
 // Only `Date` is faked; timers, I/O and Redis keep real time.
-const realTimers = [
-  'hrtime',
-  'nextTick',
-  'performance',
-  'queueMicrotask',
-  'setImmediate',
-  'clearImmediate',
-  'setInterval',
-  'clearInterval',
-  'setTimeout',
-  'clearTimeout',
-] as const;
+const realTimers = REAL_EXCEPT_DATE;
 beforeEach(() => {
   jest.useFakeTimers({ doNotFake: [...realTimers] });
   jest.setSystemTime(new Date('2024-03-15T12:00:00Z'));

@@ -21,6 +21,7 @@ import {
   waitFor,
   type CacheContext,
 } from '../support/cache-context.js';
+import { REAL_EXCEPT_DATE } from '../support/fake-time.js';
 
 const BARRIER = 'market_data:barrier';
 
@@ -173,18 +174,7 @@ describe('fail-safe from Redis on an instance whose own L1 is empty', () => {
   let b: CacheContext;
   // Time is the subject: only `Date` is faked (at a fixed instant), so entry timelines move at
   // once while Redis, timeouts and the bus keep real time.
-  const realTimers = [
-    'hrtime',
-    'nextTick',
-    'performance',
-    'queueMicrotask',
-    'setImmediate',
-    'clearImmediate',
-    'setInterval',
-    'clearInterval',
-    'setTimeout',
-    'clearTimeout',
-  ] as const;
+  const realTimers = REAL_EXCEPT_DATE;
   const advance = (ms: number) => jest.setSystemTime(Date.now() + ms);
   const opts = { ttl: 10, keyType: CacheKeyType.STOCK_PRICE };
   const failing = () => {
