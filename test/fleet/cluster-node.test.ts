@@ -144,7 +144,7 @@ it('a frozen master short-circuits only its own slots; health names it by index;
   expect(sawDown).toBe(true);
   expect(sawDegraded).toBe(true);
   // describe() is sync and from memory: it never waited on the frozen master.
-  expect(describeMaxMs).toBeLessThan(50);
+  expect(describeMaxMs).toBeLessThan(250);
 
   // Recovery without restart: probe up again, the victim's keys read from Redis again.
   await eventually(() => cache.describe().status === 'up', 'status up after SIGCONT');

@@ -109,7 +109,7 @@ describe('QuotaService fail-open fallback', () => {
     expect(quotas.localKeyCount).toBe(LOCAL_QUOTA_MAX_KEYS);
     // O(1): the last 1000 requests (60 000 keys seen) cost about what the first 1000 did (an
     // almost empty map). A scan of the map per request would make them many times slower.
-    expect(late).toBeLessThan(early * 2 + 20);
+    expect(late).toBeLessThan(early * 3 + 50);
     // The most recent keys are still counted (LRU): k59999 is at 1, a second request makes 2.
     expect(await quotas.trackApiQuota('k59999')).toMatchObject({ used: 2, degraded: true });
   }, 60_000);
