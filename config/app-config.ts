@@ -1,6 +1,7 @@
 import {
   CacheValidationError,
   MARKET_CACHE_DEFAULTS,
+  isIsoDay,
   type MarketCacheModuleOptions,
 } from '../src/cache/index.js';
 import { envInt } from './edge-config.js';
@@ -27,6 +28,20 @@ export interface AppConfig {
   maxConcurrentStreams: number;
   /** Longest synchronous run of the streams per event-loop turn, in ms (then they yield to other requests). Env `STREAM_SLICE_MS`, default 3. */
   streamSliceMs: number;
+  /** Earliest day of bars and trades ever served: days before it (or before the source's first day, if later) are answered empty without asking the source or writing cache keys. Env `MARKET_EARLIEST_DATE` (`YYYY-MM-DD`), default `1990-01-01`. */
+  marketEarliestDate: string;
+}
+
+/** Default of `marketEarliestDate` (env `MARKET_EARLIEST_DATE`). */
+export const DEFAULT_MARKET_EARLIEST_DATE = '1990-01-01';
+
+/** A `YYYY-MM-DD` setting of the environment, or its default; anything else throws an error naming the variable. */
+function envDay(env: Env, name: string, fallback: string): string {
+  const raw = env[name]?.trim();
+  if (!raw) return fallback;
+  if (!isIsoDay(raw))
+    throw new CacheValidationError(name, `${name} must be a date YYYY-MM-DD, got '${raw}'`);
+  return raw;
 }
 
 type Env = Record<string, string | undefined>;
@@ -69,6 +84,7 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
     maxTradesRangeDays: envInt(env, 'MAX_TRADES_RANGE_DAYS', 366, 1),
     maxConcurrentStreams: envInt(env, 'MAX_CONCURRENT_STREAMS', 8, 0, 10_000),
     streamSliceMs: envInt(env, 'STREAM_SLICE_MS', 3, 1, 1000),
+    marketEarliestDate: envDay(env, 'MARKET_EARLIEST_DATE', DEFAULT_MARKET_EARLIEST_DATE),
   };
 }
 

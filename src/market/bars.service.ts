@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import {
   CacheKeyType,
   CacheService,
@@ -8,6 +8,7 @@ import {
   chunkByDay,
   type RangeResult,
 } from '../cache/index.js';
+import { DataFloor, belowFloorCoverage } from './data-floor.js';
 import { MARKET_SETTINGS, type MarketSettings } from './market.options.js';
 import {
   MARKET_DATA_PROVIDER,
@@ -40,13 +41,17 @@ export class BarsService {
   readonly range: RangeCache<DailyBar, string>;
   /** TTL of the live day's bucket, in seconds (≤ the stock-price TTL). */
   readonly liveDayTtlSeconds: number;
+  /** Where bars and trades ranges start (the configured earliest date or the source's first day). */
+  private readonly floor: DataFloor;
 
   constructor(
     @Inject(CacheService) cache: CacheService,
     @Inject(CacheTTLPolicy) private readonly policy: CacheTTLPolicy,
     @Inject(MARKET_DATA_PROVIDER) provider: MarketDataProvider,
     @Inject(MARKET_SETTINGS) private readonly settings: MarketSettings,
+    @Optional() @Inject(DataFloor) floor?: DataFloor,
   ) {
+    this.floor = floor ?? new DataFloor(provider, settings);
     const quoteTtl = policy.ttlFor(CacheKeyType.STOCK_PRICE);
     this.liveDayTtlSeconds = Math.min(settings.liveDayTtlSeconds ?? quoteTtl, quoteTtl);
     this.range = new RangeCache<DailyBar, string>(cache, {
@@ -73,9 +78,17 @@ export class BarsService {
     checkDayRange(from, to, this.settings.maxBarsRangeDays);
   }
 
-  /** Bars of `ticker` (already known to the source) for `[from, to]`, in date order. */
+  /**
+   * Bars of `ticker` (already known to the source) for `[from, to]`, in date order. Days before
+   * the floor (`DataFloor`) are neither fetched nor cached: the range read is clamped to start at
+   * the floor, and a range wholly before it answers no bars (coverage `hit`, nothing fetched).
+   */
   async getBars(ticker: string, from: string, to: string): Promise<BarsRange> {
-    const result = await this.range.getRange(ticker, from, to);
+    const floor = await this.floor.floorOf([ticker]);
+    const result: RangeResult<DailyBar> =
+      to < floor
+        ? { ...belowFloorCoverage(), items: [] }
+        : await this.range.getRange(ticker, from < floor ? floor : from, to);
     const maxAgeSeconds =
       to >= this.settings.today()
         ? this.liveDayTtlSeconds

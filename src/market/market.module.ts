@@ -17,6 +17,7 @@ import {
   type MarketSettings,
 } from './market.options.js';
 import { MarketService } from './market.service.js';
+import { DataFloor } from './data-floor.js';
 import { MARKET_DATA_PROVIDER, type MarketDataProvider } from './providers/market-data.provider.js';
 import { PostgresMarketDataProvider, toMarketDataError } from './providers/postgres.provider.js';
 import { migrate } from './providers/postgres/schema.js';
@@ -94,6 +95,7 @@ export class MarketModule {
         },
         MarketDataLifecycle,
         KnownTickers,
+        DataFloor,
         BarsService,
         MarketService,
         TradesService,

@@ -1,4 +1,4 @@
-import type { AppConfig } from '../../config/app-config.js';
+import { DEFAULT_MARKET_EARLIEST_DATE, type AppConfig } from '../../config/app-config.js';
 import { DEFAULT_CLOSED_DAY_TTL_SECONDS, todayUtcDay } from '../cache/index.js';
 
 /** Options of `MarketModule.forConfig` beyond the environment (`AppConfig`). */
@@ -15,6 +15,8 @@ export interface MarketModuleOptions {
   today?: () => string;
   /** `Retry-After` (seconds) of a trades query refused because `maxConcurrentStreams` streams run. Default 1. */
   streamRetryAfterSeconds?: number;
+  /** How long a ticker's first available day, asked of the source, is reused, in ms. Default 3 600 000 (1 hour). */
+  floorCacheMs?: number;
 }
 
 /** Settings the market services read (injection token `MARKET_SETTINGS`). */
@@ -39,6 +41,10 @@ export interface MarketSettings {
   streamSliceMs: number;
   /** `Retry-After` of a refused stream, in seconds. */
   streamRetryAfterSeconds: number;
+  /** Configured earliest day of bars and trades (`YYYY-MM-DD`); the floor is the later of it and the source's first day. */
+  earliestDate: string;
+  /** How long a ticker's first available day is reused, in ms. */
+  floorCacheMs: number;
 }
 
 /** Default of `maxConcurrentStreams` (env `MAX_CONCURRENT_STREAMS`). */
@@ -52,7 +58,7 @@ export const MARKET_SETTINGS = 'MARKET:SETTINGS';
 /** The market settings of a config and module options, with defaults filled in. */
 export function marketSettings(
   config: Pick<AppConfig, 'maxBarsRangeDays' | 'maxTradesRangeDays'> &
-    Partial<Pick<AppConfig, 'maxConcurrentStreams' | 'streamSliceMs'>>,
+    Partial<Pick<AppConfig, 'maxConcurrentStreams' | 'streamSliceMs' | 'marketEarliestDate'>>,
   options: MarketModuleOptions = {},
 ): MarketSettings {
   return {
@@ -66,5 +72,7 @@ export function marketSettings(
     maxConcurrentStreams: config.maxConcurrentStreams ?? DEFAULT_MAX_CONCURRENT_STREAMS,
     streamSliceMs: config.streamSliceMs ?? DEFAULT_STREAM_SLICE_MS,
     streamRetryAfterSeconds: options.streamRetryAfterSeconds ?? 1,
+    earliestDate: config.marketEarliestDate ?? DEFAULT_MARKET_EARLIEST_DATE,
+    floorCacheMs: options.floorCacheMs ?? 3_600_000,
   };
 }

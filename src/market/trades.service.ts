@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import {
   CacheKeyType,
   CacheService,
@@ -8,7 +8,9 @@ import {
   chunkByDay,
   querySignature,
   type RangeCoverageStatus,
+  type RangeStream,
 } from '../cache/index.js';
+import { DataFloor, belowFloorCoverage } from './data-floor.js';
 import { MARKET_SETTINGS, type MarketSettings } from './market.options.js';
 import {
   MARKET_DATA_PROVIDER,
@@ -99,13 +101,17 @@ export class TradesService {
   readonly range: RangeCache<Trade, TradeScope>;
   /** TTL of the live day's buckets, in seconds (≤ the stock-price and market-data TTLs). */
   readonly liveDayTtlSeconds: number;
+  /** Where bars and trades ranges start (the configured earliest date or the source's first day). */
+  private readonly floor: DataFloor;
 
   constructor(
     @Inject(CacheService) cache: CacheService,
     @Inject(CacheTTLPolicy) policy: CacheTTLPolicy,
     @Inject(MARKET_DATA_PROVIDER) private readonly provider: MarketDataProvider,
     @Inject(MARKET_SETTINGS) private readonly settings: MarketSettings,
+    @Optional() @Inject(DataFloor) floor?: DataFloor,
   ) {
+    this.floor = floor ?? new DataFloor(provider, settings);
     const cap = Math.min(
       policy.ttlFor(CacheKeyType.STOCK_PRICE),
       policy.ttlFor(CacheKeyType.MARKET_DATA),
@@ -137,11 +143,23 @@ export class TradesService {
     checkDayRange(from, to, this.settings.maxTradesRangeDays);
   }
 
-  /** Reads the query's coverage (one batched read of its day indexes) and answers the NDJSON stream. */
+  /**
+   * Reads the query's coverage (one batched read of its day indexes) and answers the NDJSON
+   * stream. Days before the floor of its tickers (`DataFloor`) are neither fetched nor cached: the
+   * read starts at the floor, and a range wholly before it answers the meta line alone.
+   */
   async open(query: TradesQuery): Promise<TradesAnswer> {
     const filters = normalizeTradeFilters(query.filters);
     const signature = tradeSignature(filters);
-    const stream = await this.range.open({ signature, filters }, query.from, query.to);
+    const floor = await this.floor.floorOf(filters.tickers);
+    const stream: RangeStream<Trade> =
+      query.to < floor
+        ? { ...belowFloorCoverage(), days: async function* () {} }
+        : await this.range.open(
+            { signature, filters },
+            query.from < floor ? floor : query.from,
+            query.to,
+          );
     const meta: TradesMetaLine = {
       signature,
       cached: stream.status === 'hit' ? true : stream.status === 'miss' ? false : 'partial',

@@ -139,6 +139,11 @@ export interface MarketDataProvider {
   streamTrades(filters: TradeFilters, from: IsoDate, to: IsoDate): AsyncIterable<Trade>;
   /** Events of each known trade id (ordered by time); unknown ids are absent from the map. */
   getTradeEvents(tradeIds: string[]): Promise<Map<string, TradeEvent[]>>;
+  /**
+   * First day with bars or trades of each of `tickers` (upper case); a ticker without any data
+   * (or unknown) is absent. Not counted in `getCallCounts`. Absent method: the configured floor alone applies.
+   */
+  firstDays?(tickers: string[]): Promise<Map<string, IsoDate>>;
   /** Number of calls made to each public data method since creation or the last reset. */
   getCallCounts(): Record<string, number>;
   /** Sets every call counter back to zero. */

@@ -18,6 +18,7 @@ import { toMarketDataError } from './postgres/postgres-errors.js';
 import { openProviderPool, type PostgresProviderOptions } from './postgres/postgres-pool.js';
 import {
   BARS_SQL,
+  FIRST_DAYS_SQL,
   FINANCIALS_SQL,
   KNOWN_TICKERS_SQL,
   NEWS_SQL,
@@ -84,6 +85,17 @@ export class PostgresMarketDataProvider implements MarketDataProvider {
   /** Errors raised by idle pooled connections since creation. */
   get idleConnectionErrors(): number {
     return this.poolErrors;
+  }
+
+  /** First day with a bar or a trade of each ticker (one query; tickers without data absent). */
+  async firstDays(tickers: string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    if (tickers.length === 0) return out;
+    const rows = await this.query<{ ticker: string; first: string | null }>(FIRST_DAYS_SQL, [
+      tickers,
+    ]);
+    for (const r of rows) if (r.first) out.set(r.ticker, r.first);
+    return out;
   }
 
   /** True when the `tickers` table holds `ticker` (case-insensitive). */

@@ -19,6 +19,7 @@ import {
   tickerProfile,
 } from './synthetic-data.js';
 import { MarketDataError } from './market-data.errors.js';
+import { SERIES_EPOCH } from './synthetic/bar-series.js';
 import type {
   DailyBar,
   FinancialPeriod,
@@ -85,6 +86,13 @@ export class SyntheticMarketDataProvider implements MarketDataProvider {
       Math.floor(options.tradesPerTickerDay ?? DEFAULT_TRADES_PER_TICKER_DAY),
     );
     this.today = options.today ?? todayUtcDay;
+  }
+
+  /** `SERIES_EPOCH` for each known ticker: no bar or trade exists before it. */
+  async firstDays(tickers: string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    for (const t of tickers) if (this.tickerSet.has(normalizeTicker(t))) out.set(t, SERIES_EPOCH);
+    return out;
   }
 
   /** True when the source knows `ticker` (case-insensitive). */

@@ -49,6 +49,14 @@ export const NEWS_SQL = `SELECT id, category, headline, summary, source, publish
 /** Bars of ticker `$1` in `[$2, $3]`, in date order. */
 export const BARS_SQL = `SELECT ${BAR_COLUMNS} FROM daily_bars WHERE ticker = $1 AND date BETWEEN $2::date AND $3::date ORDER BY date`;
 
+/** First day with a bar or a trade of each ticker of `$1` (a text array), as `first` (null when none); each MIN reads one index entry. */
+export const FIRST_DAYS_SQL = `SELECT t.ticker,
+              to_char(LEAST(
+                (SELECT MIN(b.date) FROM daily_bars b WHERE b.ticker = t.ticker),
+                (SELECT MIN(x.trade_date) FROM trades x WHERE x.ticker = t.ticker)
+              ), 'YYYY-MM-DD') AS first
+         FROM unnest($1::text[]) AS t(ticker)`;
+
 /** Events of the trade ids `$1` (a text array), by trade, time and type. */
 export const TRADE_EVENTS_SQL =
   'SELECT trade_id, type, at, status FROM trade_events WHERE trade_id = ANY($1::text[]) ORDER BY trade_id, at, type';
