@@ -8,47 +8,11 @@ import { memoryDriver } from 'bentocache/drivers/memory';
 import { Cacheable, CacheableMemory, KeyvCacheableMemory } from 'cacheable';
 import { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
-import { CacheService } from '../src/cache/cache.service.js';
 import { CacheKeyBuilder } from '../src/cache/keys/cache-key-builder.js';
-import { CacheTTLPolicy } from '../src/cache/keys/cache-ttl-policy.js';
-import { createTieredCache } from '../src/cache/market-cache.providers.js';
-import { QuotaService } from '../src/cache/quota.service.js';
-import { SessionService } from '../src/cache/session.service.js';
-import {
-  resolveOptions,
-  type MarketCacheModuleOptions,
-} from '../src/cache/market-cache.options.js';
 import { RedisCache } from '../src/cache/stores/redis/redis-cache.js';
+import { benchCacheService } from './cache-stack.js';
 import { RedisServerProcess } from '../test/harness/redis-server.js';
 import { measure, measurePaired, quotePayload, type BenchRow } from './lib.js';
-
-async function cacheService(
-  url: string,
-  extra: MarketCacheModuleOptions = {},
-): Promise<{ service: CacheService; store: RedisCache; close: () => Promise<void> }> {
-  const options = resolveOptions({
-    redisUrl: url,
-    keyPrefix: 'bench',
-    commandTimeoutMs: 2000,
-    ...extra,
-  });
-  const store = new RedisCache({ url, commandTimeoutMs: 2000 });
-  await store.connect();
-  const keys = new CacheKeyBuilder(options.keyPrefix);
-  const policy = new CacheTTLPolicy();
-  const tiered = await createTieredCache(store, keys, policy, options);
-  return {
-    service: new CacheService(
-      tiered,
-      keys,
-      store,
-      new QuotaService(keys, store, options),
-      new SessionService(keys, store, policy, options, tiered.stats),
-    ),
-    store,
-    close: async () => (await tiered.detachBus(), await store.disconnect()),
-  };
-}
 
 /** Runs `rounds` rounds of each case in turn (order reversed every other round) and keeps each case's best round (the least disturbed by the shared machine). */
 async function sideBySide(
@@ -71,8 +35,8 @@ export async function runCoreBench(): Promise<BenchRow[]> {
   const raw = new Redis(server.url);
   const direct = new RedisCache({ url: server.url, commandTimeoutMs: 2000 });
   await direct.connect();
-  const withL1 = await cacheService(server.url);
-  const l2Only = await cacheService(server.url, { l1MaxItemBytes: 1 });
+  const withL1 = await benchCacheService(server.url, 'bench');
+  const l2Only = await benchCacheService(server.url, 'bench', { l1MaxItemBytes: 1 });
   const rows: BenchRow[] = [];
   try {
     const value = quotePayload(1024);

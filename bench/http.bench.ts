@@ -32,25 +32,17 @@ import { fork } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { CacheService } from '../src/cache/cache.service.js';
-import { CacheKeyBuilder } from '../src/cache/keys/cache-key-builder.js';
 import { CacheKeyType } from '../src/cache/keys/cache-key-type.js';
-import { CacheTTLPolicy } from '../src/cache/keys/cache-ttl-policy.js';
-import { createTieredCache } from '../src/cache/market-cache.providers.js';
-import { QuotaService } from '../src/cache/quota.service.js';
-import { SessionService } from '../src/cache/session.service.js';
-import {
-  resolveOptions,
-  type MarketCacheModuleOptions,
-} from '../src/cache/market-cache.options.js';
 import { CacheResponse } from '../src/cache/http/cache-response.decorator.js';
 import {
   HttpCacheFastPath,
   HttpCacheFastPathIndex,
 } from '../src/cache/http/http-cache.fast-path.js';
 import { HttpCacheInterceptor } from '../src/cache/http/http-cache.interceptor.js';
-import { RedisCache } from '../src/cache/stores/redis/redis-cache.js';
 import { isEntryPoint } from '../src/market/providers/entry-point.js';
+import { CacheService } from '../src/cache/cache.service.js';
+import { CacheTTLPolicy } from '../src/cache/keys/cache-ttl-policy.js';
+import { benchCacheService } from './cache-stack.js';
 import { RedisServerProcess } from '../test/harness/redis-server.js';
 import { barsPayload, formatTable, quotePayload, type BenchRow } from './lib.js';
 
@@ -173,29 +165,6 @@ class OurApp implements NestModule {
   }
 }
 
-/** A `CacheService` over its own RedisCache, as `MarketCacheModule` builds it (no DI: tsx has no metadata). */
-async function cacheService(
-  url: string,
-  extra: MarketCacheModuleOptions,
-): Promise<{ service: CacheService; close: () => Promise<void> }> {
-  const options = resolveOptions({ redisUrl: url, keyPrefix: 'bench-http', ...extra });
-  const store = new RedisCache({ url, commandTimeoutMs: 2000 });
-  await store.connect();
-  const keys = new CacheKeyBuilder(options.keyPrefix);
-  const policy = new CacheTTLPolicy();
-  const tiered = await createTieredCache(store, keys, policy, options);
-  return {
-    service: new CacheService(
-      tiered,
-      keys,
-      store,
-      new QuotaService(keys, store, options),
-      new SessionService(keys, store, policy, options, tiered.stats),
-    ),
-    close: async () => (await tiered.detachBus(), await store.disconnect()),
-  };
-}
-
 async function listen(module: DynamicModule): Promise<{ app: INestApplication; url: string }> {
   const app = await NestFactory.create(module, { logger: false });
   await app.listen(0, '127.0.0.1');
@@ -266,8 +235,9 @@ async function serveCase(
     );
     return { url, close: () => app.close() };
   }
-  const cache = await cacheService(
+  const cache = await benchCacheService(
     redisUrl,
+    'bench-http',
     id === 'ours-l2' ? { keyPrefix: 'bench-http-l2', l1MaxItemBytes: 1 } : {},
   );
   const { app, url } = await listen(OurApp.forCache(cache.service, quote, id === 'ours'));
