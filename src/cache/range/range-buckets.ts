@@ -51,6 +51,24 @@ export function parseHead<T>(
       : undefined;
   }
   if (!Array.isArray(v.items)) return undefined;
-  if (isItem && !v.items.every((item) => isItem(item))) return undefined;
+  if (isItem && !itemsPass(v.items, isItem)) return undefined;
   return v as InlineBucket<T>;
+}
+
+/**
+ * Frozen item lists that passed a check, per check. L1 hands out the same frozen day value on
+ * every hit, so each day is checked once when it enters L1, not again on every warm request.
+ */
+const passed = new WeakMap<ItemCheck, WeakSet<readonly unknown[]>>();
+
+function itemsPass(items: readonly unknown[], isItem: ItemCheck): boolean {
+  let seen = passed.get(isItem);
+  if (seen?.has(items)) return true;
+  if (!items.every((item) => isItem(item))) return false;
+  // Only a frozen list can be remembered: a mutable one could change after the check.
+  if (Object.isFrozen(items)) {
+    if (!seen) passed.set(isItem, (seen = new WeakSet()));
+    seen.add(items);
+  }
+  return true;
 }
