@@ -28,6 +28,7 @@ export * from './http/cache-headers.js';
 export * from './http/cache-response.decorator.js';
 export * from './http/http-cache.interceptor.js';
 export * from './http/http-cache.fast-path.js';
+export * from './http/prepared-response.js';
 export * from './compat/tiered-keyv.store.js';
 export * from './compat/cache-manager-compat.module.js';
 export * from './guards/quota.guard.js';

@@ -31,6 +31,11 @@ export interface CacheResponseOptions {
    * `CacheManager.invalidateStockCache(ticker)` also drops its cached responses. Default `ticker`.
    */
   entityParam?: string;
+  /**
+   * Turns the entity parameter as sent into the entity as invalidation names it (e.g. tickers
+   * upper-cased, as the routes themselves read them). Default: as sent.
+   */
+  normalizeEntity?: (value: string) => string;
 }
 
 /**

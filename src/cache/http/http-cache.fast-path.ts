@@ -6,6 +6,7 @@ import { LRUCache } from 'lru-cache';
 import { CacheService } from '../cache.service.js';
 import { matchesIfNoneMatch, maxAgeSecondsOf, writeCacheHeaders } from './cache-headers.js';
 import { varyHeader, wantsUser, type CacheResponseOptions } from './cache-response.decorator.js';
+import { isCachedResponse, setHeaders, type CachedHttpResponse } from './prepared-response.js';
 
 /** Route metadata that changes what a response looks like or who may get it: such routes never take the fast path. */
 const DISQUALIFYING_METADATA = [
@@ -32,12 +33,6 @@ interface PreparedBody {
   text: string;
   bytes: number;
   lastModified: string;
-}
-
-/** The cached value of a response (as `HttpCacheInterceptor` stores it). */
-interface CachedBody {
-  body: unknown;
-  etag: string;
 }
 
 /** Minimal Node/Express request and response surfaces the fast path uses. */
@@ -74,9 +69,14 @@ export class HttpCacheFastPathIndex {
     key: string,
     options: CacheResponseOptions,
     ttlSeconds: number,
-    value: CachedBody,
+    value: CachedHttpResponse,
   ): void {
-    if (req.method !== 'GET' || typeof value.body !== 'object' || value.body === null) return;
+    const prepared = typeof value.text === 'string';
+    if (
+      req.method !== 'GET' ||
+      (!prepared && (typeof value.body !== 'object' || value.body === null))
+    )
+      return;
     if (!this.isEligible(context, options)) return;
     this.routes.set(req.originalUrl ?? req.url, { key, ttlSeconds, vary: varyHeader(options) });
   }
@@ -87,10 +87,10 @@ export class HttpCacheFastPathIndex {
   }
 
   /** A cached value ready to write: its JSON text, byte length and `Last-Modified`, made once per cached value. */
-  prepare(value: CachedBody, asOf: number): PreparedBody {
+  prepare(value: CachedHttpResponse, asOf: number): PreparedBody {
     let ready = this.prepared.get(value);
     if (ready === undefined) {
-      const text = JSON.stringify(value.body);
+      const text = value.text ?? JSON.stringify(value.body);
       ready = { text, bytes: Buffer.byteLength(text), lastModified: new Date(asOf).toUTCString() };
       this.prepared.set(value, ready);
     }
@@ -146,16 +146,17 @@ export class HttpCacheFastPath implements NestMiddleware {
     )
       return next();
     const route = this.index.lookup(req.originalUrl ?? req.url);
-    const hit = route && this.cache.peekFresh<CachedBody>(route.key);
-    if (!route || !hit || typeof hit.value?.etag !== 'string') return next();
+    const hit = route && this.cache.peekFresh<CachedHttpResponse>(route.key);
+    if (!route || !hit || !isCachedResponse(hit.value)) return next();
     const ready = this.index.prepare(hit.value, hit.asOf);
     writeCacheHeaders(res, {
       source: 'l1',
       etag: hit.value.etag,
-      maxAgeSeconds: maxAgeSecondsOf('l1', hit.asOf, route.ttlSeconds),
+      maxAgeSeconds: maxAgeSecondsOf('l1', hit.asOf, hit.value.ttl ?? route.ttlSeconds),
       lastModified: ready.lastModified,
       vary: route.vary,
     });
+    setHeaders(res, hit.value.headers);
     if (matchesIfNoneMatch(req.headers['if-none-match'], hit.value.etag)) {
       res.statusCode = 304;
       res.end();

@@ -2,7 +2,6 @@ import {
   Inject,
   Injectable,
   Optional,
-  StreamableFile,
   type CallHandler,
   type ExecutionContext,
   type NestInterceptor,
@@ -13,7 +12,7 @@ import { performance } from 'node:perf_hooks';
 import { lastValueFrom, of, type Observable } from 'rxjs';
 import { CacheService } from '../cache.service.js';
 import { CACHE_RESPONSE_METADATA, MARKET_CACHE_OPTIONS } from '../constants.js';
-import { CacheValidationError, FactoryError } from '../errors/cache-errors.js';
+import { FactoryError } from '../errors/cache-errors.js';
 import { CacheKeyType } from '../keys/cache-key-type.js';
 import { CacheTTLPolicy } from '../keys/cache-ttl-policy.js';
 import { ttlToSeconds } from '../keys/ttl.js';
@@ -24,6 +23,17 @@ import { etagOf, matchesIfNoneMatch, maxAgeSecondsOf, writeCacheHeaders } from '
 import { varyHeader, wantsUser, type CacheResponseOptions } from './cache-response.decorator.js';
 import { CREDENTIAL_HEADERS } from './credentials.js';
 import { HttpCacheFastPathIndex } from './http-cache.fast-path.js';
+import {
+  PreparedResponse,
+  isCachedResponse,
+  setHeaders,
+  type CachedHttpResponse,
+} from './prepared-response.js';
+
+export type { CachedHttpResponse } from './prepared-response.js';
+import { isStreamOrBinary, normalizeQuery } from './request-parts.js';
+
+export { normalizeQuery } from './request-parts.js';
 
 /** The parts of an (Express-compatible) request the interceptor reads. */
 export interface CacheableRequest {
@@ -42,12 +52,6 @@ export interface CacheableResponse {
   headersSent: boolean;
   setHeader(name: string, value: string | number | readonly string[]): unknown;
   getHeader(name: string): unknown;
-}
-
-/** What is cached per response: the body as the handler returned it, and its strong ETag (computed once, on the miss). */
-export interface CachedHttpResponse {
-  body: unknown;
-  etag: string;
 }
 
 export { CREDENTIAL_HEADERS } from './credentials.js';
@@ -126,12 +130,12 @@ export class HttpCacheInterceptor implements NestInterceptor {
     try {
       resolved = await this.cache.getOrSetResult<CachedHttpResponse>(
         key,
-        () => this.render(context, next, own),
-        { keyType, ttl: options.ttl },
+        () => this.render(context, next, own, options),
+        { keyType, ttl: options.ttl, ttlOf: (v) => (v as CachedHttpResponse).ttl },
       );
     } catch (e) {
       // This request's handler answered, but its response could not be stored: send it as it is.
-      if (own.rendered) return this.uncached(res, own.body);
+      if (own.rendered) return this.uncached(req, res, own.body, options);
       const cause = e instanceof FactoryError ? e.cause : e;
       // Another request's handler answered with a response that is not shareable: run our own.
       if (cause instanceof UncacheableResponse) {
@@ -142,17 +146,22 @@ export class HttpCacheInterceptor implements NestInterceptor {
       throw cause;
     }
     // Stale served instead of this request's own (uncacheable) answer: the handler's answer wins.
-    if (own.rendered && resolved.source === 'stale') return this.uncached(res, own.body);
+    if (own.rendered && resolved.source === 'stale')
+      return this.uncached(req, res, own.body, options);
+    // This request's own prepared answer: its data's source, freshness and headers.
+    if (own.rendered && own.body instanceof PreparedResponse)
+      return this.answerPrepared(req, res, own.body, options);
     const { value, source, asOf } = resolved;
-    if (typeof value?.etag !== 'string') {
+    if (!isCachedResponse(value)) {
       await this.cache.delete(key);
       return next.handle();
     }
     this.metrics?.observe('http', source, (performance.now() - started) / 1000);
 
     const ttlSeconds =
-      options.ttl === undefined ? this.policy.ttlFor(keyType) : ttlToSeconds(options.ttl);
-    const personal = wantsUser(options) || this.identityOf(req) !== undefined;
+      value.ttl ??
+      (options.ttl === undefined ? this.policy.ttlFor(keyType) : ttlToSeconds(options.ttl));
+    const personal = this.isPersonal(req, options);
     writeCacheHeaders(res, {
       source,
       etag: value.etag,
@@ -163,11 +172,15 @@ export class HttpCacheInterceptor implements NestInterceptor {
     });
     if (!personal && source !== 'stale')
       this.fastPath?.remember(context, req, key, options, ttlSeconds, value);
+    if (value.text !== undefined) {
+      setHeaders(res, value.headers);
+      res.setHeader('Content-Type', JSON_TYPE);
+    }
     if (matchesIfNoneMatch(req.headers['if-none-match'], value.etag)) {
       res.statusCode = 304;
       return of(undefined);
     }
-    return of(value.body);
+    return of(value.text ?? value.body);
   }
 
   /**
@@ -180,7 +193,8 @@ export class HttpCacheInterceptor implements NestInterceptor {
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
     const query = normalizeQuery(q < 0 ? '' : url.slice(q + 1), options.query);
-    const entity = req.params?.[options.entityParam ?? 'ticker'] ?? '_';
+    const raw = req.params?.[options.entityParam ?? 'ticker'];
+    const entity = raw === undefined ? '_' : (options.normalizeEntity?.(raw) ?? raw);
     const target =
       path.length + query.length > MAX_VERBATIM_CHARS
         ? ['h', sha256(`${path}?${query}`)]
@@ -242,6 +256,7 @@ export class HttpCacheInterceptor implements NestInterceptor {
     context: ExecutionContext,
     next: CallHandler,
     own: { rendered: boolean; body: unknown },
+    options: CacheResponseOptions,
   ): Promise<CachedHttpResponse> {
     const body: unknown = await lastValueFrom(next.handle(), { defaultValue: undefined });
     own.rendered = true;
@@ -250,6 +265,7 @@ export class HttpCacheInterceptor implements NestInterceptor {
       throw new UncacheableResponse(
         'not a cacheable response (status, cookie, stream or empty body)',
       );
+    if (body instanceof PreparedResponse) return this.storedPrepared(body, options);
     let text: string | undefined;
     try {
       text = typeof body === 'string' ? body : JSON.stringify(body);
@@ -265,12 +281,70 @@ export class HttpCacheInterceptor implements NestInterceptor {
     return { body, etag: etagOf(text) };
   }
 
+  /** What is stored of a prepared answer: its text, ETag and replayed headers, for at most its data's freshness. */
+  private storedPrepared(
+    body: PreparedResponse,
+    options: CacheResponseOptions,
+  ): CachedHttpResponse {
+    const { source, maxAgeSeconds } = body.init;
+    if (source === 'stale' || !(maxAgeSeconds >= 1))
+      throw new UncacheableResponse('the data is stale or about to expire');
+    if (body.init.store === false)
+      throw new UncacheableResponse('the handler asked not to store it');
+    const limit = this.cacheOptions?.maxValueBytes;
+    if (limit !== undefined && body.text.length + ENVELOPE_OVERHEAD_CHARS > limit)
+      throw new UncacheableResponse('body is larger than maxValueBytes');
+    const routeTtl = options.ttl === undefined ? undefined : ttlToSeconds(options.ttl);
+    const ttl = Math.floor(
+      routeTtl === undefined ? maxAgeSeconds : Math.min(routeTtl, maxAgeSeconds),
+    );
+    const replay = body.replayHeaders;
+    return { text: body.text, etag: body.etag, ttl, ...(replay ? { headers: { ...replay } } : {}) };
+  }
+
+  /** Answers a handler's own prepared response: its data's source and freshness, its headers, its bytes. */
+  private answerPrepared(
+    req: CacheableRequest,
+    res: CacheableResponse,
+    body: PreparedResponse,
+    options: CacheResponseOptions,
+  ): Observable<unknown> {
+    writeCacheHeaders(res, {
+      source: body.init.source,
+      etag: body.etag,
+      maxAgeSeconds: body.init.maxAgeSeconds,
+      personal: this.isPersonal(req, options),
+      vary: varyHeader(options),
+    });
+    setHeaders(res, body.init.headers);
+    res.setHeader('Content-Type', JSON_TYPE);
+    if (matchesIfNoneMatch(req.headers['if-none-match'], body.etag)) {
+      res.statusCode = 304;
+      return of(undefined);
+    }
+    return of(body.text);
+  }
+
+  /** Whether answers to `req` are per identity (`Cache-Control: private`). */
+  private isPersonal(req: CacheableRequest, options: CacheResponseOptions): boolean {
+    return wantsUser(options) || this.identityOf(req) !== undefined;
+  }
+
   /** Answers this request's own response, not stored. */
-  private uncached(res: CacheableResponse, body: unknown): Observable<unknown> {
+  private uncached(
+    req: CacheableRequest,
+    res: CacheableResponse,
+    body: unknown,
+    options: CacheResponseOptions,
+  ): Observable<unknown> {
+    if (body instanceof PreparedResponse && !res.headersSent)
+      return this.answerPrepared(req, res, body, options);
     if (!res.headersSent) res.setHeader('X-Cache', 'MISS');
     return of(body);
   }
 }
+
+const JSON_TYPE = 'application/json; charset=utf-8';
 
 function headerText(req: CacheableRequest, name: string): string | undefined {
   const v = req.headers[name];
@@ -279,39 +353,4 @@ function headerText(req: CacheableRequest, name: string): string | undefined {
 
 function sha256(text: string): string {
   return createHash('sha256').update(text).digest('base64url');
-}
-
-/**
- * Sorted `name=value` pairs of a query string (repeated names kept, in value order). With
- * `allowed`, a parameter outside it throws `CacheValidationError` naming it.
- */
-export function normalizeQuery(search: string, allowed?: readonly string[]): string {
-  if (!search) return '';
-  const params = [...new URLSearchParams(search)];
-  if (allowed) {
-    for (const [name] of params) {
-      if (!allowed.includes(name)) {
-        const shown = name.slice(0, 64);
-        throw new CacheValidationError(
-          shown,
-          `unknown query parameter '${shown}'${allowed.length ? ` (accepted: ${allowed.join(', ')})` : ''}`,
-        );
-      }
-    }
-  }
-  params.sort(([a, x], [b, y]) => (a < b ? -1 : a > b ? 1 : x < y ? -1 : x > y ? 1 : 0));
-  return params.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&');
-}
-
-function isStreamOrBinary(body: unknown): boolean {
-  if (typeof body !== 'object' || body === null) return false;
-  if (body instanceof StreamableFile || ArrayBuffer.isView(body) || body instanceof ArrayBuffer)
-    return true;
-  if (
-    typeof (body as { pipe?: unknown }).pipe === 'function' ||
-    typeof (body as { getReader?: unknown }).getReader === 'function'
-  )
-    return true;
-  if (typeof Response !== 'undefined' && body instanceof Response) return true;
-  return Symbol.asyncIterator in body;
 }

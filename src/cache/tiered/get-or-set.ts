@@ -238,7 +238,9 @@ export class GetOrSetHandler {
     // The caller gets the value as soon as the factory answers; the L2 write, the bus message and
     // the lock release follow in the background (lock waiters poll L2, so they see the write).
     const work = startFactory(factory).then((value) => {
-      const { raw, entry } = stack.encode(key, value, ttlMs, Date.now());
+      const own = options.ttlOf?.(value);
+      const ms = own === undefined ? ttlMs : stack.ttlMsOf(own, key.type);
+      const { raw, entry } = stack.encode(key, value, ms, Date.now());
       stack.l1.set(key.storageKey, entry);
       stack.track(stack.persist(key.storageKey, raw, entry).finally(release));
       return entry;
@@ -304,7 +306,8 @@ export class GetOrSetHandler {
           throw outcome.kind === 'error'
             ? outcome.error
             : new FactoryTimeoutError(key.storageKey, hardTimeoutMs);
-        await stack.write(key, outcome.value, stack.ttlMsOf(options.ttl, key.type), Date.now());
+        const ttl = options.ttlOf?.(outcome.value) ?? options.ttl;
+        await stack.write(key, outcome.value, stack.ttlMsOf(ttl, key.type), Date.now());
       } catch (e) {
         counters.refreshFailures++;
         stack.log.warn(

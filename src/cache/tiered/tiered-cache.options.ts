@@ -28,6 +28,11 @@ export interface TieredCacheOptions {
 export interface TieredCallOptions {
   /** TTL: seconds, a duration string (`'5m'`) or an absolute `Date`. Default: the key type's TTL. */
   ttl?: TtlInput;
+  /**
+   * The TTL of a value the factory produced, when it depends on the value (e.g. how long the data
+   * it carries stays fresh); `undefined` = `ttl`.
+   */
+  ttlOf?: (value: unknown) => TtlInput | undefined;
   /** Key type (TTL, staleness and stats); default: read from the key's first segment. */
   keyType?: CacheKeyType;
   /** Namespace the key lives in (cleared at once by `clearNamespace`). */
