@@ -207,6 +207,11 @@ export class CacheKeyBuilder {
   priceBarDay(ticker: string, date: string): string {
     return this.build(CacheKeyType.PRICE_BARS, ticker, date);
   }
+
+  /** `price_bars:{ticker}:{YYYY-MM}` — a closed month's bucket of a ticker's daily bars (range cache). */
+  priceBarMonth(ticker: string, month: string): string {
+    return this.build(CacheKeyType.PRICE_BARS, ticker, month);
+  }
   /**
    * `market_data:trades:{signature}:{YYYY-MM-DD}` — a trades query's day index (range cache);
    * with `part`, `…:{YYYY-MM-DD}:{part}` holds that part's trades.

@@ -16,3 +16,4 @@ export type {
 export * from './range-cache.js';
 export * from './day-chunks.js';
 export * from './query-signature.js';
+export * from './fragment-range-cache.js';

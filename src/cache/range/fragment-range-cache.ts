@@ -1,0 +1,276 @@
+import { createHash } from 'node:crypto';
+import { Logger } from '@nestjs/common';
+import type { CacheService } from '../cache.service.js';
+import { RateLimitedLogger, errorSummary } from '../util/rate-limited-logger.js';
+import type { CacheKeyType } from '../keys/cache-key-type.js';
+import type { WriteEntry } from './range-buckets.js';
+import { resolveRangeSettings, type RangeSettings } from './range-cache.options.js';
+import type { RangeFetcher, RangeTtlRules } from './range-cache.options.js';
+import { countCoverage, type RangeCoverage, type RangeResult } from './range-coverage.js';
+import { checkDayRange, contiguousRuns, type IsoDay } from './range-days.js';
+import {
+  foldMonth,
+  fromInlineDay,
+  joinFragments,
+  parseFragment,
+  sliceMonth,
+  type FragmentBucket,
+} from './fragment-bucket.js';
+import { fetchDays } from './fragment-fetch.js';
+import { monthSegments, type MonthSegment } from './month-segments.js';
+
+/** Options of a `FragmentRangeCache`. */
+export interface FragmentRangeCacheOptions<T, S> {
+  /** Key type of every bucket (TTL fallback, staleness, and the range hit/partial/miss counters). */
+  keyType: CacheKeyType;
+  /** Logical key of one day's bucket of `scope` (days of open months, and closed months not folded yet). */
+  dayKey: (scope: S, date: IsoDay) => string;
+  /** Logical key of a closed month's bucket of `scope` (`month` is `YYYY-MM`). */
+  monthKey: (scope: S, month: string) => string;
+  /** The source of a contiguous range; called once per missing contiguous range. */
+  fetch: RangeFetcher<T, S>;
+  /** TTL rules of day and month buckets (closed months take the closed-day TTL). */
+  ttl: RangeTtlRules;
+  /** Longest range accepted, in days. Default 10 000. */
+  maxDays?: number;
+  /** Shape check of one item of a day still stored in the earlier inline layout. */
+  isItem?: (item: unknown) => boolean;
+}
+
+/** A range answered as bytes: the items as one JSON array, and a tag of its content. */
+export interface RangeText extends RangeCoverage {
+  /** The items, in date order, as a JSON array. */
+  json: string;
+  /** Hash of the answer's content, made from its buckets' hashes (for an ETag). */
+  tag: string;
+}
+
+/** What is known of one month of a range once it is read (and its gaps fetched). */
+interface SegmentState {
+  segment: MonthSegment;
+  /** The month's bucket when it is folded (closed months only). */
+  month?: FragmentBucket;
+  /** Without a month bucket: one slot per day of `segment.monthDays` (closed) or `segment.days` (open). */
+  days?: (FragmentBucket | undefined)[];
+  /** Indexes into `days` of the slots filled from the source in this read. */
+  fetched: Set<number>;
+}
+
+/** Most entries written back in one pipeline. */
+const WRITE_BATCH = 1000;
+
+/**
+ * Date-range cache whose closed months are one bucket each, stored as bytes.
+ *
+ * - A closed month (every day before today) lives in one key (`monthKey`), as the serialized
+ *   JSON of its items plus a hash and where each day starts: a five-year range reads about 60
+ *   keys in one batch. The open month stays per day (`dayKey`); the live day gets the short TTL.
+ * - A closed month without its bucket is read per day; missing days are fetched (one source
+ *   call per contiguous gap of the requested days, never more), and once every day of the
+ *   month is known the month is folded into its bucket. A corrupt month bucket is a miss for
+ *   that month only.
+ * - A warm answer is the concatenation of the buckets' fragments (`getText`): nothing is
+ *   parsed or re-serialized, and its `tag` comes from the buckets' hashes. Buckets are checked
+ *   against their hash when read (L1 hands out the same frozen bucket, checked once).
+ */
+export class FragmentRangeCache<T, S = string> {
+  private readonly settings: RangeSettings;
+  private readonly inflight = new Map<string, Promise<RangeText>>();
+  private readonly log = new RateLimitedLogger(new Logger('RangeCache'));
+
+  constructor(
+    private readonly cache: CacheService,
+    private readonly options: FragmentRangeCacheOptions<T, S>,
+  ) {
+    this.settings = resolveRangeSettings(options);
+  }
+
+  /** TTL of `date`'s bucket in seconds: long for closed days, short for today and later. */
+  ttlSecondsFor(date: IsoDay): number {
+    return date < this.settings.today()
+      ? this.settings.closedDaySeconds
+      : this.settings.liveDaySeconds;
+  }
+
+  /**
+   * The range as one JSON array (bytes, not objects). Concurrent calls for the same scope and
+   * range share one read and one fetch per gap (in this process).
+   */
+  getText(scope: S, from: IsoDay, to: IsoDay): Promise<RangeText> {
+    checkDayRange(from, to, this.settings.maxDays);
+    const flightKey = `${this.options.dayKey(scope, from)}|${to}`;
+    const running = this.inflight.get(flightKey);
+    if (running) return running;
+    const work = this.read(scope, from, to).finally(() => this.inflight.delete(flightKey));
+    this.inflight.set(flightKey, work);
+    return work;
+  }
+
+  /** The range as items, in date order (parsed from `getText`). */
+  async getRange(scope: S, from: IsoDay, to: IsoDay): Promise<RangeResult<T>> {
+    const text = await this.getText(scope, from, to);
+    const { status, fetched, totalDays, cachedDays, asOf } = text;
+    return { status, fetched, totalDays, cachedDays, asOf, items: JSON.parse(text.json) as T[] };
+  }
+
+  private async read(scope: S, from: IsoDay, to: IsoDay): Promise<RangeText> {
+    const states = await this.readCached(scope, from, to);
+    const missing: IsoDay[] = [];
+    const slotOf = new Map<IsoDay, [SegmentState, number]>();
+    for (const state of states) {
+      if (state.month) continue;
+      const { segment, days } = state;
+      const offset = segment.closed ? segment.first : 0;
+      segment.days.forEach((day, k) => {
+        if ((days as (FragmentBucket | undefined)[])[offset + k] === undefined) {
+          missing.push(day);
+          slotOf.set(day, [state, offset + k]);
+        }
+      });
+    }
+    const runs = contiguousRuns(missing);
+    let failure: unknown;
+    try {
+      for (const [a, b] of runs)
+        await fetchDays(this.options.fetch, scope, a, b, (day, bucket) => {
+          const [state, slot] = slotOf.get(day) as [SegmentState, number];
+          (state.days as (FragmentBucket | undefined)[])[slot] = bucket;
+          state.fetched.add(slot);
+        });
+    } catch (e) {
+      failure = e;
+    }
+    // What was fetched is written even when a later gap failed.
+    await this.writeBack(scope, states);
+    if (failure !== undefined) throw failure;
+    const totalDays = states.reduce((n, s) => n + s.segment.days.length, 0);
+    const status = missing.length === 0 ? 'hit' : missing.length === totalDays ? 'miss' : 'partial';
+    countCoverage(this.cache.countersOf(this.options.keyType), status);
+    return {
+      status,
+      fetched: runs,
+      totalDays,
+      cachedDays: totalDays - missing.length,
+      ...assemble(from, to, states),
+    };
+  }
+
+  /** One batch for the month keys of closed months and the day keys of open ones; a second for closed months not folded. */
+  private async readCached(scope: S, from: IsoDay, to: IsoDay): Promise<SegmentState[]> {
+    const { dayKey, monthKey } = this.options;
+    const states: SegmentState[] = monthSegments(from, to, this.settings.today()).map(
+      (segment) => ({ segment, fetched: new Set<number>() }),
+    );
+    const keys: string[] = [];
+    for (const { segment } of states)
+      if (segment.closed) keys.push(monthKey(scope, segment.month));
+      else for (const d of segment.days) keys.push(dayKey(scope, d));
+    const raw = await this.cache.pipelineGet<unknown>(keys);
+    const counters = this.cache.countersOf(this.options.keyType);
+    const unfolded: SegmentState[] = [];
+    let at = 0;
+    for (const state of states) {
+      const { segment } = state;
+      if (segment.closed) {
+        const value = raw[at++];
+        state.month = parseFragment(value, segment.monthDays.length);
+        if (value !== undefined && !state.month) counters.corrupt++;
+        if (!state.month) unfolded.push(state);
+      } else {
+        state.days = segment.days.map(() => this.dayOf(raw[at++]));
+      }
+    }
+    if (unfolded.length) {
+      const dayRaw = await this.cache.pipelineGet<unknown>(
+        unfolded.flatMap((s) => s.segment.monthDays.map((d) => dayKey(scope, d))),
+      );
+      at = 0;
+      for (const state of unfolded)
+        state.days = state.segment.monthDays.map(() => this.dayOf(dayRaw[at++]));
+    }
+    return states;
+  }
+
+  /** A stored day (either layout), or undefined; a stored value that is neither is counted corrupt. */
+  private dayOf(value: unknown): FragmentBucket | undefined {
+    if (value === undefined) return undefined;
+    const bucket = parseFragment(value, 1) ?? fromInlineDay(value, this.options.isItem);
+    if (!bucket) this.cache.countersOf(this.options.keyType).corrupt++;
+    return bucket;
+  }
+
+  /** Folds closed months whose every day is now known; writes the other fetched days. Never throws. */
+  private async writeBack(scope: S, states: SegmentState[]): Promise<void> {
+    const { dayKey, monthKey, keyType } = this.options;
+    const today = this.settings.today();
+    const entries: WriteEntry[] = [];
+    for (const state of states) {
+      const { segment, days } = state;
+      if (!days) continue;
+      if (segment.closed && days.every((d) => d !== undefined)) {
+        state.month = foldMonth(days as FragmentBucket[]);
+        entries.push({
+          key: monthKey(scope, segment.month),
+          value: state.month,
+          ttl: this.settings.closedDaySeconds,
+          keyType,
+        });
+        continue;
+      }
+      const dates = segment.closed ? segment.monthDays : segment.days;
+      for (const slot of state.fetched) {
+        const live = dates[slot] >= today;
+        entries.push({
+          key: dayKey(scope, dates[slot]),
+          value: days[slot],
+          ttl: live ? this.settings.liveDaySeconds : this.settings.closedDaySeconds,
+          keyType,
+          maxStalenessSeconds: live ? 0 : undefined,
+        });
+      }
+    }
+    for (let i = 0; i < entries.length; i += WRITE_BATCH) {
+      const batch = entries.slice(i, i + WRITE_BATCH);
+      try {
+        await this.cache.pipelineSet(batch);
+      } catch (err) {
+        this.log.warn(
+          'write',
+          `range cache write-back of ${batch.length} entries failed: ${errorSummary(err)}`,
+        );
+      }
+    }
+  }
+}
+
+/** The answer's JSON, content tag and `asOf` (the oldest bucket's `at`) from the states, in order. */
+function assemble(
+  from: IsoDay,
+  to: IsoDay,
+  states: readonly SegmentState[],
+): { json: string; tag: string; asOf: number } {
+  const pieces: string[] = [];
+  const tag = createHash('sha1').update(`${from}|${to}`);
+  let asOf = Number.POSITIVE_INFINITY;
+  for (const { segment, month, days } of states) {
+    const last = segment.first + segment.days.length - 1;
+    if (month) {
+      pieces.push(sliceMonth(month, segment.first, last));
+      tag.update(`|${month.h}@${segment.first}-${last}`);
+      if (month.at < asOf) asOf = month.at;
+      continue;
+    }
+    const offset = segment.closed ? segment.first : 0;
+    for (let k = 0; k < segment.days.length; k++) {
+      const day = (days as FragmentBucket[])[offset + k];
+      pieces.push(day.b);
+      tag.update(`|${day.h}`);
+      if (day.at < asOf) asOf = day.at;
+    }
+  }
+  return {
+    json: joinFragments(pieces),
+    tag: tag.digest('base64url'),
+    asOf: Number.isFinite(asOf) ? asOf : Date.now(),
+  };
+}

@@ -1,0 +1,226 @@
+/**
+ * FragmentRangeCache against the harness Redis: closed months in one bucket of bytes, the open
+ * month per day, folding when a month closes, delta fetching across months, corrupt buckets,
+ * buckets of the earlier inline layout, and the content tag.
+ */
+import { CacheKeyType } from '../../src/cache/keys/cache-key-type.js';
+import { chunkByDay, type DayChunk } from '../../src/cache/range/day-chunks.js';
+import { hashFragment } from '../../src/cache/range/fragment-bucket.js';
+import { FragmentRangeCache } from '../../src/cache/range/fragment-range-cache.js';
+import { daysOf } from '../../src/cache/range/range-days.js';
+import { testRedis } from '../harness/test-env.js';
+import { createCacheContext, uniquePrefix, type CacheContext } from '../support/cache-context.js';
+
+interface Bar {
+  date: string;
+  close: number;
+}
+
+/** A bar on weekdays (by day number), none at weekends; records every range fetched. */
+class BarSource {
+  readonly calls: Array<[string, string]> = [];
+  failFrom: string | undefined;
+
+  barOf(date: string): Bar | undefined {
+    const weekday = new Date(`${date}T00:00:00Z`).getUTCDay();
+    if (weekday === 0 || weekday === 6) return undefined;
+    return { date, close: Number(date.replaceAll('-', '')) / 1e6 };
+  }
+
+  fetch = (_scope: string, from: string, to: string): AsyncIterable<DayChunk<Bar>> => {
+    this.calls.push([from, to]);
+    return chunkByDay(this.bars(from, to), (b) => b.date);
+  };
+
+  private async *bars(from: string, to: string): AsyncGenerator<Bar> {
+    for (const d of daysOf(from, to)) {
+      if (this.failFrom !== undefined && d >= this.failFrom) throw new Error('source down');
+      const bar = this.barOf(d);
+      if (bar) yield bar;
+    }
+  }
+
+  expected(from: string, to: string): Bar[] {
+    return daysOf(from, to).flatMap((d) => this.barOf(d) ?? []);
+  }
+}
+
+let ctx: CacheContext;
+let today = '2024-06-15';
+
+beforeAll(async () => {
+  ctx = await createCacheContext({ redisUrl: testRedis().url, keyPrefix: uniquePrefix('frc') });
+});
+
+afterAll(async () => {
+  await ctx?.close();
+});
+
+const dayKey = (s: string, d: string) => ctx.cache.keys.build(CacheKeyType.PRICE_BARS, s, d);
+const monthKey = (s: string, m: string) => ctx.cache.keys.build(CacheKeyType.PRICE_BARS, s, m);
+
+function rangeCache(source: BarSource): FragmentRangeCache<Bar, string> {
+  return new FragmentRangeCache<Bar, string>(ctx.cache, {
+    keyType: CacheKeyType.PRICE_BARS,
+    dayKey,
+    monthKey,
+    fetch: source.fetch,
+    ttl: { closedDaySeconds: 3600, liveDaySeconds: 60, today: () => today },
+    isItem: (v) => typeof v === 'object' && v !== null && typeof (v as Bar).close === 'number',
+  });
+}
+
+/** Stored keys of `scope`'s buckets. */
+function storedKeys(scope: string): Promise<string[]> {
+  return ctx.store.keys(`${ctx.cache.keys.prefix}:price_bars:${scope}:*`);
+}
+
+/** TTL left of a logical key, in ms. */
+function ttlMsOf(key: string): Promise<number> {
+  return ctx.store.ttl(`${ctx.cache.keys.prefix}:${key}`);
+}
+
+beforeEach(() => {
+  today = '2024-06-15';
+});
+
+describe('FragmentRangeCache', () => {
+  it('answers a five-year range from about 60 keys, and extending it by one day fetches exactly that day', async () => {
+    const source = new BarSource();
+    const cache = rangeCache(source);
+    const cold = await cache.getText('FIVE', '2019-05-01', '2024-04-30');
+    expect(cold.status).toBe('miss');
+    expect(source.calls).toEqual([['2019-05-01', '2024-04-30']]);
+    expect(JSON.parse(cold.json)).toEqual(source.expected('2019-05-01', '2024-04-30'));
+    // Every month of the range is closed and wholly fetched: one bucket each, no day keys.
+    const months = new Set(daysOf('2019-05-01', '2024-04-30').map((d) => d.slice(0, 7)));
+    expect(months.size).toBe(60);
+    for (const month of months) expect(await ctx.cache.get(monthKey('FIVE', month))).toBeDefined();
+    expect(await storedKeys('FIVE')).toHaveLength(60);
+    expect(await ctx.cache.get(dayKey('FIVE', '2020-03-02'))).toBeUndefined();
+
+    source.calls.length = 0;
+    const warm = await cache.getText('FIVE', '2019-05-01', '2024-04-30');
+    expect(warm.status).toBe('hit');
+    expect(warm.json).toBe(cold.json);
+    expect(source.calls).toEqual([]);
+
+    const longer = await cache.getText('FIVE', '2019-05-01', '2024-05-01');
+    expect(source.calls).toEqual([['2024-05-01', '2024-05-01']]);
+    expect(longer.status).toBe('partial');
+    expect(longer.fetched).toEqual([['2024-05-01', '2024-05-01']]);
+    expect(JSON.parse(longer.json)).toEqual(source.expected('2019-05-01', '2024-05-01'));
+  });
+
+  it('forms a month bucket when the month closes, serving the same bytes as the per-day answer', async () => {
+    const source = new BarSource();
+    const cache = rangeCache(source);
+    today = '2024-05-20';
+    const open = await cache.getText('FOLD', '2024-04-10', '2024-05-19');
+    // May is open: per day; April is closed but known only from the 10th: per day too.
+    expect(await ctx.cache.get(monthKey('FOLD', '2024-05'))).toBeUndefined();
+    expect(await ctx.cache.get(dayKey('FOLD', '2024-05-06'))).toBeDefined();
+    await cache.getText('FOLD', '2024-04-01', '2024-04-09');
+    // April is now wholly known: folded into its bucket on that read.
+    expect(await ctx.cache.get(monthKey('FOLD', '2024-04'))).toBeDefined();
+
+    await cache.getText('FOLD', '2024-05-20', '2024-05-31');
+    today = '2024-06-02';
+    source.calls.length = 0;
+    const closed = await cache.getText('FOLD', '2024-04-10', '2024-05-19');
+    expect(source.calls).toEqual([]);
+    expect(closed.status).toBe('hit');
+    expect(closed.json).toBe(open.json);
+    const may = await ctx.cache.get<{ o: number[]; b: string }>(monthKey('FOLD', '2024-05'));
+    expect(may?.value.o).toHaveLength(32);
+
+    // Served from the month buckets now: still the same bytes, and no day key is read.
+    const again = await cache.getText('FOLD', '2024-04-10', '2024-05-19');
+    expect(again.json).toBe(open.json);
+    expect(again.tag).toBe(closed.tag);
+  });
+
+  it('treats a corrupt month bucket as a miss for that month only', async () => {
+    const source = new BarSource();
+    const cache = rangeCache(source);
+    const first = await cache.getText('BAD', '2023-01-01', '2023-06-30');
+    const counters = ctx.cache.countersOf(CacheKeyType.PRICE_BARS);
+    const sound = (await ctx.cache.get<{ b: string; h: string }>(monthKey('BAD', '2023-03')))
+      ?.value as { b: string; h: string };
+    // Same length, offsets still fit: only the hash tells the bytes were changed.
+    const tampered = { ...sound, b: sound.b.replace('"close":20', '"close":99') };
+    expect(tampered.b).not.toBe(sound.b);
+    for (const planted of [
+      tampered,
+      { at: Date.now(), n: 1, h: 'x', b: '{"date":"2023-03-01","close":0},' },
+      { at: Date.now(), n: 1, h: hashFragment('{"nope":1},'), b: '{"nope":1},', o: [0, 11] },
+      { at: 1e300, n: 0, h: hashFragment(''), b: '', o: new Array(32).fill(0) },
+      'not a bucket',
+    ]) {
+      await ctx.cache.set(monthKey('BAD', '2023-03'), planted, { ttl: 3600 });
+      const before = counters.corrupt;
+      source.calls.length = 0;
+      const again = await cache.getText('BAD', '2023-01-01', '2023-06-30');
+      expect(source.calls).toEqual([['2023-03-01', '2023-03-31']]);
+      expect(again.status).toBe('partial');
+      expect(again.json).toBe(first.json);
+      expect(counters.corrupt).toBe(before + 1);
+      const rewritten = await ctx.cache.get<{ h: string }>(monthKey('BAD', '2023-03'));
+      expect(typeof rewritten?.value.h).toBe('string');
+      expect(rewritten?.value.h).not.toBe('x');
+    }
+  });
+
+  it('serves days of the earlier inline layout without fetching, and refetches one whose bars fail the item check', async () => {
+    const source = new BarSource();
+    const cache = rangeCache(source);
+    today = '2024-06-20';
+    const bar = source.barOf('2024-06-03') as Bar;
+    await ctx.cache.set(dayKey('OLD', '2024-06-03'), { at: Date.now(), items: [bar] }, { ttl: 60 });
+    await ctx.cache.set(
+      dayKey('OLD', '2024-06-04'),
+      { at: Date.now(), items: [null] },
+      { ttl: 60 },
+    );
+    const got = await cache.getText('OLD', '2024-06-03', '2024-06-04');
+    expect(source.calls).toEqual([['2024-06-04', '2024-06-04']]);
+    expect(JSON.parse(got.json)).toEqual(source.expected('2024-06-03', '2024-06-04'));
+  });
+
+  it('writes the days fetched before the source failed, then throws', async () => {
+    const source = new BarSource();
+    const cache = rangeCache(source);
+    await cache.getText('GAP', '2024-02-10', '2024-02-12');
+    source.failFrom = '2024-02-20';
+    await expect(cache.getText('GAP', '2024-02-01', '2024-02-25')).rejects.toThrow('source down');
+    expect(source.calls.slice(1)).toEqual([
+      ['2024-02-01', '2024-02-09'],
+      ['2024-02-13', '2024-02-25'],
+    ]);
+    expect(await ctx.cache.get(dayKey('GAP', '2024-02-05'))).toBeDefined();
+    // A day is complete once a later day arrives. The source (grouped by day) failed before it
+    // handed over the 19th, so the 16th was never known to be complete: not written.
+    expect(await ctx.cache.get(dayKey('GAP', '2024-02-15'))).toBeDefined();
+    expect(await ctx.cache.get(dayKey('GAP', '2024-02-16'))).toBeUndefined();
+    expect(await ctx.cache.get(monthKey('GAP', '2024-02'))).toBeUndefined();
+  });
+
+  it('gives different tags to different contents and the same tag to the same answer', async () => {
+    const source = new BarSource();
+    const cache = rangeCache(source);
+    const a = await cache.getText('TAG', '2023-01-01', '2023-03-31');
+    const b = await cache.getText('TAG', '2023-01-01', '2023-03-31');
+    const c = await cache.getText('TAG', '2023-01-01', '2023-03-30');
+    expect(a.tag).toBe(b.tag);
+    expect(c.tag).not.toBe(a.tag);
+  });
+
+  it('gives the live day the short TTL and the open month per-day keys', async () => {
+    const source = new BarSource();
+    const cache = rangeCache(source);
+    await cache.getText('LIVE', '2024-06-10', '2024-06-15');
+    expect(await ttlMsOf(dayKey('LIVE', '2024-06-15'))).toBeLessThanOrEqual(60_000);
+    expect(await ttlMsOf(dayKey('LIVE', '2024-06-14'))).toBeGreaterThan(60_000);
+    expect(await storedKeys('LIVE')).toHaveLength(6);
+  });
+});
