@@ -3,10 +3,11 @@ import {
   CacheKeyType,
   CacheService,
   CacheTTLPolicy,
-  RangeCache,
+  FragmentRangeCache,
   checkDayRange,
   chunkByDay,
   type RangeResult,
+  type RangeText,
 } from '../cache/index.js';
 import { DataFloor, belowFloorCoverage } from './data-floor.js';
 import { MARKET_SETTINGS, type MarketSettings } from './market.options.js';
@@ -21,24 +22,26 @@ import { isDailyBar } from './value-shapes.js';
 export const ANALYSIS_LOOKBACK_DAYS = 548;
 
 /** Bars of a range with how much of it the cache held. */
-export interface BarsRange {
+export interface BarsRange<R = RangeResult<DailyBar>> {
   ticker: string;
   from: string;
   to: string;
-  result: RangeResult<DailyBar>;
+  result: R;
   /** Seconds a client may reuse the answer: the live-day TTL when the range reaches today, else the bars TTL. */
   maxAgeSeconds: number;
 }
 
 /**
- * Daily bars through the range cache: one bucket per (ticker, day), the bar or an empty marker
- * for a non-trading day; only missing days are fetched, one source call per contiguous gap. A
- * cached day whose items are not bars is corrupt (counted under `price_bars`, fetched again).
+ * Daily bars through the range cache: one bucket per closed month (`price_bars:{ticker}:{YYYY-MM}`)
+ * and per day of the open month (`price_bars:{ticker}:{YYYY-MM-DD}`), stored as JSON bytes;
+ * only missing days are fetched, one source call per contiguous gap. A cached bucket that is not
+ * ours (or a day of the earlier layout holding something other than bars) is corrupt: counted
+ * under `price_bars` and fetched again.
  */
 @Injectable()
 export class BarsService {
   /** The range cache of daily bars (scope: the ticker). */
-  readonly range: RangeCache<DailyBar, string>;
+  readonly range: FragmentRangeCache<DailyBar, string>;
   /** TTL of the live day's bucket, in seconds (≤ the stock-price TTL). */
   readonly liveDayTtlSeconds: number;
   /** Where bars and trades ranges start (the configured earliest date or the source's first day). */
@@ -54,9 +57,10 @@ export class BarsService {
     this.floor = floor ?? new DataFloor(provider, settings);
     const quoteTtl = policy.ttlFor(CacheKeyType.STOCK_PRICE);
     this.liveDayTtlSeconds = Math.min(settings.liveDayTtlSeconds ?? quoteTtl, quoteTtl);
-    this.range = new RangeCache<DailyBar, string>(cache, {
+    this.range = new FragmentRangeCache<DailyBar, string>(cache, {
       keyType: CacheKeyType.PRICE_BARS,
       dayKey: (ticker, date) => cache.keys.priceBarDay(ticker, date),
+      monthKey: (ticker, month) => cache.keys.priceBarMonth(ticker, month),
       fetch: async (ticker, from, to) =>
         chunkByDay(await provider.getDailyBars(ticker, from, to), (bar) => bar.date),
       ttl: {
@@ -89,10 +93,22 @@ export class BarsService {
       to < floor
         ? { ...belowFloorCoverage(), items: [] }
         : await this.range.getRange(ticker, from < floor ? floor : from, to);
-    const maxAgeSeconds =
-      to >= this.settings.today()
-        ? this.liveDayTtlSeconds
-        : this.policy.ttlFor(CacheKeyType.PRICE_BARS);
-    return { ticker, from, to, result, maxAgeSeconds };
+    return { ticker, from, to, result, maxAgeSeconds: this.maxAgeOf(to) };
+  }
+
+  /** `getBars` as bytes: the bars as one JSON array, assembled from the cached fragments, and a tag of its content. */
+  async getBarsText(ticker: string, from: string, to: string): Promise<BarsRange<RangeText>> {
+    const floor = await this.floor.floorOf([ticker]);
+    const result: RangeText =
+      to < floor
+        ? { ...belowFloorCoverage(), json: '[]', tag: 'none' }
+        : await this.range.getText(ticker, from < floor ? floor : from, to);
+    return { ticker, from, to, result, maxAgeSeconds: this.maxAgeOf(to) };
+  }
+
+  private maxAgeOf(to: string): number {
+    return to >= this.settings.today()
+      ? this.liveDayTtlSeconds
+      : this.policy.ttlFor(CacheKeyType.PRICE_BARS);
   }
 }

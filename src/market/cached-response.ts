@@ -1,5 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { applyCacheHeaders, maxAgeSecondsOf, type CacheSource } from '../cache/index.js';
+import { PreparedResponse, maxAgeSecondsOf, type CacheSource } from '../cache/index.js';
 
 /** A response body built from cached data, with where it came from and how long it may be reused. */
 export interface Served<T> {
@@ -26,25 +25,14 @@ export function secondsLeft(source: CacheSource, asOf: number, ttlSeconds: numbe
 }
 
 /**
- * Sends a JSON body built from cached data with `X-Cache`, `ETag` and `Cache-Control` (the
- * library's one header writer, through `applyCacheHeaders`); a matching `If-None-Match` gets 304
- * without a body.
+ * A body built from cached data as a `PreparedResponse` for `HttpCacheInterceptor`: serialized
+ * once, answered (and kept by the HTTP cache no longer than the data stays fresh) with
+ * `X-Cache`, `ETag` and `Cache-Control`; a matching `If-None-Match` gets 304 without a body.
  */
-export function sendServed<T>(req: IncomingMessage, res: ServerResponse, served: Served<T>): void {
-  const body = JSON.stringify(served.body);
-  for (const [name, value] of Object.entries(served.headers ?? {})) res.setHeader(name, value);
-  const { notModified } = applyCacheHeaders(req, res, {
+export function prepared<T>(served: Served<T>): PreparedResponse {
+  return new PreparedResponse(JSON.stringify(served.body), {
     source: served.source,
     maxAgeSeconds: served.maxAgeSeconds,
-    body,
+    headers: served.headers,
   });
-  if (notModified) {
-    res.statusCode = 304;
-    res.end();
-    return;
-  }
-  res.statusCode = 200;
-  res.setHeader('Content-Type', 'application/json; charset=utf-8');
-  res.setHeader('Content-Length', Buffer.byteLength(body));
-  res.end(body);
 }

@@ -4,6 +4,8 @@ import {
   CacheService,
   CacheTTLPolicy,
   CacheValidationError,
+  PreparedResponse,
+  etagOf,
   type Factory,
   type Resolved,
 } from '../cache/index.js';
@@ -157,15 +159,24 @@ export class MarketService {
     );
   }
 
-  /** Daily bars of a range already checked (`BarsService.checkRange`); `X-Cache` HIT only when every day came from the cache. */
-  async getBars(ticker: string, from: string, to: string): Promise<Served<BarsBody>> {
-    const { result, maxAgeSeconds } = await this.bars.getBars(ticker, from, to);
-    return {
-      body: { ticker, from, to, asOf: iso(result.asOf), bars: result.items },
+  /**
+   * Daily bars of a range already checked (`BarsService.checkRange`), as the JSON of a `BarsBody`
+   * assembled from the cached fragments (never parsed), with an ETag made from their hashes.
+   * `X-Cache` HIT only when every day came from the cache; a replay of the cached response
+   * (every day cached by then) says `X-Cache-Coverage: full`.
+   */
+  async getBars(ticker: string, from: string, to: string): Promise<PreparedResponse> {
+    const { result, maxAgeSeconds } = await this.bars.getBarsText(ticker, from, to);
+    const head = JSON.stringify({ ticker, from, to, asOf: iso(result.asOf) });
+    return new PreparedResponse(`${head.slice(0, -1)},"bars":${result.json}}`, {
       source: result.status === 'hit' ? 'l2' : 'factory',
       maxAgeSeconds,
+      etag: etagOf(`${head}\n${result.tag}`),
       headers: { 'X-Cache-Coverage': coverageOf(result.status) },
-    };
+      replayHeaders: { 'X-Cache-Coverage': 'full' },
+      // A range wholly before the data floor answers no bars without reading anything: not kept.
+      store: result.totalDays > 0,
+    });
   }
 
   /**

@@ -1,9 +1,9 @@
-import { Controller, Get, Inject, Param, Query, Req, Res } from '@nestjs/common';
+import { Controller, Get, Inject, Param, Query } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { CacheKeyType, CacheResponse, PreparedResponse } from '../cache/index.js';
 import { ApiCachedGet } from './api-docs.decorators.js';
 import { BarsService } from './bars.service.js';
-import { sendServed } from './cached-response.js';
+import { prepared } from './cached-response.js';
 import {
   AnalysisResponseDto,
   BarsResponseDto,
@@ -22,6 +22,15 @@ import {
 import { KnownTickers } from './known-tickers.js';
 import { MarketService, resolveStatementKind } from './market.service.js';
 
+/** How the `:ticker` of a cached response's URL names its entity: as the routes read it (trimmed, upper-cased). */
+const tickerEntity = (ticker: string): string => ticker.trim().toUpperCase();
+
+/**
+ * Longest a bars response is kept whole, in seconds: every distinct range is its own entry, so
+ * it lives briefly; its days and months stay in the range cache for their own TTLs.
+ */
+export const BARS_RESPONSE_TTL_SECONDS = 300;
+
 /**
  * `GET /api/stocks/:ticker/{price,financials,news,analysis,bars}`. Input is validated (the
  * global ValidationPipe, then cross-field checks here) and the ticker checked against the source
@@ -39,6 +48,7 @@ export class StocksController {
 
   /** Latest quote. */
   @Get(':ticker/price')
+  @CacheResponse({ keyType: CacheKeyType.STOCK_PRICE, normalizeEntity: tickerEntity })
   @ApiOperation({
     summary: 'Latest quote',
     description: 'Cached with the stock-price TTL (300 s by default).',
@@ -47,15 +57,14 @@ export class StocksController {
   async price(
     @Param() params: TickerParamDto,
     @Query() _query: NoQueryDto,
-    @Req() req: IncomingMessage,
-    @Res() res: ServerResponse,
-  ): Promise<void> {
+  ): Promise<PreparedResponse> {
     await this.tickers.assertKnown(params.ticker);
-    sendServed(req, res, await this.market.getPrice(params.ticker));
+    return prepared(await this.market.getPrice(params.ticker));
   }
 
   /** Latest financial statement of a period/quarter. */
   @Get(':ticker/financials')
+  @CacheResponse({ keyType: CacheKeyType.FINANCIAL_DATA, normalizeEntity: tickerEntity })
   @ApiOperation({
     summary: 'Financial statement',
     description:
@@ -65,16 +74,15 @@ export class StocksController {
   async financials(
     @Param() params: TickerParamDto,
     @Query() query: FinancialsQueryDto,
-    @Req() req: IncomingMessage,
-    @Res() res: ServerResponse,
-  ): Promise<void> {
+  ): Promise<PreparedResponse> {
     const kind = resolveStatementKind(query.period, query.quarter);
     await this.tickers.assertKnown(params.ticker);
-    sendServed(req, res, await this.market.getFinancials(params.ticker, kind.period, kind.quarter));
+    return prepared(await this.market.getFinancials(params.ticker, kind.period, kind.quarter));
   }
 
   /** Latest news items of a category. */
   @Get(':ticker/news')
+  @CacheResponse({ keyType: CacheKeyType.NEWS_DATA, normalizeEntity: tickerEntity })
   @ApiOperation({
     summary: 'News',
     description: 'Up to 10 items of the category, newest first; cached with the news TTL (1 h).',
@@ -83,15 +91,14 @@ export class StocksController {
   async news(
     @Param() params: TickerParamDto,
     @Query() query: NewsQueryDto,
-    @Req() req: IncomingMessage,
-    @Res() res: ServerResponse,
-  ): Promise<void> {
+  ): Promise<PreparedResponse> {
     await this.tickers.assertKnown(params.ticker);
-    sendServed(req, res, await this.market.getNews(params.ticker, query.category ?? 'general'));
+    return prepared(await this.market.getNews(params.ticker, query.category ?? 'general'));
   }
 
   /** Computed analysis. */
   @Get(':ticker/analysis')
+  @CacheResponse({ keyType: CacheKeyType.AI_ANALYSIS, normalizeEntity: tickerEntity })
   @ApiOperation({
     summary: 'Computed analysis',
     description:
@@ -101,19 +108,18 @@ export class StocksController {
   async analysis(
     @Param() params: TickerParamDto,
     @Query() query: AnalysisQueryDto,
-    @Req() req: IncomingMessage,
-    @Res() res: ServerResponse,
-  ): Promise<void> {
+  ): Promise<PreparedResponse> {
     await this.tickers.assertKnown(params.ticker);
-    sendServed(
-      req,
-      res,
-      await this.market.getAnalysis(params.ticker, query.type ?? 'comprehensive'),
-    );
+    return prepared(await this.market.getAnalysis(params.ticker, query.type ?? 'comprehensive'));
   }
 
   /** Daily bars of a date range. */
   @Get(':ticker/bars')
+  @CacheResponse({
+    keyType: CacheKeyType.PRICE_BARS,
+    normalizeEntity: tickerEntity,
+    ttl: BARS_RESPONSE_TTL_SECONDS,
+  })
   @ApiOperation({
     summary: 'Daily bars',
     description:
@@ -124,11 +130,9 @@ export class StocksController {
   async dailyBars(
     @Param() params: TickerParamDto,
     @Query() query: BarsQueryDto,
-    @Req() req: IncomingMessage,
-    @Res() res: ServerResponse,
-  ): Promise<void> {
+  ): Promise<PreparedResponse> {
     this.bars.checkRange(query.from, query.to);
     await this.tickers.assertKnown(params.ticker);
-    sendServed(req, res, await this.market.getBars(params.ticker, query.from, query.to));
+    return await this.market.getBars(params.ticker, query.from, query.to);
   }
 }

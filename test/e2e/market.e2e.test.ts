@@ -89,9 +89,11 @@ describe('GET /api/stocks/:ticker/bars (range cache)', () => {
       .set('If-None-Match', etag)
       .expect(304);
     expect(again.text ?? '').toBe('');
+    expect(again.headers['x-cache']).toBe('HIT');
 
+    // The repeated URL is answered from the app's HTTP cache: the range cache is not read again.
     const stats = await http().get('/api/cache/stats').expect(200);
-    expect(stats.body.byKeyType.price_bars.range).toEqual({ hits: 2, partials: 1, misses: 1 });
+    expect(stats.body.byKeyType.price_bars.range).toEqual({ hits: 1, partials: 1, misses: 1 });
   });
 
   it('remembers a range of non-trading days: asked twice, the source is called once', async () => {
