@@ -1,5 +1,6 @@
 /** `npm run bench`: every benchmark section in one run, printed as one Markdown table. */
 import os from 'node:os';
+import { runAppBarsBench } from './app-bars.bench.js';
 import { runCoreBench } from './core.bench.js';
 import { runDeployBench } from './deploy.bench.js';
 import { runFileStoreBench } from './file-store.bench.js';
@@ -14,6 +15,7 @@ const sections: Record<string, () => Promise<BenchRow[]>> = {
   'market-source': runMarketSourceBench,
   range: runRangeBench,
   http: () => runHttpBench(),
+  'http-bars': runAppBarsBench,
   deploy: () => runDeployBench(),
 };
 

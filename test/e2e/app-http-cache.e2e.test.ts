@@ -52,6 +52,13 @@ describe('stock routes on the HTTP cache', () => {
 
     const notModified = await http().get(url).set('If-None-Match', first.headers.etag).expect(304);
     expect(notModified.text ?? '').toBe('');
+    const [stored] = await responseKeys(':MSFT:');
+    expect(stored).toBeDefined();
+    // Every distinct range is its own entry: kept briefly (300 s), while its months stay.
+    const entry = await m.app
+      .get(CacheService)
+      .get<{ ttl: number }>(stored.slice(m.prefix.length + 1));
+    expect(entry?.value.ttl).toBe(300);
     expect(await responseKeys(':MSFT:')).toHaveLength(1);
   });
 
@@ -59,7 +66,7 @@ describe('stock routes on the HTTP cache', () => {
     await http().get('/api/stocks/AMZN/price').expect(200);
     const [responseKey] = await responseKeys(':AMZN:');
     const dataKey = (await keysUnder(m.redis, m.prefix)).find(
-      (k) => k.includes('stock_price:AMZN') && !k.includes(':http:'),
+      (k) => k.includes('stock_price:AMZN') && !k.includes(':http:') && !k.includes('!lock:'),
     ) as string;
     expect(responseKey).toBeDefined();
     expect(dataKey).toBeDefined();
