@@ -4,7 +4,9 @@ import {
   isIsoDay,
   type MarketCacheModuleOptions,
 } from '../src/cache/index.js';
+import { CLOSE_RESERVE_FRACTION } from '../src/health/graceful-drain.js';
 import { envInt } from './edge-config.js';
+import { loadShutdownConfig } from './shutdown-config.js';
 
 /** The app's settings, read from the environment (DESIGN §5), with defaults. */
 export interface AppConfig {
@@ -70,6 +72,11 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
     keyPrefix: env.CACHE_KEY_PREFIX || undefined,
     fileDirectory: env.CACHE_FILE_DIR || undefined,
     apiDailyQuota,
+    // The cache's share of the close reserve (see `GracefulDrain`): a quarter of it (250 ms by
+    // default), leaving the rest to close the connections and the app.
+    shutdownWaitMs: Math.floor(
+      Math.min(1000, loadShutdownConfig(env).timeoutMs * CLOSE_RESERVE_FRACTION) / 4,
+    ),
   };
   for (const k of Object.keys(cache) as (keyof MarketCacheModuleOptions)[])
     if (cache[k] === undefined) delete cache[k];

@@ -13,6 +13,7 @@ import { setDefaultDecoratorCache } from './decorators/cacheable.decorator.js';
 import { CacheKeyBuilder } from './keys/cache-key-builder.js';
 import { CacheTTLPolicy } from './keys/cache-ttl-policy.js';
 import { ConfigurableModuleClass } from './market-cache.module-definition.js';
+import type { ResolvedMarketCacheOptions } from './market-cache.options.js';
 import { MARKET_CACHE_PROVIDERS } from './market-cache.providers.js';
 import { QuotaService } from './quota.service.js';
 import { SessionService } from './session.service.js';
@@ -30,6 +31,7 @@ export class MarketCacheLifecycle implements OnModuleInit, OnApplicationShutdown
     @Inject(TieredCache) private readonly tiered: TieredCache,
     @Inject(CacheService) private readonly cache: CacheService,
     @Inject(MARKET_CACHE_STORE) private readonly store: CacheStore,
+    @Inject(MARKET_CACHE_OPTIONS) private readonly options: ResolvedMarketCacheOptions,
   ) {}
 
   /** Makes this module's cache the default of `@Cacheable` / `@CacheEvict`. */
@@ -42,12 +44,26 @@ export class MarketCacheLifecycle implements OnModuleInit, OnApplicationShutdown
     this.shuttingDown = true;
   }
 
-  /** Stops the bus, waits for background work, then closes the store (last). */
+  /**
+   * Stops the bus, waits for background work (at most `shutdownWaitMs`: a factory stuck on a
+   * slow source never holds the process), then closes the store (last).
+   */
   async onApplicationShutdown(): Promise<void> {
     this.shuttingDown = true;
     setDefaultDecoratorCache(undefined, this.cache);
     await this.tiered.detachBus();
-    await this.tiered.drain();
+    let bound: NodeJS.Timeout | undefined;
+    const settled = await Promise.race([
+      this.tiered.drain().then(() => true),
+      new Promise<false>(
+        (resolve) => (bound = setTimeout(resolve, this.options.shutdownWaitMs, false)),
+      ),
+    ]);
+    clearTimeout(bound);
+    if (!settled)
+      this.logger.warn(
+        `background cache work still running after ${this.options.shutdownWaitMs} ms: abandoned`,
+      );
     await this.store.disconnect();
     this.logger.log('cache connections closed');
   }

@@ -195,6 +195,16 @@ export class MarketCacheModuleOptions {
   @IsBoolean()
   redisRequired?: boolean;
 
+  /**
+   * Longest the module waits at shutdown for its background work (late factory results, stale
+   * refreshes and their writes) before it closes the store, in milliseconds; work still running
+   * then is abandoned (its write is lost; nothing else is). Default 1000.
+   */
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  shutdownWaitMs?: number;
+
   /** Id of this instance on the invalidation bus. Default: random. */
   @IsOptional()
   @IsString()
@@ -221,6 +231,7 @@ export const MARKET_CACHE_DEFAULTS = {
   maxValueBytes: 4 * 1024 * 1024,
   apiDailyQuota: 1000,
   redisRequired: false,
+  shutdownWaitMs: 1000,
 } as const satisfies MarketCacheModuleOptions;
 
 /** Options after validation, with every default filled in. */
@@ -281,6 +292,7 @@ export function resolveOptions(
     maxValueBytes: input.maxValueBytes ?? MARKET_CACHE_DEFAULTS.maxValueBytes,
     apiDailyQuota: input.apiDailyQuota ?? MARKET_CACHE_DEFAULTS.apiDailyQuota,
     redisRequired: input.redisRequired ?? MARKET_CACHE_DEFAULTS.redisRequired,
+    shutdownWaitMs: input.shutdownWaitMs ?? MARKET_CACHE_DEFAULTS.shutdownWaitMs,
   };
 }
 
@@ -314,6 +326,7 @@ const KNOWN: ReadonlySet<string> = new Set([
   'apiDailyQuota',
   'redisRequired',
   'instanceId',
+  'shutdownWaitMs',
   'isGlobal',
 ]);
 
