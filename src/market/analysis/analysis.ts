@@ -1,5 +1,6 @@
 /** Rule-based stock analysis over daily bars: indicators, a buy/sell/hold signal with reasons, a summary. */
 import type { DailyBar } from '../providers/market-data.provider.js';
+import { closeInstantOf } from '../providers/trading-calendar.js';
 import {
   type BollingerValue,
   type MacdValue,
@@ -83,6 +84,7 @@ export function computeAnalysis(
   ticker: string,
   bars: readonly DailyBar[],
   type: AnalysisType,
+  now: number = Date.now(),
 ): StockAnalysis {
   const ordered = isDateOrdered(bars)
     ? bars
@@ -181,7 +183,7 @@ export function computeAnalysis(
     signal,
     score,
     reasons,
-    summary: summarize(ticker, type, signal, score, votes.length, last, ordered, indicators),
+    summary: summarize(ticker, type, signal, score, votes.length, last, ordered, indicators, now),
   };
 }
 
@@ -194,10 +196,17 @@ function summarize(
   last: number | null,
   bars: readonly DailyBar[],
   ind: AnalysisIndicators,
+  now: number,
 ): string {
   if (last === null)
     return `${ticker}: no price history, so no ${type.replace('_', '-')} view (hold).`;
-  const parts = [`${ticker} closed at ${price(last)} on ${bars[bars.length - 1].date}.`];
+  const day = bars[bars.length - 1].date;
+  // A day whose session has not closed yet is never called closed.
+  const parts = [
+    closeInstantOf(day) <= now
+      ? `${ticker} closed at ${price(last)} on ${day}.`
+      : `${ticker} traded at ${price(last)} on ${day} (the session is still open).`,
+  ];
   const verdict =
     signal === 'buy'
       ? 'leans bullish (buy)'

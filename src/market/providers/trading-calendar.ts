@@ -13,6 +13,11 @@ import { MarketDataError } from './market-data.errors.js';
 
 const DAY_MS = 86_400_000;
 
+/** The instant (epoch ms) a trading day's session closes: 21:00 UTC, as the sources stamp their bars and quotes. */
+export function closeInstantOf(date: string): number {
+  return Date.parse(`${date}T21:00:00.000Z`);
+}
+
 /** True when `date` is a real calendar date written `YYYY-MM-DD`. */
 export function isIsoDate(date: string): boolean {
   // Untyped input (a JSON body) may be no string: it is read as its text, as a RegExp would.

@@ -3,7 +3,13 @@
  * cached in memory, so a day's bar never depends on the range asked; and quotes built from bars.
  */
 import type { DailyBar, Quote } from '../market-data.provider.js';
-import { addDays, toDayNumber, tradingDayCount, tradingDays } from '../trading-calendar.js';
+import {
+  addDays,
+  closeInstantOf,
+  toDayNumber,
+  tradingDayCount,
+  tradingDays,
+} from '../trading-calendar.js';
 import { hashString, mulberry32, normal, round } from './seeded-random.js';
 import { tickerProfile } from './ticker-profiles.js';
 
@@ -126,12 +132,16 @@ export function latestBars(ticker: string, date: string): DailyBar[] {
   return syntheticBars(ticker, addDays(date, -10), date).slice(-2);
 }
 
-/** Builds a quote from the latest bar and the one before it; `asOf` is the day's close (21:00 UTC). */
+/**
+ * Builds a quote from the latest bar and the one before it; `asOf` is the day's close (21:00 UTC),
+ * or `now` while that day is still open: a quote is never stamped later than it was made.
+ */
 export function quoteFromBars(
   ticker: string,
   currency: string,
   latest: DailyBar,
   previous: DailyBar | undefined,
+  now: number = Date.now(),
 ): Quote {
   const previousClose = previous ? previous.close : latest.open;
   const change = round(latest.close - previousClose, 4);
@@ -146,6 +156,6 @@ export function quoteFromBars(
     changePercent: previousClose === 0 ? 0 : round((change / previousClose) * 100, 2),
     volume: latest.volume,
     currency,
-    asOf: `${latest.date}T21:00:00.000Z`,
+    asOf: new Date(Math.min(closeInstantOf(latest.date), now)).toISOString(),
   };
 }
