@@ -10,6 +10,7 @@ import {
   type RangeText,
 } from '../cache/index.js';
 import { DataFloor, belowFloorCoverage } from './data-floor.js';
+import { DataThrough } from './data-through.js';
 import { MARKET_SETTINGS, type MarketSettings } from './market.options.js';
 import {
   MARKET_DATA_PROVIDER,
@@ -29,6 +30,11 @@ export interface BarsRange<R = RangeResult<DailyBar>> {
   result: R;
   /** Seconds a client may reuse the answer: the live-day TTL when the range reaches today, else the bars TTL. */
   maxAgeSeconds: number;
+  /**
+   * Set when the range goes past the last day the source holds (`DataThrough`): that day. Days
+   * after it were neither fetched nor cached: they are not known yet.
+   */
+  dataThrough?: string;
 }
 
 /**
@@ -46,6 +52,8 @@ export class BarsService {
   readonly liveDayTtlSeconds: number;
   /** Where bars and trades ranges start (the configured earliest date or the source's first day). */
   private readonly floor: DataFloor;
+  /** How far the source's bars go. */
+  private readonly through: DataThrough;
 
   constructor(
     @Inject(CacheService) cache: CacheService,
@@ -53,8 +61,10 @@ export class BarsService {
     @Inject(MARKET_DATA_PROVIDER) provider: MarketDataProvider,
     @Inject(MARKET_SETTINGS) private readonly settings: MarketSettings,
     @Optional() @Inject(DataFloor) floor?: DataFloor,
+    @Optional() @Inject(DataThrough) through?: DataThrough,
   ) {
     this.floor = floor ?? new DataFloor(provider, settings);
+    this.through = through ?? new DataThrough(provider, settings);
     const quoteTtl = policy.ttlFor(CacheKeyType.STOCK_PRICE);
     this.liveDayTtlSeconds = Math.min(settings.liveDayTtlSeconds ?? quoteTtl, quoteTtl);
     this.range = new FragmentRangeCache<DailyBar, string>(cache, {
@@ -88,22 +98,44 @@ export class BarsService {
    * the floor, and a range wholly before it answers no bars (coverage `hit`, nothing fetched).
    */
   async getBars(ticker: string, from: string, to: string): Promise<BarsRange> {
-    const floor = await this.floor.floorOf([ticker]);
-    const result: RangeResult<DailyBar> =
-      to < floor
-        ? { ...belowFloorCoverage(), items: [] }
-        : await this.range.getRange(ticker, from < floor ? floor : from, to);
-    return { ticker, from, to, result, maxAgeSeconds: this.maxAgeOf(to) };
+    const known = await this.knownSpan(ticker, from, to);
+    const result: RangeResult<DailyBar> = known.empty
+      ? { ...belowFloorCoverage(), items: [] }
+      : await this.range.getRange(ticker, known.from, known.to);
+    return { ticker, from, to, result, maxAgeSeconds: this.maxAgeOf(to), ...known.through };
   }
 
   /** `getBars` as bytes: the bars as one JSON array, assembled from the cached fragments, and a tag of its content. */
   async getBarsText(ticker: string, from: string, to: string): Promise<BarsRange<RangeText>> {
-    const floor = await this.floor.floorOf([ticker]);
-    const result: RangeText =
-      to < floor
-        ? { ...belowFloorCoverage(), json: '[]', tag: 'none' }
-        : await this.range.getText(ticker, from < floor ? floor : from, to);
-    return { ticker, from, to, result, maxAgeSeconds: this.maxAgeOf(to) };
+    const known = await this.knownSpan(ticker, from, to);
+    const result: RangeText = known.empty
+      ? { ...belowFloorCoverage(), json: '[]', tag: 'none' }
+      : await this.range.getText(ticker, known.from, known.to);
+    return { ticker, from, to, result, maxAgeSeconds: this.maxAgeOf(to), ...known.through };
+  }
+
+  /**
+   * The part of `[from, to]` the source can answer: from the floor (`DataFloor`) to the last day
+   * it holds (`DataThrough`); `empty` when none of the range is in it.
+   */
+  private async knownSpan(
+    ticker: string,
+    from: string,
+    to: string,
+  ): Promise<{ from: string; to: string; empty: boolean; through?: { dataThrough: string } }> {
+    const [floor, last] = await Promise.all([
+      this.floor.floorOf([ticker]),
+      this.through.barsThrough(ticker),
+    ]);
+    const start = from < floor ? floor : from;
+    const beyond = last !== undefined && last < to;
+    const end = beyond ? last : to;
+    return {
+      from: start,
+      to: end,
+      empty: to < floor || end < start,
+      ...(beyond ? { through: { dataThrough: last } } : {}),
+    };
   }
 
   private maxAgeOf(to: string): number {

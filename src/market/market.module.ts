@@ -18,6 +18,7 @@ import {
 } from './market.options.js';
 import { MarketService } from './market.service.js';
 import { DataFloor } from './data-floor.js';
+import { DataThrough } from './data-through.js';
 import { MARKET_DATA_PROVIDER, type MarketDataProvider } from './providers/market-data.provider.js';
 import { PostgresMarketDataProvider, toMarketDataError } from './providers/postgres.provider.js';
 import { migrate } from './providers/postgres/schema.js';
@@ -96,6 +97,7 @@ export class MarketModule {
         MarketDataLifecycle,
         KnownTickers,
         DataFloor,
+        DataThrough,
         BarsService,
         MarketService,
         TradesService,

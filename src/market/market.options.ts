@@ -17,6 +17,11 @@ export interface MarketModuleOptions {
   streamRetryAfterSeconds?: number;
   /** How long a ticker's first available day, asked of the source, is reused, in ms. Default 3 600 000 (1 hour). */
   floorCacheMs?: number;
+  /**
+   * How long a ticker's last loaded day of bars, asked of the source, is reused, in ms: bars loaded
+   * into the source later show up within this bound. Default 60 000 (under the stock-price TTL).
+   */
+  dataThroughCacheMs?: number;
 }
 
 /** Settings the market services read (injection token `MARKET_SETTINGS`). */
@@ -45,6 +50,8 @@ export interface MarketSettings {
   earliestDate: string;
   /** How long a ticker's first available day is reused, in ms. */
   floorCacheMs: number;
+  /** How long a ticker's last loaded day of bars is reused, in ms. */
+  dataThroughCacheMs: number;
 }
 
 /** Default of `maxConcurrentStreams` (env `MAX_CONCURRENT_STREAMS`). */
@@ -74,5 +81,6 @@ export function marketSettings(
     streamRetryAfterSeconds: options.streamRetryAfterSeconds ?? 1,
     earliestDate: config.marketEarliestDate ?? DEFAULT_MARKET_EARLIEST_DATE,
     floorCacheMs: options.floorCacheMs ?? 3_600_000,
+    dataThroughCacheMs: options.dataThroughCacheMs ?? 60_000,
   };
 }

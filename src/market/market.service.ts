@@ -166,16 +166,21 @@ export class MarketService {
    * (every day cached by then) says `X-Cache-Coverage: full`.
    */
   async getBars(ticker: string, from: string, to: string): Promise<PreparedResponse> {
-    const { result, maxAgeSeconds } = await this.bars.getBarsText(ticker, from, to);
+    const { result, maxAgeSeconds, dataThrough } = await this.bars.getBarsText(ticker, from, to);
     const head = JSON.stringify({ ticker, from, to, asOf: iso(result.asOf) });
+    const coverage = { 'X-Cache-Coverage': coverageOf(result.status) };
     return new PreparedResponse(`${head.slice(0, -1)},"bars":${result.json}}`, {
       source: result.status === 'hit' ? 'l2' : 'factory',
-      maxAgeSeconds,
+      // Past the source's last loaded day the answer may grow soon: reusable only briefly.
+      maxAgeSeconds: dataThrough
+        ? Math.min(maxAgeSeconds, Math.floor(this.settings.dataThroughCacheMs / 1000))
+        : maxAgeSeconds,
       etag: etagOf(`${head}\n${result.tag}`),
-      headers: { 'X-Cache-Coverage': coverageOf(result.status) },
+      headers: dataThrough ? { ...coverage, 'X-Data-Through': dataThrough } : coverage,
       replayHeaders: { 'X-Cache-Coverage': 'full' },
-      // A range wholly before the data floor answers no bars without reading anything: not kept.
-      store: result.totalDays > 0,
+      // Not kept whole: a range wholly before the floor (nothing was read), or one reaching past
+      // the last loaded day (its answer grows once the source loads more).
+      store: result.totalDays > 0 && dataThrough === undefined,
     });
   }
 

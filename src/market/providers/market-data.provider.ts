@@ -144,6 +144,13 @@ export interface MarketDataProvider {
    * (or unknown) is absent. Not counted in `getCallCounts`. Absent method: the configured floor alone applies.
    */
   firstDays?(tickers: string[]): Promise<Map<string, IsoDate>>;
+
+  /**
+   * The last day whose bars the source holds, per ticker (tickers without bars absent): days
+   * after it are not known yet (not loaded), which is not the same as "no trading". Sources that
+   * always hold every day up to today leave it out.
+   */
+  lastBarDays?(tickers: string[]): Promise<Map<string, IsoDate>>;
   /** Number of calls made to each public data method since creation or the last reset. */
   getCallCounts(): Record<string, number>;
   /** Sets every call counter back to zero. */

@@ -19,6 +19,7 @@ import { openProviderPool, type PostgresProviderOptions } from './postgres/postg
 import {
   BARS_SQL,
   FIRST_DAYS_SQL,
+  LAST_BAR_DAYS_SQL,
   FINANCIALS_SQL,
   KNOWN_TICKERS_SQL,
   NEWS_SQL,
@@ -95,6 +96,17 @@ export class PostgresMarketDataProvider implements MarketDataProvider {
       tickers,
     ]);
     for (const r of rows) if (r.first) out.set(r.ticker, r.first);
+    return out;
+  }
+
+  /** Last day with a stored bar of each ticker (one query; tickers without bars absent). */
+  async lastBarDays(tickers: string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    if (tickers.length === 0) return out;
+    const rows = await this.query<{ ticker: string; last: string | null }>(LAST_BAR_DAYS_SQL, [
+      tickers,
+    ]);
+    for (const r of rows) if (r.last) out.set(r.ticker, r.last);
     return out;
   }
 
