@@ -90,7 +90,10 @@ describeWithPostgres('market routes on the PostgreSQL source', () => {
 
   it('answers price, financials, news and analysis from the database', async () => {
     const price = await http().get('/api/stocks/AAPL/price').expect(200);
-    expect(price.body.quote).toEqual(await m.provider.getQuote('AAPL'));
+    // The same quote; its asOf is when it was taken (the cached one's, never later than now).
+    const fresh = await m.provider.getQuote('AAPL');
+    expect({ ...price.body.quote, asOf: 'x' }).toEqual({ ...fresh, asOf: 'x' });
+    expect(Date.parse(price.body.quote.asOf)).toBeLessThanOrEqual(Date.parse(fresh.asOf));
     const fin = await http().get('/api/stocks/AAPL/financials?period=annual').expect(200);
     expect(fin.body.statement).toEqual(await m.provider.getFinancials('AAPL', 'annual', 'FY'));
     const q = await http().get('/api/stocks/AAPL/financials?quarter=Q2').expect(200);
