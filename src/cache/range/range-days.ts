@@ -35,7 +35,7 @@ export function dayOfNumber(n: number): IsoDay {
 
 /** Today's date in UTC from the system clock. */
 export function todayUtcDay(): IsoDay {
-  return new Date().toISOString().slice(0, 10);
+  return new Date(Date.now()).toISOString().slice(0, 10);
 }
 
 /** Every calendar day of `[from, to]`, inclusive, in order (built by counting, no Date per day). */
