@@ -309,7 +309,10 @@ describe('GET /api/stocks/:ticker/{price,financials,news,analysis}', () => {
         .expect(304);
     }
     const price = await http().get('/api/stocks/JPM/price').expect(200);
-    expect(price.body.quote).toEqual(await m.provider.getQuote('JPM'));
+    // The same quote; its asOf is when it was taken (before the close: the cached one's, earlier).
+    const fresh = await m.provider.getQuote('JPM');
+    expect({ ...price.body.quote, asOf: 'x' }).toEqual({ ...fresh, asOf: 'x' });
+    expect(Date.parse(price.body.quote.asOf)).toBeLessThanOrEqual(Date.parse(fresh.asOf));
     const fin = await http()
       .get('/api/stocks/JPM/financials?period=quarterly&quarter=Q3')
       .expect(200);
