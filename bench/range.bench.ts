@@ -8,7 +8,8 @@
  * PostgreSQL does not answer).
  * `range-trades`: one month of trades for 25 tickers (≈ 100 000 trades) through `TradesService`
  * as NDJSON text, cold vs warm (and warm with events), with the peak RSS sampled every 5 ms
- * while streaming, and three months from Redis to show the memory does not grow with the range.
+ * while streaming, three months from Redis to show the memory does not grow with the range, and
+ * the same month read from PostgreSQL and written as NDJSON (`trades-postgres.ts`).
  * Run alone: `node --expose-gc --import tsx bench/range.bench.ts` (`--expose-gc` steadies the
  * memory baselines; `npx tsx bench/range.bench.ts` works too).
  */
@@ -26,7 +27,7 @@ import {
 } from '../src/cache/market-cache.options.js';
 import { RedisCache } from '../src/cache/stores/redis/redis-cache.js';
 import { BarsService } from '../src/market/bars.service.js';
-import { marketSettings } from '../src/market/market.options.js';
+import { marketSettings, type MarketSettings } from '../src/market/market.options.js';
 import { ensureDatabase } from '../src/market/providers/postgres/database.js';
 import { migrate } from '../src/market/providers/postgres/schema.js';
 import { DEFAULT_TICKERS } from '../src/market/providers/synthetic-data.js';
@@ -37,6 +38,13 @@ import { TradesService } from '../src/market/trades.service.js';
 import { RedisServerProcess } from '../test/harness/redis-server.js';
 import { measure, runBenchScript, type BenchRow } from './lib.js';
 import { runMarketSourceBench } from './market-source.bench.js';
+import {
+  TRADES_SCHEMA,
+  countNdjson,
+  digestNdjson,
+  openPostgresTrades,
+  type PostgresTrades,
+} from './trades-postgres.js';
 
 const BARS = 'range-bars';
 const TRADES = 'range-trades';
@@ -47,6 +55,8 @@ const BENCH_DB_URL =
   process.env.MARKET_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/market_cache_bench';
 const TRADE_TICKERS = DEFAULT_TICKERS.slice(0, 25);
 const TRADES_PER_TICKER_DAY = 200;
+const TRADES_FROM = '2024-06-01';
+const TRADES_TO = '2024-06-30';
 
 /** A cache stack on `url` built without Nest DI (tsx emits no decorator metadata). */
 async function cacheStack(url: string, extra: MarketCacheModuleOptions = {}) {
@@ -252,93 +262,157 @@ export async function runRangeBench(): Promise<BenchRow[]> {
           row.note = `${(row.opsPerSec / pg[0].opsPerSec).toFixed(1)}× postgres direct; ${row.note ?? ''}`;
 
     // 2. Trades: one month, 25 tickers, NDJSON text.
-    const tradesSource = new SyntheticMarketDataProvider({
-      latencyMs: LATENCY_MS,
-      tradesPerTickerDay: TRADES_PER_TICKER_DAY,
-      today: () => today,
-    });
-    const trades = new TradesService(withL1.cache, withL1.policy, tradesSource, settings);
-    const tradesRedis = new TradesService(
-      redisOnly.cache,
-      redisOnly.policy,
-      tradesSource,
-      settings,
-    );
-    const query = { filters: { tickers: TRADE_TICKERS }, from: '2024-06-01', to: '2024-06-30' };
-    const emptyTrades = async () => {
-      await withL1.cache.flushPattern('market_data:*');
-      withL1.tiered.l1.clear();
-    };
-    const stream =
-      (service: TradesService, includeEvents = false, q = query) =>
-      async () => {
-        const answer = await service.open({ ...q, includeEvents });
-        let bytes = 0;
-        let lines = 0;
-        for await (const text of answer.chunks()) {
-          bytes += text.length;
-          for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) lines++;
-        }
-        return { bytes, trades: lines - 1, cached: answer.meta.cached };
-      };
-    const probe = await stream(trades)();
-    const mb = (n: number) => `${(n / 2 ** 20).toFixed(1)} MB`;
-    const withRss = async (
-      name: string,
-      ops: number,
-      setup: () => Promise<unknown>,
-      op: () => Promise<unknown>,
-      size = probe,
-    ): Promise<BenchRow> => {
-      collectGarbage();
-      const base = process.memoryUsage();
-      const sampler = memorySampler();
-      const row = await timedWithSetup(TRADES, name, ops, setup, op);
-      const peak = sampler.stop();
-      const rss = `peak RSS ${mb(peak.rss)} (+${mb(Math.max(0, peak.rss - base.rss))})`;
-      const heap = `heap +${mb(Math.max(0, peak.heap - base.heapUsed))}`;
-      return { ...row, note: `${rss}, ${heap}; ${size.trades} trades, ${mb(size.bytes)} NDJSON` };
-    };
-    rows.push(
-      await withRss(
-        `cold: source (${LATENCY_MS} ms/call) + write-back`,
-        3,
-        emptyTrades,
-        stream(trades),
-      ),
-    );
-    await stream(trades)();
-    tradesSource.resetCallCounts();
-    rows.push(
-      await withRss('warm: Redis only (L1 off)', 5, async () => undefined, stream(tradesRedis)),
-    );
-    rows.push(await withRss('warm: L1 + Redis', 5, async () => undefined, stream(trades)));
-    rows.push(
-      await withRss(
-        'warm + includeEvents (source, per 1000 trades)',
-        2,
-        async () => undefined,
-        stream(trades, true),
-      ),
-    );
-    if (tradesSource.getCallCounts().streamTrades !== 0)
-      throw new Error('warm trades called the source');
-    // A range three times longer streams in about the same memory: nothing holds the whole range.
-    const quarter = { ...query, from: '2024-04-01' };
-    const quarterSize = await stream(tradesRedis, false, quarter)();
-    rows.push(
-      await withRss(
-        'warm: Redis only (L1 off), 3 months',
-        2,
-        async () => undefined,
-        stream(tradesRedis, false, quarter),
-        quarterSize,
-      ),
-    );
+    rows.push(...(await tradesRows(withL1, redisOnly, settings, today)));
   } finally {
     await withL1.close();
     await redisOnly.close();
     await server.stop();
+  }
+  return rows;
+}
+
+type BenchStack = Awaited<ReturnType<typeof cacheStack>>;
+
+/**
+ * The `range-trades` rows: one month of trades for 25 tickers through `TradesService` as NDJSON
+ * text — cold, warm from Redis only (L1 off), warm with L1, warm with events, three months from
+ * Redis — then the same month read from PostgreSQL and written as NDJSON (provider and one plain
+ * SELECT; see `trades-postgres.ts`), each with its peak RSS. PostgreSQL lines run last, so their
+ * memory never raises the cached lines' peaks; the warm lines carry their ratio to both.
+ */
+async function tradesRows(
+  withL1: BenchStack,
+  redisOnly: BenchStack,
+  settings: MarketSettings,
+  today: string,
+): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
+  const tradesSource = new SyntheticMarketDataProvider({
+    latencyMs: LATENCY_MS,
+    tradesPerTickerDay: TRADES_PER_TICKER_DAY,
+    today: () => today,
+  });
+  const trades = new TradesService(withL1.cache, withL1.policy, tradesSource, settings);
+  const tradesRedis = new TradesService(redisOnly.cache, redisOnly.policy, tradesSource, settings);
+  const query = { filters: { tickers: TRADE_TICKERS }, from: TRADES_FROM, to: TRADES_TO };
+  const emptyTrades = async () => {
+    await withL1.cache.flushPattern('market_data:*');
+    withL1.tiered.l1.clear();
+  };
+  const stream =
+    (service: TradesService, includeEvents = false, q = query) =>
+    async () => {
+      const answer = await service.open({ ...q, includeEvents });
+      const { bytes, lines } = await countNdjson(answer.chunks());
+      return { bytes, trades: lines - 1 };
+    };
+  const probe = await stream(trades)();
+  const mb = (n: number) => `${(n / 2 ** 20).toFixed(1)} MB`;
+  const withRss = async (
+    name: string,
+    ops: number,
+    setup: () => Promise<unknown>,
+    op: () => Promise<unknown>,
+    size = probe,
+  ): Promise<BenchRow> => {
+    collectGarbage();
+    const base = process.memoryUsage();
+    const sampler = memorySampler();
+    const row = await timedWithSetup(TRADES, name, ops, setup, op);
+    const peak = sampler.stop();
+    const rss = `peak RSS ${mb(peak.rss)} (+${mb(Math.max(0, peak.rss - base.rss))})`;
+    const heap = `heap +${mb(Math.max(0, peak.heap - base.heapUsed))}`;
+    return { ...row, note: `${rss}, ${heap}; ${size.trades} trades, ${mb(size.bytes)} NDJSON` };
+  };
+  rows.push(
+    await withRss(
+      `cold: source (${LATENCY_MS} ms/call) + write-back`,
+      3,
+      emptyTrades,
+      stream(trades),
+    ),
+  );
+  await stream(trades)();
+  tradesSource.resetCallCounts();
+  const warmRedis = await withRss(
+    'warm: Redis only (L1 off)',
+    20,
+    async () => undefined,
+    stream(tradesRedis),
+  );
+  const warmL1 = await withRss('warm: L1 + Redis', 20, async () => undefined, stream(trades));
+  rows.push(warmRedis, warmL1);
+  rows.push(
+    await withRss(
+      'warm + includeEvents (source, per 1000 trades)',
+      2,
+      async () => undefined,
+      stream(trades, true),
+    ),
+  );
+  if (tradesSource.getCallCounts().streamTrades !== 0)
+    throw new Error('warm trades called the source');
+  // A range three times longer streams in about the same memory: nothing holds the whole range.
+  const quarter = { ...query, from: '2024-04-01' };
+  const quarterSize = await stream(tradesRedis, false, quarter)();
+  rows.push(
+    await withRss(
+      'warm: Redis only (L1 off), 3 months',
+      5,
+      async () => undefined,
+      stream(tradesRedis, false, quarter),
+      quarterSize,
+    ),
+  );
+
+  // The same month from PostgreSQL, written as NDJSON (the answer without the meta line).
+  let pg: PostgresTrades | undefined;
+  try {
+    pg = await openPostgresTrades(BENCH_DB_URL, {
+      tickers: TRADE_TICKERS,
+      from: TRADES_FROM,
+      to: TRADES_TO,
+      tradesPerTickerDay: TRADES_PER_TICKER_DAY,
+      today,
+    });
+    const db = pg;
+    // The same trades in the same order: the same bytes as the cached answer after its meta line.
+    const cached = await trades.open(query);
+    const expected = await digestNdjson(cached.chunks(), 1);
+    const sized = async (chunks: () => AsyncGenerator<string>) => {
+      const got = await digestNdjson(chunks(), 0);
+      if (got.sha256 !== expected.sha256)
+        throw new Error(`PostgreSQL answered other bytes (${got.bytes} vs ${expected.bytes})`);
+      return { bytes: got.bytes, trades: probe.trades };
+    };
+    const viaProvider = await withRss(
+      'postgres: provider streamTrades (keyset pages), NDJSON',
+      5,
+      async () => undefined,
+      () => countNdjson(db.viaProvider()),
+      await sized(db.viaProvider),
+    );
+    const plain = await withRss(
+      'postgres: one plain SELECT, NDJSON',
+      5,
+      async () => undefined,
+      () => countNdjson(db.plainQuery()),
+      await sized(db.plainQuery),
+    );
+    const where = `${db.count} trades in ${TRADES_SCHEMA} (market_cache_bench); same bytes as the cached answer`;
+    viaProvider.note = `${viaProvider.note}; ${where}; the baseline of the ratios`;
+    plain.note = `${plain.note}; ${where}`;
+    rows.push(viaProvider, plain);
+    for (const row of [warmRedis, warmL1])
+      row.note =
+        `${(row.opsPerSec / viaProvider.opsPerSec).toFixed(1)}× postgres provider, ` +
+        `${(row.opsPerSec / plain.opsPerSec).toFixed(1)}× one SELECT; ${row.note ?? ''}`;
+  } catch (err) {
+    console.warn(
+      `range bench: PostgreSQL trades rows skipped (${err instanceof Error ? err.message : String(err)})`,
+    );
+  } finally {
+    await pg?.close();
   }
   return rows;
 }

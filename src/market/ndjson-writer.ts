@@ -87,6 +87,45 @@ export class StreamGate {
 }
 
 /**
+ * Regroups NDJSON text (pieces of whole lines, each ending with `\n`) into chunks of `rows`
+ * lines, so a stream writes about the same number of lines per chunk (and so per turn of its
+ * `LoopBudget`) whatever the size of the pieces it reads: stored parts, source chunks, small days.
+ */
+export class LineBatcher {
+  private pieces: string[] = [];
+  private lines = 0;
+
+  constructor(
+    /** Lines per chunk (≥ 1). */
+    readonly rows: number,
+  ) {}
+
+  /** Adds whole lines; answers the chunks of `rows` lines they complete, in order. */
+  push(text: string): string[] {
+    const out: string[] = [];
+    let from = 0;
+    for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) {
+      if (++this.lines < this.rows) continue;
+      this.pieces.push(text.slice(from, i + 1));
+      out.push(this.pieces.length === 1 ? this.pieces[0] : this.pieces.join(''));
+      this.pieces = [];
+      this.lines = 0;
+      from = i + 1;
+    }
+    if (from < text.length) this.pieces.push(from === 0 ? text : text.slice(from));
+    return out;
+  }
+
+  /** The last chunk, of fewer than `rows` lines; undefined when nothing is left. */
+  flush(): string | undefined {
+    const rest = this.pieces.join('');
+    this.pieces = [];
+    this.lines = 0;
+    return rest.length ? rest : undefined;
+  }
+}
+
+/**
  * Sends text chunks as a streamed response, respecting backpressure (waits for `drain`), and
  * stops reading (closing the source) when the client goes away. Between chunks it yields the
  * event loop on `budget` (see `LoopBudget`): cached data never waits on I/O, so without this a

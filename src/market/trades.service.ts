@@ -11,6 +11,7 @@ import {
   type RangeStream,
 } from '../cache/index.js';
 import { DataFloor, belowFloorCoverage } from './data-floor.js';
+import { LineBatcher } from './ndjson-writer.js';
 import { MARKET_SETTINGS, type MarketSettings } from './market.options.js';
 import {
   MARKET_DATA_PROVIDER,
@@ -91,9 +92,11 @@ export function tradeSignature(filters: TradeFilters): string {
 
 /**
  * Trades queries delta-fetched per query signature: coverage is kept per (signature, day) as a
- * small index plus parts of at most `tradesPartSize` trades; only missing days are fetched
- * (one `streamTrades` per contiguous gap) and the answer is produced day by day, so memory
- * stays bounded however long the range. Events (`includeEvents`) are read fresh per chunk.
+ * small index plus parts of at most `tradesPartSize` trades stored as NDJSON text; only missing
+ * days are fetched (one `streamTrades` per contiguous gap) and the answer is produced day by day,
+ * so memory stays bounded however long the range. Without events the stored text is written as
+ * it is (no parse, no re-serialization); events (`includeEvents`) are read fresh per chunk, on
+ * trades parsed from the text.
  */
 @Injectable()
 export class TradesService {
@@ -122,6 +125,7 @@ export class TradesService {
       dayKey: (scope, date) => cache.keys.tradeDay(scope.signature, date),
       partKey: (scope, date, part) => cache.keys.tradeDay(scope.signature, date, part),
       partSize: settings.tradesPartSize,
+      encodePart: 'ndjson',
       fetch: (scope, from, to) =>
         chunkByDay(
           provider.streamTrades(scope.filters, from, to),
@@ -168,44 +172,56 @@ export class TradesService {
     };
     const rows = this.settings.tradesWriteRows;
     const withEvents = query.includeEvents === true;
-    const render = (batch: Trade[]) => this.render(batch, withEvents);
+    const withEventsOf = (batch: Trade[]) => this.renderWithEvents(batch);
     return {
       meta,
       status: stream.status,
       async *chunks() {
         yield JSON.stringify(meta) + '\n';
+        if (!withEvents) {
+          // The days' NDJSON text as stored (or as encoded once from the source), regrouped
+          // into chunks of `rows` lines: nothing parsed, nothing serialized again.
+          const lines = new LineBatcher(rows);
+          for await (const day of stream.days())
+            for (const chunk of lines.push(day.text ?? renderLines(day.items))) yield chunk;
+          const rest = lines.flush();
+          if (rest !== undefined) yield rest;
+          return;
+        }
         // With events, one batch is rendered ahead: its events are fetched while the previous
-        // chunk is written. Without events a batch is written as soon as it is full.
+        // chunk is written.
         let ahead: Promise<string> | undefined;
         let batch: Trade[] = [];
         for await (const day of stream.days()) {
           for (const trade of day.items) {
             batch.push(trade);
             if (batch.length < rows) continue;
-            const next = render(batch);
+            const next = withEventsOf(batch);
             batch = [];
-            if (!withEvents) {
-              yield await next;
-              continue;
-            }
             next.catch(() => undefined); // observed below, when its turn comes
             if (ahead) yield await ahead;
             ahead = next;
           }
         }
         if (ahead) yield await ahead;
-        if (batch.length) yield await render(batch);
+        if (batch.length) yield await withEventsOf(batch);
       },
     };
   }
 
-  /** NDJSON lines of a batch, with each trade's events (one `getTradeEvents` per batch) when asked. */
-  private async render(batch: Trade[], withEvents: boolean): Promise<string> {
-    if (!withEvents) return batch.map((t) => JSON.stringify(t)).join('\n') + '\n';
+  /** NDJSON lines of a batch with each trade's events (one `getTradeEvents` per batch). */
+  private async renderWithEvents(batch: Trade[]): Promise<string> {
     const events = await this.provider.getTradeEvents(batch.map((t) => t.tradeId));
     return (
       batch.map((t) => JSON.stringify({ ...t, events: events.get(t.tradeId) ?? [] })).join('\n') +
       '\n'
     );
   }
+}
+
+/** NDJSON lines of trades that came without their text (parts of the earlier array encoding). */
+function renderLines(trades: readonly Trade[]): string {
+  let text = '';
+  for (const t of trades) text += JSON.stringify(t) + '\n';
+  return text;
 }

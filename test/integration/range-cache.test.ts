@@ -1,7 +1,7 @@
 /**
  * RangeCache against the harness Redis: gap coalescing, empty-day markers, single-flight,
- * the parts layout for large days (and its self-repair), early stop, source failure, TTLs,
- * and the query-signature helper.
+ * the parts layout for large days (and its self-repair), parts stored as NDJSON text, early
+ * stop, source failure, TTLs, and the query-signature helper.
  */
 import { CacheValidationError } from '../../src/cache/errors/cache-errors.js';
 import { CacheKeyType } from '../../src/cache/keys/cache-key-type.js';
@@ -281,6 +281,60 @@ describe('RangeCache (parts layout, streamed)', () => {
     expect(r.chunks.every((c) => c.items.length <= 4)).toBe(true);
     ctx.tiered.l1.clear();
     expect((await drainStream(cache, scope, '2024-01-01', '2024-03-31')).items).toEqual(r.items);
+  });
+});
+
+describe("RangeCache (parts layout, encodePart: 'ndjson')", () => {
+  const partKey = (s: string, d: string, p: number) =>
+    ctx.cache.keys.build(CacheKeyType.MARKET_DATA, s, d, p);
+  const textCache = (source: FakeSource) =>
+    rangeCache(source, '', {
+      keyType: CacheKeyType.MARKET_DATA,
+      dayKey: (s, d) => ctx.cache.keys.build(CacheKeyType.MARKET_DATA, s, d),
+      partKey,
+      partSize: 3,
+      encodePart: 'ndjson',
+    });
+  const ndjson = (items: Item[]) => items.map((i) => JSON.stringify(i) + '\n').join('');
+
+  it('stores parts as NDJSON text and streams them back as text, small days sharing a read, items parsed on demand', async () => {
+    // One item a day, except a large day of 7 (parts of 3, 3 and 1).
+    const source = new FakeSource((d) => (d === '2024-04-05' ? 7 : 1));
+    const scope = uniquePrefix('s');
+    const cache = textCache(source);
+    const cold = await drainStream(cache, scope, '2024-04-01', '2024-04-09');
+    const expected = source.expected('2024-04-01', '2024-04-09');
+    expect(cold.items).toEqual(expected);
+    expect(cold.chunks.map((c) => c.text ?? '').join('')).toBe(ndjson(expected));
+    await ctx.tiered.drain();
+    const [part] = await ctx.cache.pipelineGet([partKey(scope, '2024-04-05', 1)]);
+    const day = expected.filter((i) => i.date === '2024-04-05');
+    expect(part).toMatchObject({ n: 3, t: ndjson(day.slice(3, 6)) });
+
+    ctx.tiered.l1.clear();
+    source.calls.length = 0;
+    const warm = await drainStream(cache, scope, '2024-04-01', '2024-04-09');
+    expect(warm.stream.status).toBe('hit');
+    expect(source.calls).toEqual([]);
+    expect(warm.chunks.map((c) => c.text).join('')).toBe(ndjson(expected));
+    // A chunk per part: 8 one-item days and the 3 parts of the large day.
+    expect(warm.chunks.map((c) => c.items.length)).toEqual([1, 1, 1, 1, 3, 3, 1, 1, 1, 1, 1]);
+    expect(warm.items).toEqual(expected);
+    expect((await cache.getRange(scope, '2024-04-01', '2024-04-09')).items).toEqual(expected);
+  });
+
+  it("refuses encodePart 'ndjson' without partKey, and an unknown encoding, naming encodePart", () => {
+    const source = new FakeSource(twoADay);
+    expect(() => rangeCache(source, 'x', { encodePart: 'ndjson' })).toThrow(CacheValidationError);
+    expect(() => rangeCache(source, 'x', { encodePart: 'ndjson' })).toThrow(
+      expect.objectContaining({ field: 'encodePart' }),
+    );
+    expect(() =>
+      rangeCache(source, 'x', {
+        partKey,
+        encodePart: 'csv' as unknown as 'ndjson',
+      }),
+    ).toThrow(expect.objectContaining({ field: 'encodePart' }));
   });
 });
 

@@ -4,7 +4,13 @@ import type { IsoDay } from './range-days.js';
 /** Items of one day (a day may arrive in several consecutive chunks). */
 export interface DayChunk<T> {
   date: IsoDay;
-  items: readonly T[];
+  /** The items (parsed from `text` on first use when the chunk came from text). */
+  readonly items: readonly T[];
+  /**
+   * The same items as NDJSON (each item's JSON followed by `\n`), when the range cache stores
+   * text parts (`encodePart: 'ndjson'`): a consumer writing NDJSON sends it as it is.
+   */
+  readonly text?: string;
 }
 
 /**

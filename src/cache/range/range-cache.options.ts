@@ -1,4 +1,5 @@
 /** Options of a `RangeCache`, their defaults and their start-up validation. */
+import { CacheValidationError } from '../errors/cache-errors.js';
 import type { CacheKeyType } from '../keys/cache-key-type.js';
 import { positiveInteger, positiveNumber } from '../util/arguments.js';
 import type { DayChunk } from './day-chunks.js';
@@ -41,6 +42,13 @@ export interface RangeCacheOptions<T, S> {
   partKey?: (scope: S, date: IsoDay, part: number) => string;
   /** Most items per part (parts layout). Default 2000. */
   partSize?: number;
+  /**
+   * How a part is stored (parts layout). `'array'` (default): the items as a JSON array.
+   * `'ndjson'`: the items as NDJSON text with their count and a content hash (`{ n, h, t }`),
+   * so a warm stream hands the stored text on (`DayChunk.text`) without parsing it; parts of the
+   * array encoding are still read (a rolling deploy keeps the days already cached).
+   */
+  encodePart?: 'array' | 'ndjson';
   /** The source of a contiguous range; called once per missing contiguous range. */
   fetch: RangeFetcher<T, S>;
   /** TTL rules of day buckets. */
@@ -55,6 +63,9 @@ export interface RangeCacheOptions<T, S> {
    */
   isItem?: (item: unknown) => boolean;
 }
+
+/** How a part of the parts layout is stored (`RangeCacheOptions.encodePart`). */
+export type PartEncoding = NonNullable<RangeCacheOptions<unknown, unknown>['encodePart']>;
 
 /** Default TTL of a closed day, in seconds (30 days). */
 export const DEFAULT_CLOSED_DAY_TTL_SECONDS = 30 * 86_400;
@@ -73,6 +84,22 @@ export interface RangeSettings {
   liveDaySeconds: number;
   /** Today's date, `YYYY-MM-DD`. */
   today: () => IsoDay;
+}
+
+/**
+ * The part encoding of `options` (default `'array'`); throws `CacheValidationError` naming
+ * `encodePart` for an unknown encoding, or `'ndjson'` without `partKey` (the inline layout has no parts).
+ */
+export function resolvePartEncoding<T, S>(options: RangeCacheOptions<T, S>): PartEncoding {
+  const encoding: unknown = options.encodePart ?? 'array';
+  if (encoding !== 'array' && encoding !== 'ndjson')
+    throw new CacheValidationError('encodePart', `encodePart must be 'array' or 'ndjson'`);
+  if (encoding === 'ndjson' && !options.partKey)
+    throw new CacheValidationError(
+      'encodePart',
+      `encodePart 'ndjson' needs partKey (parts layout)`,
+    );
+  return encoding;
 }
 
 /** Applies the defaults of `options`; throws `CacheValidationError` naming a bad setting. */

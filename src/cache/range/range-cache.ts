@@ -2,6 +2,7 @@ import type { CacheService } from '../cache.service.js';
 import { CacheValidationError } from '../errors/cache-errors.js';
 import { parseHead, type DayHead, type InlineBucket } from './range-buckets.js';
 import {
+  resolvePartEncoding,
   resolveRangeSettings,
   type RangeCacheOptions,
   type RangeSettings,
@@ -29,7 +30,9 @@ interface CoverageRead<T> {
  * (`pipelineGet`, L1 first), coalesces the missing days into contiguous ranges, fetches only
  * those (one fetcher call per range), writes them back in batched `pipelineSet`s, and answers
  * the merged result in date order. Closed days get a long TTL; the live day a short one.
- * Hits, partial hits and misses are counted on the key type's `range*` counters.
+ * Hits, partial hits and misses are counted on the key type's `range*` counters. With `partKey`
+ * a day is an index over parts, stored as JSON arrays or (`encodePart: 'ndjson'`) as NDJSON
+ * text that a warm stream hands on without parsing (`DayChunk.text`).
  */
 export class RangeCache<T, S = string> {
   private readonly settings: RangeSettings;
@@ -43,6 +46,7 @@ export class RangeCache<T, S = string> {
     private readonly options: RangeCacheOptions<T, S>,
   ) {
     this.settings = resolveRangeSettings(options);
+    resolvePartEncoding(options);
     this.headPartSize = options.partKey ? this.settings.partSize : undefined;
     this.walker = new RangeWalker(cache, options, this.settings);
   }

@@ -4,11 +4,13 @@ import type { DayChunk } from './day-chunks.js';
 import type { DayWriter } from './day-writer.js';
 import type { RangeFetcher } from './range-cache.options.js';
 import { dayNumber, dayOfNumber, type IsoDay } from './range-days.js';
+import { TextDayChunk, dropLines } from './text-part.js';
 
 /**
- * Fetches `[from, to]` once, yields its chunks (minus the first `skip` items, already served)
- * and hands each completed day (or empty day) to the writer. Throws `CacheError`
- * (`CACHE_FACTORY_FAILED`) when the source answers days out of order or outside the span.
+ * Fetches `[from, to]` once, yields its chunks (minus the first `skip` items, already served;
+ * with their text when the writer stores text parts) and hands each completed day (or empty
+ * day) to the writer. Throws `CacheError` (`CACHE_FACTORY_FAILED`) when the source answers days
+ * out of order or outside the span.
  */
 export async function* fetchSpan<T, S>(
   fetch: RangeFetcher<T, S>,
@@ -45,13 +47,16 @@ export async function* fetchSpan<T, S>(
       current = chunk.date;
       writer.startDay();
     }
-    // Every item is written; only those not served before are yielded.
-    await writer.add(chunk.date, chunk.items);
+    // Every item is written; only those not served before are yielded (with their NDJSON text
+    // when the writer stores text parts: each item is encoded once).
+    const text = await writer.add(chunk.date, chunk.items);
     if (skipLeft >= chunk.items.length) {
       skipLeft -= chunk.items.length;
       continue;
     }
-    yield skipLeft > 0 ? { date: chunk.date, items: chunk.items.slice(skipLeft) } : chunk;
+    const items = skipLeft > 0 ? chunk.items.slice(skipLeft) : chunk.items;
+    if (text === undefined) yield skipLeft > 0 ? { date: chunk.date, items } : chunk;
+    else yield new TextDayChunk(chunk.date, skipLeft > 0 ? dropLines(text, skipLeft) : text, items);
     skipLeft = 0;
   }
   // The last day, and the days after it the source had nothing for.

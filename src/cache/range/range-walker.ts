@@ -8,11 +8,12 @@ import type { DayHead, IndexBucket, InlineBucket, WriteEntry } from './range-buc
 import type { RangeCacheOptions, RangeSettings } from './range-cache.options.js';
 import type { IsoDay } from './range-days.js';
 import { fetchSpan } from './range-fetch.js';
+import { TextDayChunk, parseTextPart } from './text-part.js';
 
 /**
  * The read side of a `RangeCache` after its coverage is known: walks the days, reads cached
  * runs (parts in batches of about `partSize` items), fetches each missing run once, repairs a
- * day whose parts are gone, and writes fetched days back in batches.
+ * day whose parts are gone or corrupt, and writes fetched days back in batches.
  */
 export class RangeWalker<T, S> {
   private readonly log = new RateLimitedLogger(new Logger('RangeCache'));
@@ -53,72 +54,64 @@ export class RangeWalker<T, S> {
     }
   }
 
-  /** Serves a run of cached days; a day whose parts are gone is fetched again (only that day). */
+  /** Serves a run of cached days; a day whose parts are gone or corrupt is fetched again (only that day). */
   private async *readCached(
     scope: S,
     days: IsoDay[],
     heads: DayHead<T>[],
     writer: DayWriter<T>,
   ): AsyncGenerator<DayChunk<T>, void, undefined> {
-    const partKey = this.options.partKey;
-    if (!partKey) {
+    if (!this.options.partKey) {
       for (let k = 0; k < days.length; k++) {
         const items = (heads[k] as InlineBucket<T>).items;
         if (items.length) yield { date: days[k], items };
       }
       return;
     }
-    const index = heads as IndexBucket[];
-    for (let k = 0; k < days.length;) {
-      if (index[k].count === 0) {
-        k++;
-        continue;
-      }
-      if (index[k].parts > 1) {
-        yield* this.readLargeDay(scope, days[k], index[k], writer);
-        k++;
-        continue;
-      }
-      // Batch consecutive single-part days into one read of at most about `partSize` items.
-      const batch: number[] = [k];
-      let total = index[k].count;
-      for (k++; k < days.length; k++) {
-        const h = index[k];
-        if (h.count === 0) continue;
-        if (h.parts > 1 || total + h.count > this.settings.partSize) break;
-        batch.push(k);
-        total += h.count;
-      }
-      const parts = await this.cache.pipelineGet<unknown>(
-        batch.map((b) => partKey(scope, days[b], 0)),
-      );
-      for (let n = 0; n < batch.length; n++) {
-        const items = parts[n];
-        const date = days[batch[n]];
-        if (Array.isArray(items) && items.length === index[batch[n]].count)
-          yield { date, items: items as T[] };
-        else yield* fetchSpan(this.options.fetch, scope, date, date, writer, 0);
-      }
-    }
+    yield* this.readParts(scope, days, heads as IndexBucket[], writer);
   }
 
-  /** Serves a day of several parts one part at a time; a missing part refetches the rest of the day. */
-  private async *readLargeDay(
+  /**
+   * Serves the parts of a run of cached days in order, read in batches of about `partSize`
+   * items (parts of several days share a batch), the next batch read while the current one is
+   * served: memory holds about two batches. A part that is missing or not what its day's index
+   * says (count, encoding checks, hash) ends its day from the cache: the rest of that day is
+   * fetched again (the items already served are skipped), and a part that was there but bad is
+   * counted as corrupt.
+   */
+  private async *readParts(
     scope: S,
-    date: IsoDay,
-    head: IndexBucket,
+    days: IsoDay[],
+    index: IndexBucket[],
     writer: DayWriter<T>,
   ): AsyncGenerator<DayChunk<T>, void, undefined> {
     const partKey = this.options.partKey as NonNullable<RangeCacheOptions<T, S>['partKey']>;
-    let served = 0;
-    for (let p = 0; p < head.parts; p++) {
-      const [items] = await this.cache.pipelineGet<unknown>([partKey(scope, date, p)]);
-      if (!Array.isArray(items) || items.length === 0 || items.length > this.settings.partSize) {
-        yield* fetchSpan(this.options.fetch, scope, date, date, writer, served);
-        return;
+    const batches = planPartBatches(index, this.settings.partSize);
+    const read = (b: number) => {
+      const keys = batches[b].map((r) => partKey(scope, days[r.day], r.part));
+      const values = this.cache.pipelineGet<unknown>(keys);
+      values.catch(() => undefined); // awaited below; not left unhandled if the consumer stops first
+      return values;
+    };
+    const served = new Array<number>(days.length).fill(0);
+    const refetched = new Set<number>();
+    let next = batches.length ? read(0) : undefined;
+    for (let b = 0; next; b++) {
+      const values = await next;
+      next = b + 1 < batches.length ? read(b + 1) : undefined;
+      for (let r = 0; r < batches[b].length; r++) {
+        const { day, count } = batches[b][r];
+        if (refetched.has(day)) continue;
+        const chunk = partChunk<T>(days[day], values[r], count);
+        if (chunk) {
+          served[day] += count;
+          yield chunk;
+          continue;
+        }
+        if (values[r] !== undefined) this.cache.countersOf(this.options.keyType).corrupt++;
+        refetched.add(day);
+        yield* fetchSpan(this.options.fetch, scope, days[day], days[day], writer, served[day]);
       }
-      served += items.length;
-      yield { date, items: items as T[] };
     }
   }
 
@@ -137,4 +130,49 @@ export class RangeWalker<T, S> {
       );
     }
   }
+}
+
+/** One part to read: its day (index into the run), its number, and the items its index promises. */
+interface PartRef {
+  day: number;
+  part: number;
+  count: number;
+}
+
+/**
+ * The parts of the days of `index` in order (a day of `count` items has full parts of `partSize`
+ * and a last part of the rest), grouped into batches of at most `partSize` items (a full part is
+ * a batch of its own).
+ */
+function planPartBatches(index: readonly IndexBucket[], partSize: number): PartRef[][] {
+  const batches: PartRef[][] = [];
+  let batch: PartRef[] = [];
+  let items = 0;
+  for (let day = 0; day < index.length; day++) {
+    const { count, parts } = index[day];
+    for (let part = 0; part < parts; part++) {
+      const n = part < parts - 1 ? partSize : count - partSize * (parts - 1);
+      if (items + n > partSize && batch.length) {
+        batches.push(batch);
+        batch = [];
+        items = 0;
+      }
+      batch.push({ day, part, count: n });
+      items += n;
+    }
+  }
+  if (batch.length) batches.push(batch);
+  return batches;
+}
+
+/**
+ * The chunk of a stored part that holds exactly `count` items: a text part (checked: count,
+ * final newline, hash) or an array part (the array encoding, or parts written before text parts).
+ * Undefined when the part is missing or not such a part.
+ */
+function partChunk<T>(date: IsoDay, value: unknown, count: number): DayChunk<T> | undefined {
+  if (Array.isArray(value))
+    return value.length === count ? { date, items: value as T[] } : undefined;
+  const part = parseTextPart(value, count);
+  return part ? new TextDayChunk<T>(date, part.t) : undefined;
 }
