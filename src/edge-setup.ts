@@ -166,14 +166,19 @@ export function applyServerTimeouts(server: Server, limits: EdgeConfig): void {
 }
 
 /**
- * The app's edge: body parsers with size and depth limits, no `X-Powered-By`, the global
- * exception filter (errors → HTTP, see `toHttpError`) and validation pipe. Call before `init`.
+ * The app's edge: body parsers with size and depth limits, no `X-Powered-By`, which proxies may
+ * name the client (`trustProxy`: Express's `trust proxy`, read by `req.ip` and so by the anonymous
+ * throttle; off by default, so `X-Forwarded-For` is ignored), the global exception filter (errors
+ * → HTTP, see `toHttpError`) and validation pipe. Call before `init`.
  */
 export function setupEdge(app: INestApplication, limits: EdgeConfig = EDGE_CONFIG_DEFAULTS): void {
   const instance = app.getHttpAdapter().getInstance() as {
     disable?: (setting: string) => unknown;
+    set?: (setting: string, value: unknown) => unknown;
   };
   instance.disable?.('x-powered-by');
+  const trust = limits.trustProxy ?? false;
+  instance.set?.('trust proxy', Array.isArray(trust) ? [...trust] : trust);
   setupBodyParsers(app, limits);
   app.useGlobalFilters(new AppExceptionFilter());
   app.useGlobalPipes(createValidationPipe());

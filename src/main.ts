@@ -13,7 +13,9 @@ import { drainOnSignals, GracefulDrain } from './health/graceful-drain.js';
 /**
  * Starts the stock-analysis app on `PORT` (default 3000), with the edge limits of the
  * environment (`HTTP_BODY_LIMIT_BYTES`, `HTTP_JSON_MAX_DEPTH`, `HTTP_HEADERS_TIMEOUT_MS`,
- * `HTTP_REQUEST_TIMEOUT_MS`, `HTTP_KEEP_ALIVE_TIMEOUT_MS`; see `config/edge-config.ts`). On
+ * `HTTP_REQUEST_TIMEOUT_MS`, `HTTP_KEEP_ALIVE_TIMEOUT_MS`, the anonymous throttle
+ * `HTTP_THROTTLE_LIMIT` / `HTTP_THROTTLE_WINDOW_MS` and `HTTP_TRUST_PROXY`; see
+ * `config/edge-config.ts`). On
  * SIGTERM or SIGINT it drains (`SHUTDOWN_DRAIN_MS`, `SHUTDOWN_TIMEOUT_MS`; see
  * `config/shutdown-config.ts`) and exits 0, or 1 when closing outlasts both.
  */
@@ -23,7 +25,7 @@ async function bootstrap(): Promise<void> {
   const shutdown = loadShutdownConfig();
   const logger = new Logger('Bootstrap');
   // Nest's own body parsers stay off: `configureApp` registers them with the edge limits.
-  const app = await NestFactory.create(AppModule.forConfig(config), {
+  const app = await NestFactory.create(AppModule.forConfig(config, edge), {
     bufferLogs: false,
     bodyParser: false,
   });

@@ -1,4 +1,5 @@
 import { HttpException, NotFoundException } from '@nestjs/common';
+import { EDGE_CONFIG_DEFAULTS } from '../../config/edge-config.js';
 import { Redis } from 'ioredis';
 import request from 'supertest';
 import { CacheManager } from '../../src/cache/cache.manager.js';
@@ -251,8 +252,9 @@ describe('the app edge: quota, admin routes, metrics (AppModule on a harness Red
     expect(statuses).toEqual([200, 200, 200, 200, 200, 429]);
     // Other keys, keyless requests and non-API routes are not affected.
     await request(t.server).get('/api/cache/stats').set('X-API-Key', 'another-key').expect(200);
+    // Keyless requests are not counted against a key: they carry the anonymous throttle's limit.
     const keyless = await request(t.server).get('/api/cache/stats').expect(200);
-    expect(keyless.headers['x-ratelimit-limit']).toBeUndefined();
+    expect(keyless.headers['x-ratelimit-limit']).toBe(String(EDGE_CONFIG_DEFAULTS.throttleLimit));
     const health = await request(t.server)
       .get('/health/live')
       .set('X-API-Key', 'key-five')

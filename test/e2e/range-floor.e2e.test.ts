@@ -28,7 +28,10 @@ function rangeKeys(keys: readonly string[]): string[] {
 /** Keys under the app's prefix that were not there in `before`. */
 async function newKeys(m: MarketApp, before: readonly string[]): Promise<string[]> {
   const seen = new Set(before);
-  return (await keysUnder(m.redis, m.prefix)).filter((k) => !seen.has(k));
+  // The anonymous throttle's counter (one per client address, TTL of its window) is not range data.
+  return (await keysUnder(m.redis, m.prefix)).filter(
+    (k) => !seen.has(k) && !k.includes(':throttle:'),
+  );
 }
 
 /** Ranges of ten years or less, all before 1990 (the default configured floor). */

@@ -39,7 +39,7 @@ export class QuotaExceededError extends CacheError {
 }
 
 /** Minimal request/response surfaces the guard needs (Express-compatible). */
-interface QuotaRequest {
+export interface QuotaRequest {
   url: string;
   originalUrl?: string;
   headers: Record<string, string | string[] | undefined>;
@@ -63,26 +63,19 @@ interface QuotaResponse {
 @Injectable()
 export class QuotaGuard implements CanActivate {
   private readonly log = new RateLimitedLogger(new Logger(QuotaGuard.name));
-  private readonly prefixes: readonly string[];
-  private readonly header: string;
 
   constructor(
     @Inject(QuotaService) private readonly quotas: QuotaService,
     @Optional()
     @Inject(MARKET_CACHE_QUOTA_OPTIONS)
     private readonly options: QuotaGuardOptions = {},
-  ) {
-    this.prefixes = this.options?.pathPrefixes ?? ['/api/'];
-    this.header = (this.options?.header ?? 'x-api-key').toLowerCase();
-  }
+  ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     if (context.getType() !== 'http') return true;
     const req = context.switchToHttp().getRequest<QuotaRequest>();
-    if (!this.applies(req)) return true;
-    const raw = req.headers[this.header];
-    const apiKey = Array.isArray(raw) ? raw[0] : raw;
-    if (!apiKey) return true;
+    const apiKey = quotaKeyOf(req, this.options ?? {});
+    if (apiKey === undefined) return true;
     let usage: QuotaUsage;
     try {
       usage = await this.quotas.trackApiQuota(
@@ -103,14 +96,23 @@ export class QuotaGuard implements CanActivate {
     res.setHeader('Retry-After', retryAfterSeconds);
     throw new QuotaExceededError(usage.limit, retryAfterSeconds);
   }
+}
 
-  private applies(req: QuotaRequest): boolean {
-    // Express matches routes case-insensitively: so does the guard.
-    const path = (req.originalUrl ?? req.url).split('?')[0].toLowerCase();
-    return this.prefixes.some(
-      (p) => path.startsWith(p.toLowerCase()) || path === p.toLowerCase().replace(/\/$/, ''),
-    );
-  }
+/**
+ * The API key `QuotaGuard` with `options` counts `req` under, or `undefined` when it does not count
+ * it (no key, or a path outside `pathPrefixes`). Paths are compared case-insensitively, as Express
+ * matches routes. Other guards use it to tell keyed requests from anonymous ones.
+ */
+export function quotaKeyOf(req: QuotaRequest, options: QuotaGuardOptions = {}): string | undefined {
+  const prefixes = options.pathPrefixes ?? ['/api/'];
+  const path = (req.originalUrl ?? req.url).split('?')[0].toLowerCase();
+  const covered = prefixes.some(
+    (p) => path.startsWith(p.toLowerCase()) || path === p.toLowerCase().replace(/\/$/, ''),
+  );
+  if (!covered) return undefined;
+  const raw = req.headers[(options.header ?? 'x-api-key').toLowerCase()];
+  const apiKey = Array.isArray(raw) ? raw[0] : raw;
+  return apiKey ? apiKey : undefined;
 }
 
 /** The id an API key is counted under: its SHA-256 (base64url), so no raw key reaches the store. */
