@@ -57,6 +57,11 @@ export interface CacheStore {
   getHealth(): Promise<StoreHealth>;
   /** Counters since start. */
   getStats(): StoreStats;
+  /**
+   * `getStats().errors` without building the stats object: the read path samples it around
+   * every L2 read. Optional; callers fall back to `getStats()`.
+   */
+  errorCount?(): number;
   /** What the store is doing now, read from memory (no I/O); for health, metrics and readiness. */
   describe(): StoreDescription;
   /** Cross-instance messages, for stores shared between processes (Redis); absent on per-process stores. */

@@ -160,4 +160,8 @@ export class MemoryStore implements CacheStore {
   getStats(): StoreStats {
     return { ...this.stats };
   }
+
+  errorCount(): number {
+    return this.stats.errors;
+  }
 }

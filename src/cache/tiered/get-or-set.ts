@@ -49,7 +49,7 @@ import { performance } from 'node:perf_hooks';
 import { CacheError, FactoryError, FactoryTimeoutError } from '../errors/cache-errors.js';
 import type { ResolvedKey } from '../keys/cache-key-builder.js';
 import { errorSummary } from '../util/rate-limited-logger.js';
-import type { CacheEntry } from './cache-entry.js';
+import { entryOf, type CacheEntry } from './cache-entry.js';
 import { raceFactory, startFactory } from './factory-runner.js';
 import type { TierStack } from './tier-stack.js';
 import type {
@@ -76,38 +76,35 @@ export class GetOrSetHandler {
 
   /**
    * `getOrSet` once L1 had no fresh entry (`found`: the L1 entry, if any): stale L1 handling, then
-   * single-flight over L2 and the factory.
+   * single-flight over L2 and the factory. An L1 answer is given synchronously (no promise).
    */
-  async afterL1Miss<T>(
+  afterL1Miss<T>(
     key: ResolvedKey,
     factory: Factory<T>,
     options: TieredCallOptions,
     found: CacheEntry | undefined,
-  ): Promise<Resolved<T>> {
+  ): Resolved<T> | Promise<Resolved<T>> {
     let hit = found;
     const counters = this.stack.stats.of(key.type);
     counters.l1Misses++;
-    const now = Date.now();
-    if (hit && now >= hit.keepUntil) {
-      this.stack.l1.delete(key.storageKey);
-      hit = undefined;
-    }
     if (hit) {
-      if (now < hit.expiresAt) {
+      const now = Date.now();
+      if (now >= hit.keepUntil) {
+        this.stack.l1.delete(key.storageKey);
+        hit = undefined;
+      } else if (now < hit.expiresAt) {
         counters.staleHits++;
-        this.refreshInBackground(key, factory, options, hit);
+        this.refreshInBackground(key, factory, options, hit.asOf);
         return { value: hit.value as T, source: 'stale', asOf: hit.asOf };
-      }
-      if (hit.failSafeUntil !== undefined && now < hit.failSafeUntil) {
+      } else if (hit.failSafeUntil !== undefined && now < hit.failSafeUntil) {
         counters.failSafeThrottled++;
         return { value: hit.value as T, source: 'stale', asOf: hit.asOf };
       }
     }
     const running = this.inflight.get(key.storageKey) as Promise<Resolved<T>> | undefined;
     if (running) return running;
-    const work = this.load(key, factory, options, hit as CacheEntry<T> | undefined).finally(() =>
-      this.inflight.delete(key.storageKey),
-    );
+    // `load` leaves `inflight` itself, in a `then` of the store's read: always after this `set`.
+    const work = this.load(key, factory, options, hit as CacheEntry<T> | undefined);
     this.inflight.set(key.storageKey, work);
     return work;
   }
@@ -149,40 +146,112 @@ export class GetOrSetHandler {
     return { value: entry.value, source: 'stale', asOf: entry.asOf };
   }
 
-  /** L2 read, then the factory under the distributed lock (or the value its holder wrote). */
-  private async load<T>(
+  /**
+   * L2 read, then the factory under the distributed lock (or the value its holder wrote). Leaves
+   * `inflight` when it settles. No async function on the L2-hit path: one `then` on the store's
+   * read (an async frame per call costs more memory than the hit itself, and 1,000 reads in
+   * flight are 1,000 frames for the scavenger to copy).
+   */
+  private load<T>(
     key: ResolvedKey,
     factory: Factory<T>,
     options: TieredCallOptions,
     hit: CacheEntry<T> | undefined,
   ): Promise<Resolved<T>> {
+    // When the L2 read fails, skip the lock: one timeout per call is the most a caller pays.
+    const errorsBefore = this.stack.l2Errors();
+    // A store that throws here throws out of `afterL1Miss`, before `inflight` is set.
+    return this.stack.store.get(key.storageKey).then(
+      (raw) => this.afterL2Read(key, raw, factory, options, hit, errorsBefore),
+      (e: unknown) => {
+        this.inflight.delete(key.storageKey);
+        throw e;
+      },
+    );
+  }
+
+  /**
+   * Step 1 of `load` once L2 answered `raw`: a fresh or stale L2 value is answered at once (and
+   * `inflight` left); otherwise `missPath` goes on (and leaves `inflight` when it settles).
+   */
+  private afterL2Read<T>(
+    key: ResolvedKey,
+    raw: string | undefined,
+    factory: Factory<T>,
+    options: TieredCallOptions,
+    hit: CacheEntry<T> | undefined,
+    errorsBefore: number,
+  ): Resolved<T> | Promise<Resolved<T>> {
     const { stack } = this;
-    const ttlMs = stack.ttlMsOf(options.ttl, key.type);
-    const counters = stack.stats.of(key.type);
-    let fallback = hit;
-    // Step 1: L2. When its read just failed, skip the lock: one timeout per call is the most a caller pays.
-    const errorsBefore = stack.store.getStats().errors;
-    const entry = await stack.readL2<T>(key);
-    const l2Failed = stack.store.getStats().errors > errorsBefore;
-    const now = Date.now();
-    if (entry) {
-      if (now < entry.staleAt) {
-        counters.l2Hits++;
-        stack.l1.set(key.storageKey, entry, now);
-        return { value: entry.value, source: stack.l2Source, asOf: entry.asOf };
+    let answered = true; // false once `missPath` has the rest (it leaves `inflight` itself)
+    try {
+      // The call's own TTL is checked here (it throws on a bad one); the policy's is read when needed.
+      const ownTtlMs = options.ttl === undefined ? undefined : stack.ttlMsOf(options.ttl, key.type);
+      const env = raw === undefined ? undefined : stack.decodeL2<T>(key, raw);
+      if (env === null) {
+        answered = false;
+        return this.missPath(key, factory, options, ownTtlMs, hit, errorsBefore);
       }
-      if (now < entry.expiresAt) {
-        counters.staleHits++;
-        stack.l1.set(key.storageKey, entry, now);
-        this.refreshInBackground(key, factory, options, entry);
-        return { value: entry.value, source: 'stale', asOf: entry.asOf };
+      const counters = stack.stats.of(key.type);
+      const now = Date.now();
+      let fallback = hit;
+      if (env) {
+        const size = (raw as string).length;
+        if (now < env.s) {
+          counters.l2Hits++;
+          stack.keepInL1(key, env, size, now);
+          return { value: env.v, source: stack.l2Source, asOf: env.a };
+        }
+        if (now < env.e) {
+          counters.staleHits++;
+          stack.keepInL1(key, env, size, now);
+          this.refreshInBackground(key, factory, options, env.a);
+          return { value: env.v, source: 'stale', asOf: env.a };
+        }
+        if (!fallback || env.a > fallback.asOf) fallback = entryOf(env, size, key.type);
       }
       counters.l2Misses++;
-      if (!fallback || entry.asOf > fallback.asOf) fallback = entry;
-    } else {
-      counters.l2Misses++;
+      answered = false;
+      return this.missPath(key, factory, options, ownTtlMs, fallback, errorsBefore, false);
+    } finally {
+      if (answered) this.inflight.delete(key.storageKey);
     }
-    // Step 2: the lock; while another instance holds it, wait for the value it writes.
+  }
+
+  /** `load` past an L2 miss (or a corrupt L2 value, deleted first): lock, factory; leaves `inflight`. */
+  private async missPath<T>(
+    key: ResolvedKey,
+    factory: Factory<T>,
+    options: TieredCallOptions,
+    ownTtlMs: number | undefined,
+    fallback: CacheEntry<T> | undefined,
+    errorsBefore: number,
+    corrupt = true,
+  ): Promise<Resolved<T>> {
+    const { stack } = this;
+    try {
+      if (corrupt) {
+        await stack.store.delete(key.storageKey);
+        stack.stats.of(key.type).l2Misses++;
+      }
+      const l2Failed = stack.l2Errors() > errorsBefore;
+      const ttlMs = ownTtlMs ?? stack.ttlMsOf(undefined, key.type);
+      return await this.lockThenFactory(key, factory, options, ttlMs, fallback, l2Failed);
+    } finally {
+      this.inflight.delete(key.storageKey);
+    }
+  }
+
+  /** Steps 2 and 3 of `load`: the lock (while another instance holds it, wait for the value it writes), then the factory. */
+  private async lockThenFactory<T>(
+    key: ResolvedKey,
+    factory: Factory<T>,
+    options: TieredCallOptions,
+    ttlMs: number,
+    fallback: CacheEntry<T> | undefined,
+    l2Failed: boolean,
+  ): Promise<Resolved<T>> {
+    const { stack } = this;
     const lockKey = stack.keys.lockKey(key.storageKey);
     const token = randomUUID();
     let lock = l2Failed
@@ -191,7 +260,7 @@ export class GetOrSetHandler {
     if (lock === 'busy') {
       const written = await this.waitForHolder<T>(key, fallback?.asOf ?? 0);
       if (written) {
-        counters.l2Hits++;
+        stack.stats.of(key.type).l2Hits++;
         return { value: written.value, source: stack.l2Source, asOf: written.asOf };
       }
       lock = await stack.store.acquireLock(lockKey, token, this.lockTtlMs);
@@ -281,7 +350,7 @@ export class GetOrSetHandler {
     key: ResolvedKey,
     factory: Factory<T>,
     options: TieredCallOptions,
-    stale: CacheEntry,
+    staleAsOf: number,
   ): void {
     const { stack } = this;
     if (this.refreshing.has(key.storageKey)) return;
@@ -296,7 +365,7 @@ export class GetOrSetHandler {
       try {
         // Another instance may have refreshed it already: then its value is enough.
         const current = await stack.readL2<T>(key);
-        if (current && current.asOf > stale.asOf && Date.now() < current.staleAt) {
+        if (current && current.asOf > staleAsOf && Date.now() < current.staleAt) {
           stack.l1.set(key.storageKey, current);
           return;
         }

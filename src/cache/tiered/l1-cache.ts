@@ -47,12 +47,13 @@ export class L1Cache {
 
   /** The entry under a stored key (expired-but-kept entries included; the caller checks their timeline). */
   get(storageKey: string): CacheEntry | undefined {
+    if (this.lru.size === 0) return undefined; // a cold or disabled L1 costs no key slice nor lookup
     return this.lru.get(storageKey.slice(this.prefixLength));
   }
 
   /** The entry of a logical key outside any namespace: the hot path, no string building. */
   getLogical(logicalKey: string): CacheEntry | undefined {
-    return this.lru.get(logicalKey);
+    return this.lru.size === 0 ? undefined : this.lru.get(logicalKey);
   }
 
   /**
@@ -62,11 +63,12 @@ export class L1Cache {
    * entry's timeline in L1 is cut to it, so the next read after it goes to L2.
    */
   set(storageKey: string, entry: CacheEntry, now = Date.now()): boolean {
-    const key = storageKey.slice(this.prefixLength);
     if (entry.size > this.options.maxItemBytes || entry.keepUntil <= now) {
-      this.lru.delete(key);
+      // A refused value never leaves an older one readable (nothing to drop in an empty L1).
+      if (this.lru.size > 0) this.lru.delete(storageKey.slice(this.prefixLength));
       return false;
     }
+    const key = storageKey.slice(this.prefixLength);
     const cap = this.options.maxTtlMs === undefined ? Infinity : now + this.options.maxTtlMs;
     const kept =
       cap < entry.keepUntil
@@ -83,9 +85,14 @@ export class L1Cache {
     return true;
   }
 
+  /** Whether a value of `size` (serialized, as `CacheEntry.size`) is small enough to be kept. */
+  fits(size: number): boolean {
+    return size <= this.options.maxItemBytes;
+  }
+
   /** Drops the entry under a stored key, if any. */
   delete(storageKey: string): void {
-    this.lru.delete(storageKey.slice(this.prefixLength));
+    if (this.lru.size > 0) this.lru.delete(storageKey.slice(this.prefixLength));
   }
 
   /** Drops every entry. */

@@ -1,4 +1,8 @@
-import { CacheValidationError, ValueTooLargeError } from '../errors/cache-errors.js';
+import {
+  CacheValidationError,
+  SerializationError,
+  ValueTooLargeError,
+} from '../errors/cache-errors.js';
 import type { CacheKeyBuilder, ResolvedKey } from '../keys/cache-key-builder.js';
 import type { CacheKeyType } from '../keys/cache-key-type.js';
 import type { CacheTTLPolicy } from '../keys/cache-ttl-policy.js';
@@ -6,7 +10,15 @@ import { ttlToMs, type TtlInput } from '../keys/ttl.js';
 import type { CacheStore } from '../stores/cache-store.js';
 import { BackgroundTasks } from '../util/background-tasks.js';
 import { RateLimitedLogger, errorSummary } from '../util/rate-limited-logger.js';
-import { decodeEntry, encodeEntry, type CacheEntry } from './cache-entry.js';
+import {
+  MAX_VALUE_DEPTH,
+  encodeEntry,
+  entryOf,
+  readEntry,
+  readEnvelope,
+  type CacheEntry,
+  type Envelope,
+} from './cache-entry.js';
 import { CacheStats, type CacheSource, type TieredStatsView } from './cache-stats.js';
 import type { BusMessage, InvalidationBus } from './invalidation-bus.js';
 import { Invalidator } from './invalidator.js';
@@ -91,7 +103,11 @@ export class TierStack {
     return ttl === undefined ? this.policy.ttlMsFor(type) : ttlToMs(ttl);
   }
 
-  /** The stored text of a value and its frozen decoded entry; refuses values over `maxValueBytes`. */
+  /**
+   * The stored text of a value and its frozen decoded entry; refuses values over `maxValueBytes`,
+   * nested deeper than `MAX_VALUE_DEPTH` or carrying a `__proto__` key. The text is decoded once
+   * (the copy L1 keeps, exactly what a reader of L2 gets): that decode is also the depth check.
+   */
   encode<T>(
     key: ResolvedKey,
     value: T,
@@ -106,8 +122,12 @@ export class TierStack {
     const raw = encodeEntry(value, now, staleAt, expiresAt, keepUntil);
     if (raw.length > this.options.maxValueBytes)
       throw new ValueTooLargeError(key.storageKey, raw.length, this.options.maxValueBytes);
-    const entry = decodeEntry<T>(raw, key.type);
-    if (!entry)
+    const entry = readEntry<T>(raw, key.type);
+    if (entry === 'depth')
+      throw new SerializationError(
+        `value is nested deeper than ${MAX_VALUE_DEPTH} levels of objects and arrays`,
+      );
+    if (typeof entry === 'string')
       throw new CacheValidationError(
         'value',
         'value cannot be cached: it carries a "__proto__" key',
@@ -134,22 +154,47 @@ export class TierStack {
     return stored;
   }
 
+  /** Failed L2 calls since start (the read path compares it around a read to see a failure). */
+  l2Errors(): number {
+    const { store } = this;
+    return store.errorCount ? store.errorCount() : store.getStats().errors;
+  }
+
   /** Reads and decodes an L2 entry; a corrupt one is counted, deleted and answered as a miss. */
   async readL2<T>(key: ResolvedKey): Promise<CacheEntry<T> | undefined> {
     const raw = await this.store.get(key.storageKey);
     if (raw === undefined) return undefined;
-    const entry = decodeEntry<T>(raw, key.type);
-    // Invalidated here while L2 could not take it: not served until the replay removed it.
-    if (entry && this.invalidator.hides(key.storageKey, entry.asOf)) return undefined;
-    if (!entry) {
+    const env = this.decodeL2<T>(key, raw);
+    if (env === null) await this.store.delete(key.storageKey);
+    return env ? entryOf(env, raw.length, key.type) : undefined;
+  }
+
+  /**
+   * Decodes text read from L2 under `key` (no `CacheEntry` is built: see `keepInL1`): the checked
+   * envelope; `undefined` when a pending invalidation hides it (invalidated here while L2 could
+   * not take it: not served until the replay removed it); `null` when corrupt: counted and logged
+   * here, and the caller deletes the key.
+   */
+  decodeL2<T>(key: ResolvedKey, raw: string): Envelope<T> | undefined | null {
+    const env = readEnvelope<T>(raw);
+    if (typeof env === 'string') {
       this.stats.of(key.type).corrupt++;
       this.log.warn(
         'corrupt',
         'a cached value could not be decoded; it was deleted and counted as a miss',
       );
-      await this.store.delete(key.storageKey);
+      return null;
     }
-    return entry;
+    return this.invalidator.hides(key.storageKey, env.a) ? undefined : env;
+  }
+
+  /**
+   * Copies a value read from L2 (`size` characters of text) into L1 when L1 keeps values of its
+   * size, else drops any older L1 entry of the key; the `CacheEntry` is built only when kept.
+   */
+  keepInL1<T>(key: ResolvedKey, env: Envelope<T>, size: number, now: number): void {
+    if (this.l1.fits(size)) this.l1.set(key.storageKey, entryOf(env, size, key.type), now);
+    else this.l1.delete(key.storageKey);
   }
 
   /**
@@ -161,42 +206,54 @@ export class TierStack {
     keyType: CacheKeyType | undefined,
   ): Promise<(T | undefined)[]> {
     const now = Date.now();
-    const out = new Array<T | undefined>(keys.length);
-    const missing: number[] = [];
+    const n = keys.length;
+    const out = new Array<T | undefined>(n);
+    const { l1, stats } = this;
+    const given = keyType === undefined ? undefined : stats.of(keyType);
     // Step 1: L1, up to each entry's expiry (counted under the entry's own type unless one is given).
-    keys.forEach((key, i) => {
-      const hit = this.l1.get(key.storageKey);
-      const counters = this.stats.of(keyType ?? hit?.keyType ?? key.type);
-      if (hit && now < hit.expiresAt) {
+    // An empty L1 (e.g. a cold instance, or L1 off) costs one counter per key and no lookups.
+    const missing: number[] = [];
+    const storageKeys: string[] = [];
+    const empty = l1.size === 0;
+    let seen: CacheKeyType | undefined | null = null;
+    let ofSeen = stats.of(undefined);
+    for (let i = 0; i < n; i++) {
+      const key = keys[i];
+      const hit = empty ? undefined : l1.get(key.storageKey);
+      const type = hit?.keyType ?? key.type;
+      if (type !== seen) ofSeen = stats.of((seen = type));
+      const counters = given ?? ofSeen;
+      if (hit !== undefined && now < hit.expiresAt) {
         counters.l1Hits++;
         out[i] = hit.value as T;
       } else {
         counters.l1Misses++;
         missing.push(i);
+        storageKeys.push(key.storageKey);
       }
-    });
+    }
     if (missing.length === 0) return out;
     // Step 2: the rest in one L2 batch; corrupt values are counted, then deleted.
-    const raws = await this.store.pipelineGet(missing.map((i) => keys[i].storageKey));
-    const corrupt: string[] = [];
-    missing.forEach((i, j) => {
-      const raw = raws[j];
+    const raws = await this.store.pipelineGet(storageKeys);
+    const read = Date.now();
+    let corrupt: string[] | undefined;
+    // Keys of a batch are mostly of one type: its counters are looked up once per run of it.
+    let type: CacheKeyType | undefined | null = null;
+    let counters = ofSeen;
+    for (let j = 0; j < missing.length; j++) {
+      const i = missing[j];
       const key = keys[i];
-      const counters = this.stats.of(key.type);
-      const decoded = raw === undefined ? undefined : decodeEntry<T>(raw, key.type);
-      const entry =
-        decoded && this.invalidator.hides(key.storageKey, decoded.asOf) ? undefined : decoded;
-      if (raw !== undefined && !decoded) {
-        counters.corrupt++;
-        corrupt.push(key.storageKey);
-      }
-      if (entry && Date.now() < entry.expiresAt) {
+      const raw = raws[j];
+      const env = raw === undefined ? undefined : this.decodeL2<T>(key, raw);
+      if (env === null) (corrupt ??= []).push(key.storageKey);
+      if (key.type !== type) counters = stats.of((type = key.type));
+      if (env && read < env.e) {
         counters.l2Hits++;
-        this.l1.set(key.storageKey, entry);
-        out[i] = entry.value;
+        this.keepInL1(key, env, (raw as string).length, read);
+        out[i] = env.v;
       } else counters.l2Misses++;
-    });
-    for (const k of corrupt) await this.store.delete(k);
+    }
+    if (corrupt) for (const k of corrupt) await this.store.delete(k);
     return out;
   }
 

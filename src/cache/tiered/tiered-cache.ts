@@ -12,6 +12,7 @@ import type { InvalidationResult, InvalidationTarget } from './invalidation-targ
 import type { L1Cache } from './l1-cache.js';
 import { globToRegExp } from '../util/glob.js';
 import { Namespaces } from './namespaces.js';
+import { ResolvedKeys } from './resolved-keys.js';
 import { TierStack } from './tier-stack.js';
 import type {
   BatchEntry,
@@ -29,6 +30,11 @@ export type {
   TieredCacheOptions,
   TieredCallOptions,
 } from './tiered-cache.options.js';
+
+/** The value of a resolved answer (a module function: no closure per call). */
+function valueOf<T>(r: Resolved<T>): T {
+  return r.value;
+}
 
 /**
  * The stack: L1 memory over one L2 `CacheStore`, with stale-while-revalidate, fail-safe,
@@ -49,6 +55,8 @@ export class TieredCache {
   private readonly stack: TierStack;
   private readonly namespaces: Namespaces;
   private readonly handler: GetOrSetHandler;
+  /** Keys outside any namespace, resolved once and remembered (the most recent ones). */
+  private readonly resolved: ResolvedKeys;
 
   constructor(
     readonly store: CacheStore,
@@ -62,6 +70,7 @@ export class TieredCache {
     this.instanceId = options.instanceId ?? randomUUID();
     this.namespaces = new Namespaces(this.stack);
     this.handler = new GetOrSetHandler(this.stack, options);
+    this.resolved = new ResolvedKeys(keys);
   }
 
   /** Attaches the invalidation bus (after it was built with `onBusMessage` as its handler). */
@@ -102,18 +111,29 @@ export class TieredCache {
   /**
    * The value of `key`: a fresh L1 hit costs one map lookup; otherwise L2, then `factory` under
    * single-flight and the distributed lock. Stale values are served per SWR and fail-safe rules.
+   * Never throws: a bad key or TTL is a rejected promise. Not an async function: an L2 hit costs
+   * one `then` here rather than a suspended frame.
    */
-  async getOrSet<T>(key: string, factory: Factory<T>, options: TieredCallOptions = {}): Promise<T> {
+  getOrSet<T>(key: string, factory: Factory<T>, options: TieredCallOptions = {}): Promise<T> {
     if (options.namespace !== undefined)
-      return (await this.getOrSetIn(key, options.namespace, factory, options)).value;
+      return this.getOrSetIn(key, options.namespace, factory, options).then(valueOf);
     // The hot path: L1 is keyed by the logical key, so a fresh hit builds no string.
     const hit = this.l1.getLogical(key);
     if (hit !== undefined && Date.now() < hit.staleAt) {
       this.stats.of(hit.keyType).l1Hits++;
-      return hit.value as T;
+      return Promise.resolve(hit.value as T);
     }
-    const resolved = this.keys.resolve(key, options.keyType);
-    return (await this.handler.afterL1Miss(resolved, factory, options, hit)).value;
+    try {
+      const r = this.handler.afterL1Miss(
+        this.resolved.resolve(key, options.keyType),
+        factory,
+        options,
+        hit,
+      );
+      return r instanceof Promise ? r.then(valueOf) : Promise.resolve(r.value);
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   /** A fresh L1 entry of a logical key outside any namespace (counted as an L1 hit), else `undefined`; never reads L2. */
@@ -125,7 +145,7 @@ export class TieredCache {
   }
 
   /** Like `getOrSet`, answering where the value came from and when it was produced. */
-  async getOrSetResult<T>(
+  getOrSetResult<T>(
     key: string,
     factory: Factory<T>,
     options: TieredCallOptions = {},
@@ -135,9 +155,19 @@ export class TieredCache {
     const hit = this.l1.getLogical(key);
     if (hit !== undefined && Date.now() < hit.staleAt) {
       this.stats.of(hit.keyType).l1Hits++;
-      return { value: hit.value as T, source: 'l1', asOf: hit.asOf };
+      return Promise.resolve({ value: hit.value as T, source: 'l1', asOf: hit.asOf });
     }
-    return this.handler.afterL1Miss(this.keys.resolve(key, options.keyType), factory, options, hit);
+    try {
+      const r = this.handler.afterL1Miss(
+        this.resolved.resolve(key, options.keyType),
+        factory,
+        options,
+        hit,
+      );
+      return r instanceof Promise ? r : Promise.resolve(r);
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   /** Reads `key` without a factory: fresh or SWR-stale values, else `undefined`. */
@@ -147,7 +177,7 @@ export class TieredCache {
   ): Promise<Resolved<T> | undefined> {
     const resolved =
       options.namespace === undefined
-        ? this.keys.resolve(key, options.keyType)
+        ? this.resolved.resolve(key, options.keyType)
         : await this.resolveIn(key, options.namespace, options.keyType);
     return this.handler.read<T>(resolved);
   }
@@ -156,7 +186,7 @@ export class TieredCache {
   async set<T>(key: string, value: T, options: TieredCallOptions = {}): Promise<boolean> {
     const resolved =
       options.namespace === undefined
-        ? this.keys.resolve(key, options.keyType)
+        ? this.resolved.resolve(key, options.keyType)
         : await this.resolveIn(key, options.namespace, options.keyType);
     const ttlMs = this.stack.ttlMsOf(options.ttl, resolved.type);
     return (await this.stack.write(resolved, value, ttlMs, Date.now())).stored;
@@ -223,10 +253,18 @@ export class TieredCache {
     keys: readonly string[],
     options: Pick<TieredCallOptions, 'keyType'> = {},
   ): Promise<(T | undefined)[]> {
-    const resolved = keys.map((k, i) =>
-      this.keys.resolve(k, options.keyType, undefined, `keys[${i}]`),
-    );
-    return this.stack.readMany<T>(resolved, options.keyType);
+    const { keyType } = options;
+    const resolved = new Array<ResolvedKey>(keys.length);
+    for (let i = 0; i < keys.length; i++) {
+      try {
+        resolved[i] = this.resolved.resolve(keys[i], keyType);
+      } catch (e) {
+        // Resolved again only to name the bad key's position (no field string built per good key).
+        this.keys.resolve(keys[i], keyType, undefined, `keys[${i}]`);
+        throw e;
+      }
+    }
+    return this.stack.readMany<T>(resolved, keyType);
   }
 
   /**
@@ -236,7 +274,7 @@ export class TieredCache {
   async setMany(entries: readonly BatchEntry[]): Promise<boolean> {
     const now = Date.now();
     const encoded = entries.map((e, i) => {
-      const key = this.keys.resolve(e.key, e.keyType, undefined, `entries[${i}].key`);
+      const key = this.resolved.resolve(e.key, e.keyType, `entries[${i}].key`);
       const ttlMs = this.stack.ttlMsOf(e.ttl, key.type);
       return { key, ...this.stack.encode(key, e.value, ttlMs, now, e.maxStalenessSeconds) };
     });

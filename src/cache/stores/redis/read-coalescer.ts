@@ -12,6 +12,8 @@ export interface ReadCoalescerOptions {
 }
 
 type Waiter = (value: string | undefined) => void;
+/** The waiters of one key: one function (the usual case, no array), or several. */
+type Waiters = Waiter | Waiter[];
 
 /**
  * The store's value reads. A single-key `get` goes out at once when no other read is in flight
@@ -20,7 +22,7 @@ type Waiter = (value: string | undefined) => void;
  * `getMany` sends an explicit batch the same way.
  */
 export class ReadCoalescer {
-  private pending: Map<string, Waiter[]> | undefined;
+  private pending: Map<string, Waiters> | undefined;
   /** Read commands sent and not yet answered: while any is out, new reads are batched. */
   private readsInFlight = 0;
   /** Reads answered with a value since start. */
@@ -52,8 +54,9 @@ export class ReadCoalescer {
         queueMicrotask(() => this.flush());
       }
       const waiters = this.pending.get(key);
-      if (waiters) waiters.push(resolve);
-      else this.pending.set(key, [resolve]);
+      if (waiters === undefined) this.pending.set(key, resolve);
+      else if (typeof waiters === 'function') this.pending.set(key, [waiters, resolve]);
+      else waiters.push(resolve);
     });
   }
 
@@ -96,12 +99,17 @@ export class ReadCoalescer {
     const keys = [...batch.keys()];
     // Answers every waiter of the keys at `positions` (in `keys`) with the values read for them.
     // A failed MGET answers `[]`: every key of the group is then a miss.
-    const settle = (positions: readonly number[] | undefined, values: (string | undefined)[]) => {
+    const settle = (
+      positions: readonly number[] | undefined,
+      values: readonly (string | null | undefined)[],
+    ) => {
       this.readsInFlight--;
       const size = positions ? positions.length : keys.length;
       for (let j = 0; j < size; j++) {
-        const v = this.count(values[j]);
-        for (const resolve of batch.get(keys[positions ? positions[j] : j]) ?? []) resolve(v);
+        const v = this.count(values[j] ?? undefined);
+        const waiters = batch.get(keys[positions ? positions[j] : j]);
+        if (typeof waiters === 'function') waiters(v);
+        else if (waiters) for (const resolve of waiters) resolve(v);
       }
     };
     // One group on a standalone server (all keys), one per hash slot on a cluster.
@@ -116,12 +124,9 @@ export class ReadCoalescer {
         );
       } else {
         const group = positions ? positions.map((i) => keys[i]) : keys;
-        void guard(
-          'mget',
-          [] as (string | undefined)[],
-          (c) => c.mget(group).then((vs) => vs.map(nullToUndefined)),
-          group[0],
-        ).then((vs) => settle(positions, vs));
+        void guard('mget', [] as (string | null)[], (c) => c.mget(group), group[0]).then((vs) =>
+          settle(positions, vs),
+        );
       }
     }
   }

@@ -17,6 +17,7 @@ import {
   createRedisClient,
   deploymentMode,
   describeTarget,
+  keepCommandTimerList,
   type RedisClient,
 } from './redis-connection.js';
 import type { RedisCacheOptions } from './redis-cache.options.js';
@@ -61,6 +62,7 @@ export class RedisCache implements CacheStore {
   /** Failed calls, and calls answered by the open breaker (hits and misses are the reader's). */
   private readonly stats = { errors: 0, shortCircuited: 0 };
   private readonly reads: ReadCoalescer;
+  private readonly failures: FailureSinks; // what a failed call updates (`recordFailure`)
   private readonly batchSize: number;
   private readonly target: string;
 
@@ -75,12 +77,14 @@ export class RedisCache implements CacheStore {
       this.log.warn('connection', `redis ${this.target}: ${errorSummary(e)}`),
     );
     this.client.on('ready', () => this.breakers.successAll());
+    keepCommandTimerList(this.client);
     this.probe = new RedisProbe(
       this.client,
       this.breakers,
       { ...options.probe, timeoutMs: options.commandTimeoutMs ?? 250 },
       this.log,
     );
+    this.failures = { stats: this.stats, probe: this.probe, log: this.log };
     const guard = this.guard.bind(this);
     this.reads = new ReadCoalescer({
       guard,
@@ -141,7 +145,8 @@ export class RedisCache implements CacheStore {
     try {
       pending = call(this.scripts);
     } catch (e) {
-      return Promise.resolve(this.failed(op, e, fallback, breaker));
+      recordFailure(this.failures, op, e, breaker);
+      return Promise.resolve(fallback);
     }
     // A plain promise chain (no async wrapper): the hot path pays one hop, like a raw client call.
     return pending.then(
@@ -150,26 +155,11 @@ export class RedisCache implements CacheStore {
         if (WRITES.has(op)) this.probe.wrote();
         return result;
       },
-      (e: unknown) => this.failed(op, e, fallback, breaker),
+      (e: unknown) => {
+        recordFailure(this.failures, op, e, breaker);
+        return fallback;
+      },
     );
-  }
-
-  /**
-   * Counts and logs (rate-limited, no payloads) a failed call and answers the fallback. A write
-   * refusal (OOM, READONLY, …) is counted apart and closes the breaker (Redis answered); any
-   * other failure feeds it.
-   */
-  private failed<T>(op: string, error: unknown, fallback: T, breaker: CircuitBreaker): T {
-    this.stats.errors++;
-    if (isWriteRefusal(error)) {
-      this.probe.refused();
-      breaker.success();
-      this.log.warn('refused', `redis refused a write (${op}): ${errorSummary(error)}`);
-      return fallback;
-    }
-    breaker.failure();
-    this.log.warn(op, `redis ${op} failed (answered as a miss): ${errorSummary(error)}`);
-    return fallback;
   }
 
   /** A single read, coalesced with the other reads of its tick while reads overlap. */
@@ -361,6 +351,11 @@ export class RedisCache implements CacheStore {
     };
   }
 
+  /** Failed calls since start (`getStats().errors`), read without building the stats. */
+  errorCount(): number {
+    return this.stats.errors;
+  }
+
   /** Counters since start, with the calls answered by an open breaker and the writes Redis refused. */
   getStats(): StoreStats & { shortCircuited: number; writeRefusals: number } {
     const { hits, misses } = this.reads;
@@ -373,4 +368,32 @@ export class RedisCache implements CacheStore {
       rejectingWrites: this.probe.rejectingWrites,
     };
   }
+}
+
+/** What a failed call updates: the store's counters, its probe (write refusals) and its log. */
+interface FailureSinks {
+  stats: { errors: number };
+  probe: RedisProbe;
+  log: RateLimitedLogger;
+}
+
+/**
+ * Counts and logs (rate-limited, no payloads) a failed call. A write refusal (OOM, READONLY, …)
+ * is counted apart and closes the breaker (Redis answered); any other failure feeds it.
+ */
+function recordFailure(
+  sinks: FailureSinks,
+  op: string,
+  error: unknown,
+  breaker: CircuitBreaker,
+): void {
+  sinks.stats.errors++;
+  if (isWriteRefusal(error)) {
+    sinks.probe.refused();
+    breaker.success();
+    sinks.log.warn('refused', `redis refused a write (${op}): ${errorSummary(error)}`);
+    return;
+  }
+  breaker.failure();
+  sinks.log.warn(op, `redis ${op} failed (answered as a miss): ${errorSummary(error)}`);
 }

@@ -192,3 +192,32 @@ export async function closeClient(client: RedisClient, log: RateLimitedLogger): 
     client.disconnect();
   }
 }
+
+/** Clients whose command-timeout timer list is kept (once per client, however many stores share it). */
+const keptTimerLists = new WeakSet<RedisClient>();
+
+/**
+ * Keeps Node's timer list for the client's command timeout alive while the client is up. ioredis
+ * arms one timer of that duration per command; when no other timer of that duration is pending
+ * (one command at a time, the sequential case) every command creates the list, puts it in the
+ * timer heap and restarts libuv's timer, and its reply tears it all down again: a few µs of a
+ * ~70 µs local GET. An idle, unref'd interval of the same duration keeps the list, so a command's
+ * timer is a list append and its reply a list removal. Started on `ready`, stopped on `end`.
+ */
+export function keepCommandTimerList(client: RedisClient): void {
+  const options = client instanceof Cluster ? client.options.redisOptions : client.options;
+  const ms = options?.commandTimeout;
+  if (keptTimerLists.has(client) || ms === undefined || !(ms >= 1)) return;
+  keptTimerLists.add(client);
+  let timer: NodeJS.Timeout | undefined;
+  const start = () => {
+    timer ??= setInterval(() => undefined, ms);
+    timer.unref();
+  };
+  client.on('ready', start);
+  client.on('end', () => {
+    clearInterval(timer);
+    timer = undefined;
+  });
+  if (client.status === 'ready') start();
+}
