@@ -7,7 +7,6 @@
  * (a string quote, a `null` bar, a bars day that is not a day).
  */
 import request from 'supertest';
-import type { DailyBar } from '../../src/market/providers/market-data.provider.js';
 import type { SyntheticMarketDataProvider } from '../../src/market/providers/synthetic.provider.js';
 import { startMarketApp, type MarketApp } from './market-e2e-support.js';
 
