@@ -1,7 +1,7 @@
 /** One fetch of a missing contiguous span from the source, as day buckets of bytes. */
-import { CacheError } from '../errors/cache-errors.js';
 import { dayBucket, type FragmentBucket } from './fragment-bucket.js';
 import type { RangeFetcher } from './range-cache.options.js';
+import { checkNewDay } from './range-fetch.js';
 import { dayNumber, dayOfNumber, type IsoDay } from './range-days.js';
 
 /**
@@ -32,16 +32,7 @@ export async function fetchDays<T, S>(
   };
   for await (const chunk of source) {
     if (chunk.date !== current) {
-      if (current !== undefined && chunk.date < current)
-        throw new CacheError(
-          'CACHE_FACTORY_FAILED',
-          `range fetcher answered ${chunk.date} after ${current}`,
-        );
-      if (chunk.date < from || chunk.date > to)
-        throw new CacheError(
-          'CACHE_FACTORY_FAILED',
-          `range fetcher answered ${chunk.date}, outside ${from}..${to}`,
-        );
+      checkNewDay(chunk.date, current, from, to);
       complete(dayNumber(chunk.date));
       current = chunk.date;
       items = [];

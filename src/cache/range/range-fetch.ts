@@ -29,16 +29,7 @@ export async function* fetchSpan<T, S>(
   for await (const chunk of source) {
     if (chunk.date !== current) {
       // A new day: check its order, complete the previous day and mark the days skipped over.
-      if (current !== undefined && chunk.date < current)
-        throw new CacheError(
-          'CACHE_FACTORY_FAILED',
-          `range fetcher answered ${chunk.date} after ${current}`,
-        );
-      if (chunk.date < from || chunk.date > to)
-        throw new CacheError(
-          'CACHE_FACTORY_FAILED',
-          `range fetcher answered ${chunk.date}, outside ${from}..${to}`,
-        );
+      checkNewDay(chunk.date, current, from, to);
       if (current !== undefined) await writer.completeDay(current);
       // Days skipped over had no items: remembered as empty.
       for (const target = dayNumber(chunk.date); next < target; next++)
@@ -62,4 +53,23 @@ export async function* fetchSpan<T, S>(
   // The last day, and the days after it the source had nothing for.
   if (current !== undefined) await writer.completeDay(current);
   for (; next <= end; next++) await writer.emptyDay(dayOfNumber(next));
+}
+
+/**
+ * Checks the day a source's chunk starts: after the day before it (`current`) and inside
+ * `[from, to]`; throws `CacheError` (`CACHE_FACTORY_FAILED`) otherwise.
+ */
+export function checkNewDay(
+  date: IsoDay,
+  current: IsoDay | undefined,
+  from: IsoDay,
+  to: IsoDay,
+): void {
+  if (current !== undefined && date < current)
+    throw new CacheError('CACHE_FACTORY_FAILED', `range fetcher answered ${date} after ${current}`);
+  if (date < from || date > to)
+    throw new CacheError(
+      'CACHE_FACTORY_FAILED',
+      `range fetcher answered ${date}, outside ${from}..${to}`,
+    );
 }
