@@ -18,12 +18,11 @@ import { Pool } from 'pg';
 import { loadAppConfig } from '../config/app-config.js';
 import { AppModule } from '../src/app.module.js';
 import { configureApp } from '../src/configure-app.js';
-import { isEntryPoint } from '../src/market/providers/entry-point.js';
 import { ensureDatabase } from '../src/market/providers/postgres/database.js';
 import { DEFAULT_TICKERS } from '../src/market/providers/synthetic-data.js';
 import { addDays } from '../src/market/providers/trading-calendar.js';
 import { RedisServerProcess } from '../test/harness/redis-server.js';
-import { formatTable, type BenchRow } from './lib.js';
+import { runForkedBenchScript, type BenchRow } from './lib.js';
 import { runMarketSourceBench } from './market-source.bench.js';
 
 const SECTION = 'http-bars (5 years of daily bars per request)';
@@ -219,32 +218,9 @@ export async function runAppBarsBench(): Promise<BenchRow[]> {
   }
 }
 
-if (isEntryPoint(import.meta.url)) {
-  if (process.argv[2] === CHILD_FLAG) {
-    const [id, redisUrl, to, seconds] = process.argv.slice(3);
-    runCase(id as CaseId, redisUrl, to, Number(seconds)).then(
-      (row) => {
-        if (process.send) process.send(row, () => process.exit(0));
-        else {
-          console.log(formatTable([row]));
-          process.exit(0);
-        }
-      },
-      (err: unknown) => {
-        console.error(err);
-        process.exit(1);
-      },
-    );
-  } else {
-    runAppBarsBench().then(
-      (rows) => {
-        console.log(formatTable(rows));
-        process.exit(0);
-      },
-      (err: unknown) => {
-        console.error(err);
-        process.exit(1);
-      },
-    );
-  }
-}
+runForkedBenchScript(
+  import.meta.url,
+  CHILD_FLAG,
+  ([id, redisUrl, to, seconds]) => runCase(id as CaseId, redisUrl, to, Number(seconds)),
+  runAppBarsBench,
+);

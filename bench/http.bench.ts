@@ -39,12 +39,11 @@ import {
   HttpCacheFastPathIndex,
 } from '../src/cache/http/http-cache.fast-path.js';
 import { HttpCacheInterceptor } from '../src/cache/http/http-cache.interceptor.js';
-import { isEntryPoint } from '../src/market/providers/entry-point.js';
 import { CacheService } from '../src/cache/cache.service.js';
 import { CacheTTLPolicy } from '../src/cache/keys/cache-ttl-policy.js';
 import { benchCacheService } from './cache-stack.js';
 import { RedisServerProcess } from '../test/harness/redis-server.js';
-import { barsPayload, formatTable, quotePayload, type BenchRow } from './lib.js';
+import { barsPayload, quotePayload, runForkedBenchScript, type BenchRow } from './lib.js';
 
 const SECTION = 'http';
 const QUOTE = 'BENCH:QUOTE';
@@ -309,33 +308,11 @@ export async function runHttpBench(sizes: readonly number[] = [1024, 0]): Promis
   }
 }
 
-if (isEntryPoint(import.meta.url)) {
-  if (process.argv[2] === CHILD_FLAG) {
-    const [id, redisUrl, seconds, bytes] = process.argv.slice(3);
-    runCase(id as CaseId, redisUrl, Number(seconds), Number(bytes ?? 1024)).then(
-      (row) => {
-        // Forked by runHttpBench: hand the row back; run by hand: print it.
-        if (process.send) process.send(row, () => process.exit(0));
-        else {
-          console.log(formatTable([row]));
-          process.exit(0);
-        }
-      },
-      (err: unknown) => {
-        console.error(err);
-        process.exit(1);
-      },
-    );
-  } else {
-    runHttpBench().then(
-      (rows) => {
-        console.log(formatTable(rows));
-        process.exit(0);
-      },
-      (err: unknown) => {
-        console.error(err);
-        process.exit(1);
-      },
-    );
-  }
-}
+// Forked by runHttpBench: hand the row back; run by hand: print it.
+runForkedBenchScript(
+  import.meta.url,
+  CHILD_FLAG,
+  ([id, redisUrl, seconds, bytes]) =>
+    runCase(id as CaseId, redisUrl, Number(seconds), Number(bytes ?? 1024)),
+  runHttpBench,
+);

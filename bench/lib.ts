@@ -193,3 +193,31 @@ export function runBenchScript(importMetaUrl: string, run: () => Promise<BenchRo
     },
   );
 }
+
+/**
+ * Entry of a bench file whose cases run in forked children (one fresh process per case): started
+ * with `childFlag` first, it runs `runChild(args)` and hands its row to the parent (or prints it when
+ * run by hand); otherwise it runs the whole section as `runBenchScript` does.
+ */
+export function runForkedBenchScript(
+  importMetaUrl: string,
+  childFlag: string,
+  runChild: (args: string[]) => Promise<BenchRow>,
+  run: () => Promise<BenchRow[]>,
+): void {
+  if (!isEntryPoint(importMetaUrl)) return;
+  if (process.argv[2] !== childFlag) return runBenchScript(importMetaUrl, run);
+  runChild(process.argv.slice(3)).then(
+    (row) => {
+      if (process.send) process.send(row, () => process.exit(0));
+      else {
+        console.log(formatTable([row]));
+        process.exit(0);
+      }
+    },
+    (err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}
