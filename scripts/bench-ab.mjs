@@ -60,8 +60,12 @@ try {
     const s = [...xs].sort((a, b) => a - b);
     return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
   };
-  console.log(`A/B of \`${rev}\` (before) and this tree (after), ${rounds} alternating rounds, medians:\n`);
-  console.log('| line | before ops/s | after ops/s | before × first | after × first | after ÷ before (ratio) |');
+  console.log(
+    `A/B of \`${rev}\` (before) and this tree (after), ${rounds} alternating rounds, medians:\n`,
+  );
+  console.log(
+    '| line | before ops/s | after ops/s | before × first | after × first | after ÷ before (ratio) |',
+  );
   console.log('|---|---:|---:|---:|---:|---:|');
   for (const [key, { before: b, after: a }] of lines) {
     if (!b.length || !a.length) {
