@@ -85,6 +85,20 @@ beforeEach(() => {
 });
 
 describe('FragmentRangeCache', () => {
+  it('shares one read and one fetch between concurrent identical requests, and reads anew once they settle', async () => {
+    const source = new BarSource();
+    const cache = rangeCache(source);
+    const texts = await Promise.all(
+      Array.from({ length: 10 }, () => cache.getText('SHARE', '2024-02-01', '2024-02-29')),
+    );
+    expect(source.calls).toEqual([['2024-02-01', '2024-02-29']]);
+    for (const t of texts) expect(t).toBe(texts[0]);
+    const later = await cache.getText('SHARE', '2024-02-01', '2024-02-29');
+    expect(later).not.toBe(texts[0]);
+    expect(later.status).toBe('hit');
+    expect(later.json).toBe(texts[0].json);
+  });
+
   it('answers a five-year range from about 60 keys, and extending it by one day fetches exactly that day', async () => {
     const source = new BarSource();
     const cache = rangeCache(source);

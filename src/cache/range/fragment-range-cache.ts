@@ -18,6 +18,7 @@ import {
 } from './fragment-bucket.js';
 import { fetchDays } from './fragment-fetch.js';
 import { monthSegments, type MonthSegment } from './month-segments.js';
+import { SingleFlight } from '../util/single-flight.js';
 
 /** Options of a `FragmentRangeCache`. */
 export interface FragmentRangeCacheOptions<T, S> {
@@ -75,7 +76,7 @@ const WRITE_BATCH = 1000;
  */
 export class FragmentRangeCache<T, S = string> {
   private readonly settings: RangeSettings;
-  private readonly inflight = new Map<string, Promise<RangeText>>();
+  private readonly inflight = new SingleFlight<RangeText>();
   private readonly log = new RateLimitedLogger(new Logger('RangeCache'));
 
   constructor(
@@ -98,12 +99,9 @@ export class FragmentRangeCache<T, S = string> {
    */
   getText(scope: S, from: IsoDay, to: IsoDay): Promise<RangeText> {
     checkDayRange(from, to, this.settings.maxDays);
-    const flightKey = `${this.options.dayKey(scope, from)}|${to}`;
-    const running = this.inflight.get(flightKey);
-    if (running) return running;
-    const work = this.read(scope, from, to).finally(() => this.inflight.delete(flightKey));
-    this.inflight.set(flightKey, work);
-    return work;
+    return this.inflight.run(`${this.options.dayKey(scope, from)}|${to}`, () =>
+      this.read(scope, from, to),
+    );
   }
 
   /** The range as items, in date order (parsed from `getText`). */

@@ -16,6 +16,7 @@ import {
 } from './range-coverage.js';
 import { checkDayRange, daysOf, type IsoDay } from './range-days.js';
 import { RangeWalker } from './range-walker.js';
+import { SingleFlight } from '../util/single-flight.js';
 
 /** One batched read of a range's day keys: the days, each day's head, and the coverage. */
 interface CoverageRead<T> {
@@ -39,7 +40,7 @@ export class RangeCache<T, S = string> {
   /** Part size of the parts layout; undefined for the inline layout. */
   private readonly headPartSize: number | undefined;
   private readonly walker: RangeWalker<T, S>;
-  private readonly inflight = new Map<string, Promise<RangeResult<T>>>();
+  private readonly inflight = new SingleFlight<RangeResult<T>>();
 
   constructor(
     private readonly cache: CacheService,
@@ -64,12 +65,9 @@ export class RangeCache<T, S = string> {
    */
   async getRange(scope: S, from: IsoDay, to: IsoDay): Promise<RangeResult<T>> {
     checkDayRange(from, to, this.settings.maxDays);
-    const flightKey = `${this.options.dayKey(scope, from)}|${to}`;
-    const running = this.inflight.get(flightKey);
-    if (running) return running;
-    const work = this.collect(scope, from, to).finally(() => this.inflight.delete(flightKey));
-    this.inflight.set(flightKey, work);
-    return work;
+    return this.inflight.run(`${this.options.dayKey(scope, from)}|${to}`, () =>
+      this.collect(scope, from, to),
+    );
   }
 
   /**
