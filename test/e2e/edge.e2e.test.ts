@@ -153,6 +153,24 @@ describe('HttpCacheInterceptor (fixture app on a harness Redis)', () => {
     expect(keys.join(' ')).not.toContain('token');
   });
 
+  it('answers prepared bytes as JSON to every request, also when they are not stored, shared by concurrent requests, or the request is not cacheable', async () => {
+    const answers = await Promise.all(
+      Array.from({ length: 5 }, () => request(t.server).get('/t/prepared-unstored').expect(200)),
+    );
+    // Not stored: the requests that waited on the first one's run get its "not shareable" verdict
+    // and run their own handler; every answer is the handler's JSON, never the wrapper object.
+    for (const a of answers) {
+      expect(a.headers['content-type']).toMatch(/^application\/json/);
+      expect(a.headers['x-prepared']).toBe('yes');
+      expect(Object.keys(a.body as object)).toEqual(['run']);
+    }
+    expect(calls.of('prepared-unstored')).toBeGreaterThan(1);
+    const ranged = await request(t.server).get('/t/prepared-unstored').set('Range', 'bytes=0-3');
+    expect(ranged.status).toBe(200);
+    expect(Object.keys(ranged.body as object)).toEqual(['run']);
+    expect(ranged.headers['x-prepared']).toBe('yes');
+  });
+
   it('runs the handler once for 100 concurrent identical cold requests', async () => {
     const responses = await Promise.all(
       Array.from({ length: 100 }, () => request(t.server).get('/t/slow')),

@@ -9,7 +9,7 @@ import {
 import { Reflector } from '@nestjs/core';
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { lastValueFrom, of, type Observable } from 'rxjs';
+import { lastValueFrom, mergeMap, of, type Observable } from 'rxjs';
 import { CacheService } from '../cache.service.js';
 import { CACHE_RESPONSE_METADATA, MARKET_CACHE_OPTIONS } from '../constants.js';
 import { FactoryError } from '../errors/cache-errors.js';
@@ -118,11 +118,11 @@ export class HttpCacheInterceptor implements NestInterceptor {
     const req = context.switchToHttp().getRequest<CacheableRequest & { [CLAIMED]?: true }>();
     if (req[CLAIMED]) return next.handle();
     req[CLAIMED] = true;
-    if (!this.isRequestCacheable(context, options)) return next.handle();
-    const key = this.trackBy(context, options);
-    if (key === undefined) return next.handle();
-
     const res = context.switchToHttp().getResponse<CacheableResponse>();
+    if (!this.isRequestCacheable(context, options)) return this.handleOwn(req, res, next, options);
+    const key = this.trackBy(context, options);
+    if (key === undefined) return this.handleOwn(req, res, next, options);
+
     const keyType = options.keyType ?? CacheKeyType.MARKET_DATA;
     const own: { rendered: boolean; body: unknown } = { rendered: false, body: undefined };
     const started = performance.now();
@@ -138,10 +138,7 @@ export class HttpCacheInterceptor implements NestInterceptor {
       if (own.rendered) return this.uncached(req, res, own.body, options);
       const cause = e instanceof FactoryError ? e.cause : e;
       // Another request's handler answered with a response that is not shareable: run our own.
-      if (cause instanceof UncacheableResponse) {
-        res.setHeader('X-Cache', 'MISS');
-        return next.handle();
-      }
+      if (cause instanceof UncacheableResponse) return this.handleOwn(req, res, next, options);
       // The handler's own error (HttpException, a domain error...), or a factory timeout.
       throw cause;
     }
@@ -154,7 +151,7 @@ export class HttpCacheInterceptor implements NestInterceptor {
     const { value, source, asOf } = resolved;
     if (!isCachedResponse(value)) {
       await this.cache.delete(key);
-      return next.handle();
+      return this.handleOwn(req, res, next, options);
     }
     this.metrics?.observe('http', source, (performance.now() - started) / 1000);
 
@@ -328,6 +325,16 @@ export class HttpCacheInterceptor implements NestInterceptor {
   /** Whether answers to `req` are per identity (`Cache-Control: private`). */
   private isPersonal(req: CacheableRequest, options: CacheResponseOptions): boolean {
     return wantsUser(options) || this.identityOf(req) !== undefined;
+  }
+
+  /** Runs this request's own handler and answers its response, not stored (prepared bytes as JSON, never the wrapper). */
+  private handleOwn(
+    req: CacheableRequest,
+    res: CacheableResponse,
+    next: CallHandler,
+    options: CacheResponseOptions,
+  ): Observable<unknown> {
+    return next.handle().pipe(mergeMap((body) => this.uncached(req, res, body, options)));
   }
 
   /** Answers this request's own response, not stored. */

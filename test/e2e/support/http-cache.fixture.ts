@@ -19,6 +19,7 @@ import { CacheMetrics } from '../../../src/cache/metrics/cache-metrics.js';
 import { MetricsController } from '../../../src/cache/metrics/metrics.controller.js';
 import { CacheResponse } from '../../../src/cache/http/cache-response.decorator.js';
 import { HttpCacheInterceptor } from '../../../src/cache/http/http-cache.interceptor.js';
+import { PreparedResponse } from '../../../src/cache/http/prepared-response.js';
 
 /** Counts handler runs per route, so a test can tell a cache hit from a handler call. */
 @Injectable()
@@ -102,6 +103,20 @@ export class HttpCacheTestController {
   file(): StreamableFile {
     this.calls.count('file');
     return new StreamableFile(Buffer.from('hello'));
+  }
+
+  /** Prepared JSON bytes its handler asks not to store, slow enough for concurrent requests to share one run. */
+  @Get('prepared-unstored')
+  @CacheResponse()
+  async preparedUnstored() {
+    const n = this.calls.count('prepared-unstored');
+    await new Promise((r) => setTimeout(r, 100));
+    return new PreparedResponse(`{"run":${n}}`, {
+      source: 'factory',
+      maxAgeSeconds: 60,
+      store: false,
+      headers: { 'X-Prepared': 'yes' },
+    });
   }
 
   /** Not marked: the interceptor leaves it alone. */
