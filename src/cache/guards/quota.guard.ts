@@ -63,6 +63,7 @@ interface QuotaResponse {
 @Injectable()
 export class QuotaGuard implements CanActivate {
   private readonly log = new RateLimitedLogger(new Logger(QuotaGuard.name));
+  private rejected = 0;
 
   constructor(
     @Inject(QuotaService) private readonly quotas: QuotaService,
@@ -92,9 +93,15 @@ export class QuotaGuard implements CanActivate {
     res.setHeader('X-RateLimit-Remaining', usage.remaining);
     res.setHeader('X-RateLimit-Reset', Math.ceil(usage.resetAt / 1000));
     if (usage.allowed) return true;
+    this.rejected++;
     const retryAfterSeconds = Math.max(1, usage.resetInSeconds);
     res.setHeader('Retry-After', retryAfterSeconds);
     throw new QuotaExceededError(usage.limit, retryAfterSeconds);
+  }
+
+  /** Requests refused past their quota since start (`CacheMetrics` exposes it). */
+  get rejections(): number {
+    return this.rejected;
   }
 }
 

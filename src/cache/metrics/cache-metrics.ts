@@ -2,7 +2,9 @@ import { Inject, Injectable, Optional } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { CacheService } from '../cache.service.js';
 import { MARKET_CACHE_METRICS_OPTIONS, MARKET_CACHE_STORE } from '../constants.js';
+import { QuotaGuard } from '../guards/quota.guard.js';
 import type { CacheStore } from '../stores/cache-store.js';
+import { TieredCache } from '../tiered/tiered-cache.js';
 
 /** Options of `CacheMetrics` (token `MARKET_CACHE_METRICS_OPTIONS`). */
 export interface CacheMetricsOptions {
@@ -10,7 +12,7 @@ export interface CacheMetricsOptions {
   prefix?: string;
   /** Also collect prom-client's default process metrics into this registry. Default false. */
   defaultMetrics?: boolean;
-  /** Buckets of the latency histogram, in seconds. Default 0.5 ms … 10 s. */
+  /** Buckets of the latency and factory duration histograms, in seconds. Default 0.5 ms … 10 s. */
   latencyBucketsSeconds?: number[];
 }
 
@@ -26,7 +28,9 @@ const BREAKER_STATES = ['closed', 'half-open', 'open'] as const;
  * Hit / miss / stale / fail-safe / error counters are read from the cache service's counters at
  * scrape time (`collect()`), so serving a request pays nothing for them; the gauges read the same
  * L1 usage, store description and bus state as `CacheHealthReport`. The latency histogram
- * is fed by the HTTP cache interceptor and by `time()`, never on the L1-hit path of the cache.
+ * is fed by the HTTP cache interceptor and by `time()`, never on the L1-hit path of the cache;
+ * the factory duration histogram by the tiered cache after each factory run (misses and
+ * refreshes only). Quota rejections are read from the app's `QuotaGuard` when it has one.
  */
 @Injectable()
 export class CacheMetrics {
@@ -38,6 +42,8 @@ export class CacheMetrics {
     @Inject(CacheService) cache: CacheService,
     @Inject(MARKET_CACHE_STORE) store: CacheStore,
     @Optional() @Inject(MARKET_CACHE_METRICS_OPTIONS) options?: CacheMetricsOptions,
+    @Optional() @Inject(TieredCache) tiered?: TieredCache,
+    @Optional() @Inject(QuotaGuard) quotaGuard?: QuotaGuard,
   ) {
     const p = options?.prefix ?? 'market_cache_';
     const registers = [this.registry];
@@ -191,6 +197,22 @@ export class CacheMetrics {
       },
     });
     new Gauge({
+      name: `${p}redis_latency_seconds`,
+      help: "Round trip of the store probe's last Redis PING (the slowest master on a cluster), in seconds; absent before the first probe and when the driver is not redis",
+      registers,
+      collect() {
+        this.reset();
+        const { kind, latencyMs } = store.describe();
+        if (kind === 'redis' && latencyMs !== undefined) this.set(latencyMs / 1000);
+      },
+    });
+    new Counter({
+      name: `${p}quota_rejections_total`,
+      help: 'Requests refused (429) because their API key went past its quota',
+      registers,
+      collect: fromStats((set) => set({}, quotaGuard?.rejections ?? 0)),
+    });
+    new Gauge({
       name: `${p}bus_connected`,
       help: 'Whether the cross-instance invalidation bus is connected (1) or not (0)',
       registers,
@@ -205,6 +227,16 @@ export class CacheMetrics {
       buckets: options?.latencyBucketsSeconds ?? DEFAULT_BUCKETS_SECONDS,
       registers,
     });
+    const factoryRuns = new Histogram({
+      name: `${p}factory_duration_seconds`,
+      help: 'Duration of factory (source) runs by key type, kind (miss, refresh) and outcome (ok, error), in seconds',
+      labelNames: ['key_type', 'kind', 'outcome'],
+      buckets: options?.latencyBucketsSeconds ?? DEFAULT_BUCKETS_SECONDS,
+      registers,
+    });
+    tiered?.stats.onFactoryRun((keyType, kind, seconds, ok) =>
+      factoryRuns.observe({ key_type: keyType, kind, outcome: ok ? 'ok' : 'error' }, seconds),
+    );
     if (options?.defaultMetrics) collectDefaultMetrics({ register: this.registry });
   }
 

@@ -36,6 +36,14 @@ export interface TieredStatsView {
 
 const OTHER = 'other';
 
+/** Hears one factory run: its key type (`other` for none), why it ran, its duration in seconds, and whether it answered a value. */
+export type FactoryRunListener = (
+  keyType: string,
+  kind: 'miss' | 'refresh',
+  seconds: number,
+  ok: boolean,
+) => void;
+
 function zero(): TypeCounters {
   return {
     l1Hits: 0,
@@ -60,6 +68,7 @@ function zero(): TypeCounters {
 /** Per-key-type counters of the tiered cache; `of(type)` is a map lookup on the hot path. */
 export class CacheStats {
   private readonly byType = new Map<string, TypeCounters>();
+  private readonly factoryListeners: FactoryRunListener[] = [];
 
   constructor() {
     for (const t of ALL_KEY_TYPES) this.byType.set(t, zero());
@@ -87,6 +96,26 @@ export class CacheStats {
     t.l1.bytes = l1.bytes;
     t.l1.utilization = l1.maxBytes > 0 ? Math.round((l1.bytes / l1.maxBytes) * 10_000) / 10_000 : 0;
     return { total: t, byKeyType };
+  }
+
+  /** Calls `listener` after every factory run (metrics: factory durations); runs are timed only while one listens. */
+  onFactoryRun(listener: FactoryRunListener): void {
+    this.factoryListeners.push(listener);
+  }
+
+  /** True while a listener wants factory runs. */
+  get observesFactoryRuns(): boolean {
+    return this.factoryListeners.length > 0;
+  }
+
+  /** Reports one factory run to the listeners. */
+  factoryRan(
+    type: CacheKeyType | undefined,
+    kind: 'miss' | 'refresh',
+    seconds: number,
+    ok: boolean,
+  ): void {
+    for (const listener of this.factoryListeners) listener(type ?? OTHER, kind, seconds, ok);
   }
 
   /** Raw counters per type (for metrics). */

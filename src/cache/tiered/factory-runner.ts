@@ -1,3 +1,8 @@
+import { performance } from 'node:perf_hooks';
+import type { CacheKeyType } from '../keys/cache-key-type.js';
+import type { CacheStats } from './cache-stats.js';
+import { CacheAttr, CacheSpan, activeTracer, traced } from './tracing.js';
+
 /** Outcome of racing a factory against its soft and hard timeouts. */
 export type RaceOutcome<T> =
   | { kind: 'value'; value: T }
@@ -41,4 +46,42 @@ export function startFactory<T>(factory: () => Promise<T> | T): Promise<T> {
   } catch (e) {
     return Promise.reject(e);
   }
+}
+
+/**
+ * Calls `factory` as one observed run (`kind`: on a `miss`, or a background `refresh`): inside a
+ * `market-cache.factory` span when tracing is on (the active span while it runs, so the factory's
+ * own cache calls nest under it), and its duration reported to `stats.factoryRan` when something
+ * listens (metrics). Answers the factory's promise.
+ */
+export function observedFactory<T>(
+  factory: () => Promise<T> | T,
+  keyType: CacheKeyType | undefined,
+  kind: 'miss' | 'refresh',
+  stats: CacheStats,
+): Promise<T> {
+  const started = performance.now();
+  const tracer = activeTracer();
+  const work =
+    tracer === undefined
+      ? startFactory(factory)
+      : traced(
+          tracer,
+          CacheSpan.factory,
+          {
+            [CacheAttr.operation]: 'factory',
+            [CacheAttr.keyType]: keyType ?? 'other',
+            [CacheAttr.tier]: 'factory',
+            [CacheAttr.factoryKind]: kind,
+          },
+          () => startFactory(factory),
+          (span) => span.setAttribute(CacheAttr.outcome, 'ok'),
+          'factory',
+        );
+  if (stats.observesFactoryRuns)
+    work.then(
+      () => stats.factoryRan(keyType, kind, (performance.now() - started) / 1000, true),
+      () => stats.factoryRan(keyType, kind, (performance.now() - started) / 1000, false),
+    );
+  return work;
 }

@@ -50,8 +50,17 @@ import { CacheError, FactoryError, FactoryTimeoutError } from '../errors/cache-e
 import type { ResolvedKey } from '../keys/cache-key-builder.js';
 import { errorSummary } from '../util/rate-limited-logger.js';
 import { entryOf, type CacheEntry } from './cache-entry.js';
-import { raceFactory, startFactory } from './factory-runner.js';
+import { BackgroundRefresher } from './background-refresh.js';
+import { observedFactory, raceFactory } from './factory-runner.js';
 import type { TierStack } from './tier-stack.js';
+import {
+  CacheSpan,
+  activeTracer,
+  lookupAttributes,
+  markFound,
+  traced,
+  tracedLookup,
+} from './tracing.js';
 import type {
   Factory,
   Resolved,
@@ -62,7 +71,7 @@ import type {
 /** The read path of `TieredCache` below its L1 fast path: the decision table above, row by row. */
 export class GetOrSetHandler {
   private readonly inflight = new Map<string, Promise<Resolved<unknown>>>();
-  private readonly refreshing = new Set<string>();
+  private readonly refresher: BackgroundRefresher;
   private readonly lockTtlMs: number;
   private readonly lockWaitMs: number;
 
@@ -72,6 +81,7 @@ export class GetOrSetHandler {
   ) {
     this.lockTtlMs = options.lockTtlMs ?? options.hardTimeoutMs + 1000;
     this.lockWaitMs = options.lockWaitMs ?? this.lockTtlMs;
+    this.refresher = new BackgroundRefresher(stack, options.hardTimeoutMs, this.lockTtlMs);
   }
 
   /**
@@ -94,7 +104,7 @@ export class GetOrSetHandler {
         hit = undefined;
       } else if (now < hit.expiresAt) {
         counters.staleHits++;
-        this.refreshInBackground(key, factory, options, hit.asOf);
+        this.refresher.refresh(key, factory, options, hit.asOf);
         return { value: hit.value as T, source: 'stale', asOf: hit.asOf };
       } else if (hit.failSafeUntil !== undefined && now < hit.failSafeUntil) {
         counters.failSafeThrottled++;
@@ -132,7 +142,16 @@ export class GetOrSetHandler {
   /** The L2 half of `read` (`now`: when the read started). */
   private async readL2Only<T>(key: ResolvedKey, now: number): Promise<Resolved<T> | undefined> {
     const counters = this.stack.stats.of(key.type);
-    const entry = await this.stack.readL2<T>(key);
+    const tracer = activeTracer();
+    const entry = await (tracer === undefined
+      ? this.stack.readL2<T>(key)
+      : traced(
+          tracer,
+          CacheSpan.lookup,
+          lookupAttributes(key.type),
+          () => this.stack.readL2<T>(key),
+          (span, found) => markFound(span, found !== undefined),
+        ));
     if (!entry || now >= entry.expiresAt) {
       counters.l2Misses++;
       return undefined;
@@ -161,7 +180,12 @@ export class GetOrSetHandler {
     // When the L2 read fails, skip the lock: one timeout per call is the most a caller pays.
     const errorsBefore = this.stack.l2Errors();
     // A store that throws here throws out of `afterL1Miss`, before `inflight` is set.
-    return this.stack.store.get(key.storageKey).then(
+    const tracer = activeTracer();
+    const read =
+      tracer === undefined
+        ? this.stack.store.get(key.storageKey)
+        : tracedLookup(tracer, key.type, () => this.stack.store.get(key.storageKey));
+    return read.then(
       (raw) => this.afterL2Read(key, raw, factory, options, hit, errorsBefore),
       (e: unknown) => {
         this.inflight.delete(key.storageKey);
@@ -205,7 +229,7 @@ export class GetOrSetHandler {
         if (now < env.e) {
           counters.staleHits++;
           stack.keepInL1(key, env, size, now);
-          this.refreshInBackground(key, factory, options, env.a);
+          this.refresher.refresh(key, factory, options, env.a);
           return { value: env.v, source: 'stale', asOf: env.a };
         }
         if (!fallback || env.a > fallback.asOf) fallback = entryOf(env, size, key.type);
@@ -306,7 +330,7 @@ export class GetOrSetHandler {
     const started = Date.now();
     // The caller gets the value as soon as the factory answers; the L2 write, the bus message and
     // the lock release follow in the background (lock waiters poll L2, so they see the write).
-    const work = startFactory(factory).then((value) => {
+    const work = observedFactory(factory, key.type, 'miss', stack.stats).then((value) => {
       const own = options.ttlOf?.(value);
       const ms = own === undefined ? ttlMs : stack.ttlMsOf(own, key.type);
       const { raw, entry } = stack.encode(key, value, ms, Date.now());
@@ -343,51 +367,6 @@ export class GetOrSetHandler {
         ? outcome.error
         : new FactoryError(key.storageKey, outcome.error);
     throw new FactoryTimeoutError(key.storageKey, hardTimeoutMs);
-  }
-
-  /** Refreshes a stale key in the background: at most one refresh per key across instances (the lock). */
-  private refreshInBackground<T>(
-    key: ResolvedKey,
-    factory: Factory<T>,
-    options: TieredCallOptions,
-    staleAsOf: number,
-  ): void {
-    const { stack } = this;
-    if (this.refreshing.has(key.storageKey)) return;
-    this.refreshing.add(key.storageKey);
-    const counters = stack.stats.of(key.type);
-    const lockKey = stack.keys.lockKey(key.storageKey);
-    const token = randomUUID();
-    const hardTimeoutMs = options.hardTimeoutMs ?? this.options.hardTimeoutMs;
-    const job = (async () => {
-      const lock = await stack.store.acquireLock(lockKey, token, this.lockTtlMs);
-      if (lock === 'busy') return;
-      try {
-        // Another instance may have refreshed it already: then its value is enough.
-        const current = await stack.readL2<T>(key);
-        if (current && current.asOf > staleAsOf && Date.now() < current.staleAt) {
-          stack.l1.set(key.storageKey, current);
-          return;
-        }
-        counters.backgroundRefreshes++;
-        const outcome = await raceFactory(startFactory(factory), undefined, hardTimeoutMs);
-        if (outcome.kind !== 'value')
-          throw outcome.kind === 'error'
-            ? outcome.error
-            : new FactoryTimeoutError(key.storageKey, hardTimeoutMs);
-        const ttl = options.ttlOf?.(outcome.value) ?? options.ttl;
-        await stack.write(key, outcome.value, stack.ttlMsOf(ttl, key.type), Date.now());
-      } catch (e) {
-        counters.refreshFailures++;
-        stack.log.warn(
-          'refresh',
-          `background refresh failed; the stale value stays: ${errorSummary(e)}`,
-        );
-      } finally {
-        if (lock === 'acquired') await stack.store.releaseLock(lockKey, token);
-      }
-    })().finally(() => this.refreshing.delete(key.storageKey));
-    stack.track(job);
   }
 }
 

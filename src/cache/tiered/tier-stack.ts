@@ -24,6 +24,7 @@ import type { BusMessage, InvalidationBus } from './invalidation-bus.js';
 import { Invalidator } from './invalidator.js';
 import { L1Cache } from './l1-cache.js';
 import type { TieredCacheOptions } from './tiered-cache.options.js';
+import { CacheAttr, CacheSpan, activeTracer, markStored, traced } from './tracing.js';
 
 /** A value ready to store: its resolved key, stored text and decoded entry (from `encode`). */
 export interface EncodedEntry {
@@ -147,8 +148,25 @@ export class TierStack {
     return { entry, stored: await this.persist(key.storageKey, raw, entry) };
   }
 
-  /** Writes an encoded entry to L2 (TTL: until `keepUntil`) and evicts it from the other instances' L1. */
-  async persist(storageKey: string, raw: string, entry: CacheEntry): Promise<boolean> {
+  /**
+   * Writes an encoded entry to L2 (TTL: until `keepUntil`) and evicts it from the other instances'
+   * L1; a `market-cache.write` span (child of the active span) when tracing is on.
+   */
+  persist(storageKey: string, raw: string, entry: CacheEntry): Promise<boolean> {
+    const tracer = activeTracer();
+    if (tracer === undefined) return this.persistNow(storageKey, raw, entry);
+    const attributes = {
+      [CacheAttr.operation]: 'write',
+      [CacheAttr.keyType]: entry.keyType ?? 'other',
+      [CacheAttr.tier]: 'l2',
+      [CacheAttr.store]: this.store.kind,
+    };
+    const write = () => this.persistNow(storageKey, raw, entry);
+    return traced(tracer, CacheSpan.write, attributes, write, markStored);
+  }
+
+  /** `persist` without a span. */
+  private async persistNow(storageKey: string, raw: string, entry: CacheEntry): Promise<boolean> {
     const stored = await this.store.set(storageKey, raw, Math.max(1, entry.keepUntil - Date.now()));
     await this.publish({ kind: 'keys', keys: [storageKey] });
     return stored;

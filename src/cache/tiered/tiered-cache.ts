@@ -14,6 +14,8 @@ import { globToRegExp } from '../util/glob.js';
 import { Namespaces } from './namespaces.js';
 import { ResolvedKeys } from './resolved-keys.js';
 import { TierStack } from './tier-stack.js';
+import { CallSpans } from './call-spans.js';
+import { callTracer, hotCallTracer } from './tracing.js';
 import type {
   BatchEntry,
   Factory,
@@ -57,6 +59,8 @@ export class TieredCache {
   private readonly handler: GetOrSetHandler;
   /** Keys outside any namespace, resolved once and remembered (the most recent ones). */
   private readonly resolved: ResolvedKeys;
+  /** The root span of each public call, while an OpenTelemetry SDK is registered. */
+  private readonly spans: CallSpans;
 
   constructor(
     readonly store: CacheStore,
@@ -71,6 +75,7 @@ export class TieredCache {
     this.namespaces = new Namespaces(this.stack);
     this.handler = new GetOrSetHandler(this.stack, options);
     this.resolved = new ResolvedKeys(keys);
+    this.spans = new CallSpans(keys, store.kind);
   }
 
   /** Attaches the invalidation bus (after it was built with `onBusMessage` as its handler). */
@@ -112,17 +117,20 @@ export class TieredCache {
    * The value of `key`: a fresh L1 hit costs one map lookup; otherwise L2, then `factory` under
    * single-flight and the distributed lock. Stale values are served per SWR and fail-safe rules.
    * Never throws: a bad key or TTL is a rejected promise. Not an async function: an L2 hit costs
-   * one `then` here rather than a suspended frame.
+   * one `then` here rather than a suspended frame. Spans (while an OpenTelemetry SDK is
+   * registered) come from `getOrSetResult`; see `hotCallTracer` for what the check costs.
    */
   getOrSet<T>(key: string, factory: Factory<T>, options: TieredCallOptions = {}): Promise<T> {
-    if (options.namespace !== undefined)
-      return this.getOrSetIn(key, options.namespace, factory, options).then(valueOf);
+    if (options.namespace !== undefined || hotCallTracer() !== undefined)
+      return this.getOrSetResult(key, factory, options).then(valueOf);
     // The hot path: L1 is keyed by the logical key, so a fresh hit builds no string.
     const hit = this.l1.getLogical(key);
     if (hit !== undefined && Date.now() < hit.staleAt) {
       this.stats.of(hit.keyType).l1Hits++;
       return Promise.resolve(hit.value as T);
     }
+    // Past L1 the full check: an SDK registered since the last one is seen by this call.
+    if (callTracer() !== undefined) return this.getOrSetResult(key, factory, options).then(valueOf);
     try {
       const r = this.handler.afterL1Miss(
         this.resolved.resolve(key, options.keyType),
@@ -150,6 +158,11 @@ export class TieredCache {
     factory: Factory<T>,
     options: TieredCallOptions = {},
   ): Promise<Resolved<T>> {
+    const tracer = callTracer();
+    if (tracer !== undefined)
+      return this.spans.getOrSet(tracer, key, options.keyType, () =>
+        this.getOrSetResult(key, factory, options),
+      );
     if (options.namespace !== undefined)
       return this.getOrSetIn(key, options.namespace, factory, options);
     const hit = this.l1.getLogical(key);
@@ -175,6 +188,9 @@ export class TieredCache {
     key: string,
     options: Pick<TieredCallOptions, 'keyType' | 'namespace'> = {},
   ): Promise<Resolved<T> | undefined> {
+    const tracer = callTracer();
+    if (tracer !== undefined)
+      return this.spans.get(tracer, key, options.keyType, () => this.get<T>(key, options));
     const resolved =
       options.namespace === undefined
         ? this.resolved.resolve(key, options.keyType)
@@ -184,6 +200,9 @@ export class TieredCache {
 
   /** Stores `value` in L1 and L2 and evicts `key` from every other instance's L1. */
   async set<T>(key: string, value: T, options: TieredCallOptions = {}): Promise<boolean> {
+    const tracer = callTracer();
+    if (tracer !== undefined)
+      return this.spans.set(tracer, key, options.keyType, () => this.set(key, value, options));
     const resolved =
       options.namespace === undefined
         ? this.resolved.resolve(key, options.keyType)
@@ -231,16 +250,24 @@ export class TieredCache {
    * meanwhile the L2 values it covers are not served here.
    */
   invalidate(target: InvalidationTarget): Promise<InvalidationResult> {
+    const tracer = callTracer();
+    if (tracer !== undefined)
+      return this.spans.invalidate(tracer, target, () => this.invalidate(target));
     return this.stack.invalidator.run(target);
   }
 
   /** Clears a namespace in O(1): a new version is stored, so its old keys are never read again. */
   async clearNamespace(namespace: string): Promise<void> {
+    const tracer = callTracer();
+    if (tracer !== undefined)
+      return this.spans.flush(tracer, 'namespace', () => this.clearNamespace(namespace));
     await this.namespaces.clear(namespace);
   }
 
   /** Removes every key of this module (its prefix only; never FLUSHDB), here and on every instance. */
   async clearAll(): Promise<number> {
+    const tracer = callTracer();
+    if (tracer !== undefined) return this.spans.flush(tracer, 'all', () => this.clearAll());
     this.l1.clear();
     this.namespaces.forgetAll();
     const removed = await this.store.flushPattern(this.keys.allKeysPattern());
@@ -254,6 +281,9 @@ export class TieredCache {
     options: Pick<TieredCallOptions, 'keyType'> = {},
   ): Promise<(T | undefined)[]> {
     const { keyType } = options;
+    const tracer = callTracer();
+    if (tracer !== undefined)
+      return this.spans.getMany(tracer, keys, keyType, () => this.getMany<T>(keys, options));
     const resolved = new Array<ResolvedKey>(keys.length);
     for (let i = 0; i < keys.length; i++) {
       try {
@@ -272,6 +302,9 @@ export class TieredCache {
    * `maxStalenessSeconds` overrides its key type's (0: never served past its TTL, e.g. a live day).
    */
   async setMany(entries: readonly BatchEntry[]): Promise<boolean> {
+    const tracer = callTracer();
+    if (tracer !== undefined)
+      return this.spans.setMany(tracer, entries, () => this.setMany(entries));
     const now = Date.now();
     const encoded = entries.map((e, i) => {
       const key = this.resolved.resolve(e.key, e.keyType, `entries[${i}].key`);
