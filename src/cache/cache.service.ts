@@ -173,13 +173,19 @@ export class CacheService {
     else await this.tiered.clearNamespace(namespace);
   }
 
-  /** When the value of a logical key outside any namespace expires (epoch ms): from L1, else the L2 TTL; `undefined` when unknown. */
+  /**
+   * When the value of a logical key outside any namespace expires (epoch ms), `undefined` when
+   * unknown. From L1 when its entry still has its own expiry (`expiresAt < keepUntil`); an entry
+   * whose timeline L1 cut to `l1MaxTtlSeconds` has `expiresAt === keepUntil`, so then the L2 TTL
+   * answers (for a key type with a max staleness, that is expiry + staleness), else the L1 one.
+   */
   async expiresAt(key: string): Promise<number | undefined> {
     const storageKey = this.keys.storageKey(key);
     const entry = this.tiered.l1.get(storageKey);
-    if (entry) return entry.expiresAt;
+    if (entry && entry.expiresAt < entry.keepUntil) return entry.expiresAt;
     const ttlMs = await this.store.ttl(storageKey);
-    return ttlMs > 0 ? Date.now() + ttlMs : undefined;
+    if (ttlMs > 0) return Date.now() + ttlMs;
+    return entry?.expiresAt;
   }
 
   /** Counts one request against `userId`'s quota (see `QuotaService.trackApiQuota`). */

@@ -1,10 +1,28 @@
 import { CacheModule } from '@nestjs/cache-manager';
 import { Module, type DynamicModule, type ModuleMetadata } from '@nestjs/common';
 import { CacheService } from '../cache.service.js';
-import { createTieredKeyv, type TieredKeyvOptions } from './tiered-keyv.store.js';
+import { MARKET_CACHE_OPTIONS, MARKET_CACHE_STORE } from '../constants.js';
+import type { ResolvedMarketCacheOptions } from '../market-cache.options.js';
+import type { CacheStore } from '../stores/cache-store.js';
+import { createTieredKeyv } from './tiered-keyv.store.js';
 
 /** Options of `CacheManagerCompatModule.register`. */
-export interface CacheManagerCompatOptions extends TieredKeyvOptions {
+export interface CacheManagerCompatOptions {
+  /**
+   * Keyv namespace: keys live under `{keyPrefix}:{namespace}:{key}`. Default `cache_manager`; an
+   * empty string puts them straight under the module prefix.
+   */
+  namespace?: string;
+  /**
+   * TTL of a `set` / `wrap` without one, in milliseconds. Default: the module's `maxTtlSeconds`
+   * (30 days), which a TTL of 0 also means.
+   */
+  ttlMs?: number;
+  /**
+   * `true`: `get` answers the cache's shared, deep-frozen values (no copy per read; mutating one
+   * throws). Default `false`: fresh, mutable copies, as stock cache-manager stores answer.
+   */
+  frozenValues?: boolean;
   /** Modules providing `CacheService`; not needed when `MarketCacheModule` is registered with `isGlobal: true`. */
   imports?: ModuleMetadata['imports'];
 }
@@ -18,7 +36,7 @@ export interface CacheManagerCompatOptions extends TieredKeyvOptions {
  */
 @Module({})
 export class CacheManagerCompatModule {
-  /** The module; `options.namespace` defaults to `cache_manager`, `options.ttlMs` to the TTL policy's. */
+  /** The module; see `CacheManagerCompatOptions` for the defaults. */
   static register(options: CacheManagerCompatOptions = {}): DynamicModule {
     const { imports, ...keyv } = options;
     return {
@@ -27,9 +45,19 @@ export class CacheManagerCompatModule {
         CacheModule.registerAsync({
           isGlobal: true,
           imports,
-          inject: [CacheService],
-          useFactory: (cache: CacheService) => ({
-            stores: [createTieredKeyv(cache, keyv)],
+          inject: [CacheService, MARKET_CACHE_OPTIONS, MARKET_CACHE_STORE],
+          useFactory: (
+            cache: CacheService,
+            module: ResolvedMarketCacheOptions,
+            store: CacheStore,
+          ) => ({
+            stores: [
+              createTieredKeyv(cache, {
+                ...keyv,
+                maxTtlMs: module.maxTtlSeconds * 1000,
+                store,
+              }),
+            ],
             ttl: keyv.ttlMs,
           }),
         }),
