@@ -1,12 +1,13 @@
-import { Inject, Injectable } from '@nestjs/common';
-import { LRUCache } from 'lru-cache';
+import { Inject, Injectable, type BeforeApplicationShutdown } from '@nestjs/common';
 import { MARKET_CACHE_OPTIONS, MARKET_CACHE_STORE } from './constants.js';
 import { CacheValidationError } from './errors/cache-errors.js';
 import { CacheKeyBuilder } from './keys/cache-key-builder.js';
 import { CacheKeyType } from './keys/cache-key-type.js';
+import { LocalCounts, type OwedCount } from './util/local-counts.js';
 import type { ResolvedMarketCacheOptions } from './market-cache.options.js';
 import type { CacheStore } from './stores/cache-store.js';
 import { assertText } from './util/arguments.js';
+import { RateLimitedLogger, errorSummary } from './util/rate-limited-logger.js';
 
 /** Quota windows: fixed windows ending at the next UTC minute, hour or midnight. */
 export type QuotaWindow = 'minute' | 'hourly' | 'daily';
@@ -48,56 +49,15 @@ export interface RateCount {
   degraded: boolean;
 }
 
-/** What this instance remembers of one counter: the last count (from the store, or its own while degraded). */
-interface LocalCount {
-  value: number;
-  /** Epoch ms at which the count's window ends. */
-  resetAt: number;
-  /** True once this instance counted the key itself (the store could not answer). */
-  local: boolean;
-}
+/** Keys whose owed counts one flush adds to the store at once (one script call each). */
+const ADD_BACK_BATCH = 64;
+/** After a flush the store could not complete, how long successful counts wait before starting another, in ms. */
+const FLUSH_BACKOFF_MS = 1000;
 
 /**
- * The per-instance fallback of a family of counters: an LRU of at most `max` keys (O(1) per hit,
- * no sweep) holding the last count the store answered for each key, continued locally while the
- * store cannot answer.
- */
-class LocalCounts {
-  private readonly lru: LRUCache<string, LocalCount>;
-
-  constructor(max: number) {
-    this.lru = new LRUCache<string, LocalCount>({ max });
-  }
-
-  /** Remembers the store's count of `key`. */
-  seen(key: string, value: number, resetAt: number): void {
-    this.lru.set(key, { value, resetAt, local: false });
-  }
-
-  /** Counts one request of `key` here: continues the remembered count while its window lasts, else starts a window of `ttlMs`. */
-  hit(key: string, now: number, ttlMs: number): LocalCount {
-    const known = this.lru.get(key);
-    const entry: LocalCount =
-      known && known.resetAt > now
-        ? { value: known.value + 1, resetAt: known.resetAt, local: true }
-        : { value: 1, resetAt: now + ttlMs, local: true };
-    this.lru.set(key, entry);
-    return entry;
-  }
-
-  /** The remembered count of `key`, without touching its recency. */
-  peek(key: string): LocalCount | undefined {
-    return this.lru.peek(key);
-  }
-
-  get size(): number {
-    return this.lru.size;
-  }
-}
-
-/**
- * API quotas and request rates: counters in the shared store (one atomic INCR + PEXPIRE per
- * request), with a per-instance counter (fail-open) while the store cannot answer.
+ * API quotas and request rates: counters in the shared store (one atomic script per request:
+ * INCRBY + PEXPIRE on a new counter), with a per-instance counter (fail-open) while the store
+ * cannot answer.
  *
  * - `trackApiQuota`: per-user counters in fixed UTC windows (minute, hour, day).
  * - `trackRate`: a counter per subject (e.g. a client address) in a window of any length that
@@ -105,17 +65,27 @@ class LocalCounts {
  *
  * The fallback is bounded: per family an LRU of at most `LOCAL_QUOTA_MAX_KEYS` /
  * `LOCAL_RATE_MAX_KEYS` keys (O(1) per request, no sweep), holding the last count the store
- * answered for each key. While the store fails, a key continues from that count, so on one
- * instance a key at its limit is admitted **0** more times (`limit` + 0 in the window). Across a
- * fleet each instance continues from the last count it saw itself, so the extra admissions are at
- * most the requests the other instances counted since; a key this instance has never seen in the
- * window (or evicted past the LRU's size) starts from 0 and can be admitted up to `limit` times per
- * instance.
+ * answered for each key, continued locally while the store fails (admission bounds in the README).
+ *
+ * Quota counts taken locally are **added back**: once the store answers again, what each key
+ * counted here in a window that has not ended is added to the shared counter with one atomic
+ * INCRBY that keeps the counter's TTL — by the key's next request (its own count and the owed ones
+ * in one call), or by a background flush (`flushOwed`) for the other keys. Each owed count is taken
+ * out before its call and put back when the call fails, so it is added once however flushes and
+ * requests interleave; a counter of a later window is never added to (`maxTtlMs`), and owed counts
+ * of an ended window, or of a key evicted from the LRU, are dropped (`droppedAddBacks`). Rate
+ * counts (`trackRate`) are not added back: their windows are short and anchored on the store's
+ * first count, and the store's count takes over when it answers again.
  */
 @Injectable()
-export class QuotaService {
-  private readonly localQuota = new LocalCounts(LOCAL_QUOTA_MAX_KEYS);
-  private readonly localRate = new LocalCounts(LOCAL_RATE_MAX_KEYS);
+export class QuotaService implements BeforeApplicationShutdown {
+  private readonly localQuota = new LocalCounts(LOCAL_QUOTA_MAX_KEYS, true);
+  private readonly localRate = new LocalCounts(LOCAL_RATE_MAX_KEYS, false);
+  /** The running flush of owed quota counts, if any. */
+  private flushing: Promise<void> | undefined;
+  /** Epoch ms before which a successful count does not start a flush (after a failed one). */
+  private flushBackoffUntil = 0;
+  private readonly log = new RateLimitedLogger(QuotaService.name);
 
   constructor(
     @Inject(CacheKeyBuilder) private readonly keys: CacheKeyBuilder,
@@ -124,9 +94,10 @@ export class QuotaService {
   ) {}
 
   /**
-   * Counts one request against `userId`'s quota for `window`, atomically (one Lua script: INCR
-   * and, on a new counter, PEXPIRE). When the store cannot answer, a per-instance counter is
-   * used (fail-open) and `degraded` is true. `limit` defaults to the module's `apiDailyQuota`.
+   * Counts one request against `userId`'s quota for `window`, atomically (one Lua script: INCRBY
+   * and, on a new counter, PEXPIRE), with any counts this instance owes the key (added back). When
+   * the store cannot answer, a per-instance counter is used (fail-open) and `degraded` is true.
+   * `limit` defaults to the module's `apiDailyQuota`.
    */
   async trackApiQuota(
     userId: string,
@@ -135,7 +106,9 @@ export class QuotaService {
   ): Promise<QuotaUsage> {
     const { key, max, windowMs } = this.quotaArgs(userId, window, limit);
     const now = Date.now();
-    const counted = await this.count(this.localQuota, key, windowEnd(now, windowMs) - now, now);
+    const ttlMs = windowEnd(now, windowMs) - now;
+    const owed = this.localQuota.takeOwed(key, now);
+    const counted = await this.count(this.localQuota, key, ttlMs, now, owed, windowMs);
     return usage(counted.count, max, counted.resetAt, counted.degraded);
   }
 
@@ -143,7 +116,8 @@ export class QuotaService {
    * Counts one request of `subject` (a client address, say) under the counter `name`, in a
    * window of `windowMs` ms that starts at the first request the store counts (the key
    * `api_quota:{subject}:throttle:{name}`, both escaped, with a TTL of the window). Atomic across
-   * instances; fail-open per instance while the store cannot answer (`degraded`).
+   * instances; fail-open per instance while the store cannot answer (`degraded`); the counts
+   * taken then are not added back.
    */
   async trackRate(subject: string, name: string, windowMs: number): Promise<RateCount> {
     assertText(subject, 'subject', 256);
@@ -153,7 +127,7 @@ export class QuotaService {
     const key = this.keys.storageKey(
       this.keys.build(CacheKeyType.API_QUOTA, subject, 'throttle', name),
     );
-    return this.count(this.localRate, key, windowMs, Date.now());
+    return this.count(this.localRate, key, windowMs, Date.now(), undefined, windowMs);
   }
 
   /** How many quota keys this instance remembers (at most `LOCAL_QUOTA_MAX_KEYS`). */
@@ -166,7 +140,35 @@ export class QuotaService {
     return this.localRate.size;
   }
 
-  /** The quota usage of `userId` for `window` without counting a request. */
+  /** Quota requests this instance counted alone (store down) and has not yet added to the store. */
+  get pendingAddBacks(): number {
+    return this.localQuota.owed;
+  }
+
+  /** Quota requests counted alone that were never added to the store: their window ended, or their key left the LRU, first. */
+  get droppedAddBacks(): number {
+    return this.localQuota.dropped;
+  }
+
+  /**
+   * Adds every quota count this instance owes the store (counted while it could not answer, in a
+   * window that has not ended), one atomic INCRBY per key, `ADD_BACK_BATCH` keys at a time; stops
+   * at the first call the store cannot answer (the rest stays owed). One flush runs at a time: a
+   * second call gets the running one. Started by itself once the store answers a count again.
+   */
+  flushOwed(): Promise<void> {
+    this.flushing ??= this.addBackOwed()
+      .catch((e: unknown) => this.log.warn('add-back', `quota add-back failed: ${errorSummary(e)}`))
+      .finally(() => (this.flushing = undefined));
+    return this.flushing;
+  }
+
+  /** Adds back what is owed before the store closes (best effort; it is closed after this hook). */
+  async beforeApplicationShutdown(): Promise<void> {
+    if (this.localQuota.owed > 0) await this.flushOwed();
+  }
+
+  /** The quota usage of `userId` for `window` without counting a request (owed counts included). */
   async getApiQuotaUsage(
     userId: string,
     window: QuotaWindow = 'daily',
@@ -176,29 +178,71 @@ export class QuotaService {
     const now = Date.now();
     const [raw, ttl] = await Promise.all([this.store.get(key), this.store.ttl(key)]);
     const local = this.localQuota.peek(key);
-    const counted = local?.local === true && local.resetAt > now ? local.value : 0;
-    const used = raw === undefined ? counted : Number(raw) || 0;
+    const live = local !== undefined && local.resetAt > now;
+    const counted = live && local.local ? local.value : 0;
+    const used = raw === undefined ? counted : (Number(raw) || 0) + (live ? local.owed : 0);
     return usage(used, max, ttl > 0 ? now + ttl : windowEnd(now, windowMs), false);
   }
 
   /**
-   * One request counted in the store (`ttlMs` on a new counter), else by `local` (fail-open):
-   * the count continues from the last one the store answered for `key` in the same window.
+   * One request counted in the store (`ttlMs` on a new counter) together with `owed` counts taken
+   * out of `local` (one atomic add; never into a later window's counter), else by `local`
+   * (fail-open, the owed counts put back): the count continues from the last one the store
+   * answered for `key` in the same window.
    */
   private async count(
     local: LocalCounts,
     key: string,
     ttlMs: number,
     now: number,
+    owed: OwedCount | undefined,
+    windowMs: number,
   ): Promise<RateCount> {
-    const counted = await this.store.increment(key, ttlMs);
+    const addBack = owed && { by: owed.amount + 1, maxTtlMs: laterWindowMs(ttlMs, owed.windowMs) };
+    let counted = await this.store.increment(key, ttlMs, addBack);
+    let pending = owed;
+    if (owed && counted?.laterWindow) {
+      // A counter of a later window: the owed counts' window is over; this request counts there.
+      local.forfeit(owed);
+      pending = undefined;
+      counted = await this.store.increment(key, ttlMs);
+    }
     if (counted) {
       const resetAt = now + counted.ttlMs;
-      local.seen(key, counted.value, resetAt);
+      local.seen(key, counted.value, resetAt, now, windowMs);
+      if (local.owed > 0 && now >= this.flushBackoffUntil) void this.flushOwed();
       return { count: counted.value, resetAt, degraded: false };
     }
-    const entry = local.hit(key, now, ttlMs);
+    if (pending) local.giveBack(key, pending, now);
+    const entry = local.hit(key, now, ttlMs, windowMs);
     return { count: entry.value, resetAt: entry.resetAt, degraded: true };
+  }
+
+  /** The loop of `flushOwed`; a batch the store could not fully take ends it and holds automatic flushes back a while. */
+  private async addBackOwed(): Promise<void> {
+    const keys = this.localQuota.owingKeys();
+    for (let i = 0; i < keys.length; i += ADD_BACK_BATCH) {
+      const batch = keys.slice(i, i + ADD_BACK_BATCH);
+      const added = await Promise.all(batch.map((k) => this.addBack(k)));
+      if (added.includes(false)) {
+        this.flushBackoffUntil = Date.now() + FLUSH_BACKOFF_MS;
+        return;
+      }
+    }
+  }
+
+  /** Adds what `key` owes to its counter in the store; `false` when the store could not answer. */
+  private async addBack(key: string): Promise<boolean> {
+    const now = Date.now();
+    const owed = this.localQuota.takeOwed(key, now);
+    if (!owed) return true;
+    const ttlMs = owed.resetAt - now;
+    const maxTtlMs = laterWindowMs(ttlMs, owed.windowMs);
+    const r = await this.store.increment(key, ttlMs, { by: owed.amount, maxTtlMs });
+    if (!r) this.localQuota.giveBack(key, owed, Date.now());
+    else if (r.laterWindow) this.localQuota.forfeit(owed);
+    else this.localQuota.seen(key, r.value, now + r.ttlMs, now, owed.windowMs);
+    return r !== undefined;
   }
 
   private quotaArgs(
@@ -238,4 +282,12 @@ function usage(used: number, limit: number, resetAt: number, degraded: boolean):
 /** The end (epoch ms) of the fixed window of `windowMs` that holds `now`. */
 function windowEnd(now: number, windowMs: number): number {
   return Math.floor(now / windowMs) * windowMs + windowMs;
+}
+
+/**
+ * The most a counter of the same window as counts ending in `ttlMs` ms may still live: more, and
+ * it is a later window's (it lives about `windowMs` longer). Half a window of clock skew tolerated.
+ */
+function laterWindowMs(ttlMs: number, windowMs: number): number {
+  return ttlMs + Math.ceil(windowMs / 2);
 }

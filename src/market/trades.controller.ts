@@ -55,6 +55,7 @@ export class TradesController {
       'Coverage is kept per (signature, day); only missing days are fetched, one source stream per contiguous gap. ' +
       'The body is NDJSON: a first meta line { signature, cached: true | false | "partial", fetched: [[from, to], ...], asOf }, then one trade per line ' +
       '(with events: [...] when includeEvents is true), written about 1000 lines at a time. X-Cache: HIT when every day came from the cache, else MISS; X-Cache-Coverage: full | partial | none. ' +
+      "Days after the last day the source holds trades for the tickers are not known yet: neither fetched nor cached, and the answer says so (X-Data-Through and the meta line's dataThrough). " +
       'Streams share the event loop (each yields after a few ms of work) and at most MAX_CONCURRENT_STREAMS run per instance; past it 503 with Retry-After.',
   })
   @ApiBody({ type: TradesQueryDto })
@@ -66,6 +67,11 @@ export class TradesController {
       'X-Cache': {
         description: 'HIT when every day came from the cache, else MISS',
         schema: { type: 'string', enum: ['HIT', 'MISS'] },
+      },
+      'X-Data-Through': {
+        description:
+          'Present when the range goes past the last day the source holds trades for the tickers: that day (YYYY-MM-DD). Later days are not known yet (not loaded): they were neither read nor cached; they show up at most dataThroughCacheMs (60 s by default) after they are loaded.',
+        schema: { type: 'string', format: 'date' },
       },
     },
     content: {
@@ -110,6 +116,7 @@ export class TradesController {
           'X-Cache': answer.status === 'hit' ? 'HIT' : 'MISS',
           'X-Cache-Coverage': coverageOf(answer.status),
           'Cache-Control': 'no-store',
+          ...(answer.dataThrough ? { 'X-Data-Through': answer.dataThrough } : {}),
         },
         this.log,
         this.gate.budget,

@@ -11,6 +11,7 @@ import {
   type RangeStream,
 } from '../cache/index.js';
 import { DataFloor, belowFloorCoverage } from './data-floor.js';
+import { DataThrough } from './data-through.js';
 import { LineBatcher } from './ndjson-writer.js';
 import { MARKET_SETTINGS, type MarketSettings } from './market.options.js';
 import {
@@ -36,12 +37,19 @@ export interface TradesMetaLine {
   fetched: Array<[string, string]>;
   /** When the source produced the oldest day served (ISO). */
   asOf: string;
+  /**
+   * Set when the range goes past the last day the source holds for the tickers (`DataThrough`):
+   * that day. Days after it were neither fetched nor cached: they are not known yet.
+   */
+  dataThrough?: string;
 }
 
 /** A trades answer: its coverage (known before any trade is read) and its NDJSON text in chunks. */
 export interface TradesAnswer {
   meta: TradesMetaLine;
   status: RangeCoverageStatus;
+  /** The last day the source holds, when the range goes past it (as in `meta`). */
+  dataThrough?: string;
   /** The meta line, then about `tradesWriteRows` trade lines per chunk, in order; iterate once. */
   chunks(): AsyncGenerator<string, void, undefined>;
 }
@@ -106,6 +114,8 @@ export class TradesService {
   readonly liveDayTtlSeconds: number;
   /** Where bars and trades ranges start (the configured earliest date or the source's first day). */
   private readonly floor: DataFloor;
+  /** How far the source's trades go. */
+  private readonly through: DataThrough;
 
   constructor(
     @Inject(CacheService) cache: CacheService,
@@ -113,8 +123,10 @@ export class TradesService {
     @Inject(MARKET_DATA_PROVIDER) private readonly provider: MarketDataProvider,
     @Inject(MARKET_SETTINGS) private readonly settings: MarketSettings,
     @Optional() @Inject(DataFloor) floor?: DataFloor,
+    @Optional() @Inject(DataThrough) through?: DataThrough,
   ) {
     this.floor = floor ?? new DataFloor(provider, settings);
+    this.through = through ?? new DataThrough(provider, settings);
     const cap = Math.min(
       policy.ttlFor(CacheKeyType.STOCK_PRICE),
       policy.ttlFor(CacheKeyType.MARKET_DATA),
@@ -149,26 +161,31 @@ export class TradesService {
 
   /**
    * Reads the query's coverage (one batched read of its day indexes) and answers the NDJSON
-   * stream. Days before the floor of its tickers (`DataFloor`) are neither fetched nor cached: the
-   * read starts at the floor, and a range wholly before it answers the meta line alone.
+   * stream. Only the days the source can answer are read: from the floor of its tickers
+   * (`DataFloor`) to the last day it holds trades for them (`DataThrough`); days outside are
+   * neither fetched nor cached, and a range wholly outside answers the meta line alone. A range
+   * going past the last day says so (`dataThrough`).
    */
   async open(query: TradesQuery): Promise<TradesAnswer> {
     const filters = normalizeTradeFilters(query.filters);
     const signature = tradeSignature(filters);
-    const floor = await this.floor.floorOf(filters.tickers);
+    const [floor, last] = await Promise.all([
+      this.floor.floorOf(filters.tickers),
+      this.through.tradesThrough(filters.tickers),
+    ]);
+    const from = query.from < floor ? floor : query.from;
+    const beyond = last !== undefined && last < query.to;
+    const to = beyond ? last : query.to;
     const stream: RangeStream<Trade> =
-      query.to < floor
+      to < from
         ? { ...belowFloorCoverage(), days: async function* () {} }
-        : await this.range.open(
-            { signature, filters },
-            query.from < floor ? floor : query.from,
-            query.to,
-          );
+        : await this.range.open({ signature, filters }, from, to);
     const meta: TradesMetaLine = {
       signature,
       cached: stream.status === 'hit' ? true : stream.status === 'miss' ? false : 'partial',
       fetched: stream.fetched,
       asOf: new Date(stream.asOf).toISOString(),
+      ...(beyond ? { dataThrough: last } : {}),
     };
     const rows = this.settings.tradesWriteRows;
     const withEvents = query.includeEvents === true;
@@ -176,6 +193,7 @@ export class TradesService {
     return {
       meta,
       status: stream.status,
+      ...(beyond ? { dataThrough: last } : {}),
       async *chunks() {
         yield JSON.stringify(meta) + '\n';
         if (!withEvents) {

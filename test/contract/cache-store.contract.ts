@@ -122,6 +122,46 @@ export function describeCacheStoreContract(
       expect(ttl).toBeLessThanOrEqual(60_000);
     });
 
+    it('adds amounts to a counter atomically (increment by): a missing one gets the TTL given, an existing one keeps its own', async () => {
+      const created = await store.increment(k('add'), 60_000, { by: 5 });
+      expect(created).toEqual({ value: 5, ttlMs: expect.any(Number) });
+      expect(created!.ttlMs).toBeGreaterThan(30_000);
+      expect(created!.ttlMs).toBeLessThanOrEqual(60_000);
+      await store.increment(k('add'), 60_000);
+      const adds = await Promise.all(
+        Array.from({ length: 50 }, () => store.increment(k('add'), 1_000, { by: 3 })),
+      );
+      expect(adds.every((a) => a !== undefined && a.laterWindow === undefined)).toBe(true);
+      expect(Math.max(...adds.map((a) => a?.value ?? 0))).toBe(5 + 1 + 150);
+      expect(await store.get(k('add'))).toBe(String(5 + 1 + 150));
+      // The counter's own TTL is kept: not shortened to the 1 000 ms given with the adds.
+      expect(await store.ttl(k('add'))).toBeGreaterThan(30_000);
+    });
+
+    it('adds nothing to a counter living longer than maxTtlMs (a later window), and checks its options', async () => {
+      await store.increment(k('later'), 60_000, { by: 7 });
+      expect(await store.increment(k('later'), 1_000, { by: 4, maxTtlMs: 10_000 })).toMatchObject({
+        value: 7,
+        laterWindow: true,
+      });
+      expect(await store.get(k('later'))).toBe('7');
+      const added = await store.increment(k('later'), 1_000, { by: 4, maxTtlMs: 120_000 });
+      expect(added).toMatchObject({ value: 11 });
+      expect(added).not.toHaveProperty('laterWindow');
+      // maxTtlMs applies to existing counters only: a missing one is created with ttlMs.
+      expect(await store.increment(k('fresh'), 5_000, { by: 2, maxTtlMs: 1_000 })).toEqual({
+        value: 2,
+        ttlMs: expect.any(Number),
+      });
+      await expect(store.increment(k('bad'), 1_000, { by: 0 })).rejects.toThrow(/by/);
+      await expect(store.increment(k('bad'), 1_000, { by: 1.5 })).rejects.toBeInstanceOf(
+        CacheValidationError,
+      );
+      await expect(store.increment(k('bad'), 0, { by: 2 })).rejects.toThrow(/ttlMs/);
+      await expect(store.increment(k('bad'), 1_000, { maxTtlMs: -1 })).rejects.toThrow(/maxTtlMs/);
+      expect(await store.exists(k('bad'))).toBe(false);
+    });
+
     it('locks with a token: one holder, release only by the holder', async () => {
       const attempts = await Promise.all(
         Array.from({ length: 20 }, (_, i) => store.acquireLock(k('lock'), `t${i}`, 10_000)),

@@ -2,20 +2,38 @@
  * Issue 12, quota fallback bounded: while the store cannot count, the per-instance counter is an
  * LRU of at most LOCAL_QUOTA_MAX_KEYS keys, continues from the last count the store answered
  * (a key at its limit is admitted 0 more times), and costs O(1) per request.
+ *
+ * Issue 15, nothing lost from quotas: once the store answers again, the counts each instance took
+ * alone are added to the shared counter exactly once (by the key's next request or by a flush),
+ * never into a later window's counter; an add the store fails stays owed and is retried; rate
+ * counts (`trackRate`) are not added back.
  */
 import { jest } from '@jest/globals';
 import { CacheKeyBuilder } from '../../src/cache/keys/cache-key-builder.js';
 import { resolveOptions } from '../../src/cache/market-cache.options.js';
 import { LOCAL_QUOTA_MAX_KEYS, QuotaService } from '../../src/cache/quota.service.js';
-import type { CacheStore } from '../../src/cache/stores/cache-store.js';
+import type { CacheStore, CounterOptions } from '../../src/cache/stores/cache-store.js';
 import { MemoryStore } from '../../src/cache/stores/memory-store.js';
+import { REAL_EXCEPT_DATE } from '../support/fake-time.js';
 
 const LIMIT = 5;
 
-/** A memory store whose counter and reads can be made to fail ("Redis down"), as the Redis store answers then. */
-function flakyStore(): { store: CacheStore; down(on: boolean): void } {
-  const inner = new MemoryStore();
+/** A view of a store that can be made to fail ("Redis down"), as the Redis store answers then. */
+interface FlakyStore {
+  store: CacheStore;
+  /** Every counter call and read fails while on. */
+  down(on: boolean): void;
+  /** The next `n` counter calls that add back owed counts (with options) fail; the rest answers. */
+  failAdds(n: number): void;
+  /** Every counter call answers after a macrotask, so that calls started together interleave. */
+  slow(on: boolean): void;
+}
+
+/** A view of `inner` (a memory store, shared by the views of several "instances") that can fail. */
+function flakyStore(inner: CacheStore = new MemoryStore()): FlakyStore {
   let failing = false;
+  let addFailures = 0;
+  let delayed = false;
   const failed: Partial<Record<keyof CacheStore, () => Promise<unknown>>> = {
     increment: async () => undefined,
     get: async () => undefined,
@@ -26,10 +44,25 @@ function flakyStore(): { store: CacheStore; down(on: boolean): void } {
       const broken = failing ? failed[prop as keyof CacheStore] : undefined;
       if (broken) return broken;
       const value: unknown = Reflect.get(target, prop, receiver);
-      return typeof value === 'function' ? value.bind(target) : value;
+      if (typeof value !== 'function') return value;
+      const bound = (value as (...args: unknown[]) => unknown).bind(target);
+      if (prop !== 'increment') return bound;
+      return async (key: string, ttlMs: number, options?: CounterOptions) => {
+        if (delayed) await new Promise((r) => setImmediate(r));
+        if (options !== undefined && addFailures > 0) {
+          addFailures--;
+          return undefined;
+        }
+        return bound(key, ttlMs, options);
+      };
     },
   }) as CacheStore;
-  return { store, down: (on) => (failing = on) };
+  return {
+    store,
+    down: (on) => (failing = on),
+    failAdds: (n) => (addFailures = n),
+    slow: (on) => (delayed = on),
+  };
 }
 
 function quotaService(store: CacheStore): QuotaService {
@@ -67,9 +100,11 @@ describe('QuotaService fail-open fallback', () => {
     expect(await admitted(quotas, 'partly', 3)).toBe(3);
     down(true);
     expect(await admitted(quotas, 'partly', 20)).toBe(LIMIT - 3);
-    // Back up: the store's own count goes on (the degraded requests were not counted there).
+    // Back up: the 20 requests counted here are added to the store's count with the next one.
     down(false);
-    expect(await quotas.trackApiQuota('partly')).toMatchObject({ used: 4, degraded: false });
+    expect(await quotas.trackApiQuota('partly')).toMatchObject({ used: 24, degraded: false });
+    expect(await store.get('qf:api_quota:partly:daily')).toBe('24');
+    expect(quotas.pendingAddBacks).toBe(0);
   });
 
   it('starts a fresh count when the window of the last seen count has ended (fake clock)', async () => {
@@ -113,4 +148,165 @@ describe('QuotaService fail-open fallback', () => {
     // The most recent keys are still counted (LRU): k59999 is at 1, a second request makes 2.
     expect(await quotas.trackApiQuota('k59999')).toMatchObject({ used: 2, degraded: true });
   }, 60_000);
+});
+
+/** The shared counter of `user` in `window`, as the store holds it (0 when absent). */
+async function shared(inner: CacheStore, user: string, window = 'daily'): Promise<number> {
+  return Number((await inner.get(`qf:api_quota:${user}:${window}`)) ?? 0);
+}
+
+/** `n` requests of `user` counted by `quotas` (one after another). */
+async function counted(quotas: QuotaService, user: string, n: number, window?: 'minute') {
+  for (let i = 0; i < n; i++) await quotas.trackApiQuota(user, window);
+}
+
+describe('QuotaService add-back: the counts taken while the store was down reach the shared counter', () => {
+  afterEach(() => jest.useRealTimers());
+
+  it("adds two instances' outage counts to the shared counters exactly once (next request, then a flush)", async () => {
+    const inner = new MemoryStore();
+    const [a, b] = [flakyStore(inner), flakyStore(inner)];
+    const [qa, qb] = [quotaService(a.store), quotaService(b.store)];
+    await counted(qa, 'u1', 10);
+    await counted(qb, 'u1', 7);
+    await counted(qb, 'u2', 2);
+    a.down(true);
+    b.down(true);
+    await counted(qa, 'u1', 25);
+    await counted(qb, 'u1', 13);
+    await counted(qa, 'u2', 4);
+    expect(await shared(inner, 'u1')).toBe(17);
+    expect([qa.pendingAddBacks, qb.pendingAddBacks]).toEqual([29, 13]);
+    a.down(false);
+    b.down(false);
+    // A's next request of u1 carries its 25 owed counts; its u2 counts go with the flush that
+    // request starts. B has no traffic: its counts wait for a flush (here, an explicit one).
+    expect(await qa.trackApiQuota('u1')).toMatchObject({ used: 17 + 25 + 1, degraded: false });
+    await qa.flushOwed();
+    expect(await shared(inner, 'u2')).toBe(2 + 4);
+    await qb.flushOwed();
+    expect(await shared(inner, 'u1')).toBe(10 + 7 + 25 + 13 + 1);
+    expect([qa.pendingAddBacks, qb.pendingAddBacks]).toEqual([0, 0]);
+    // Nothing is added twice: more flushes change nothing.
+    await Promise.all([qa.flushOwed(), qb.flushOwed(), qa.flushOwed()]);
+    expect(await shared(inner, 'u1')).toBe(56);
+    expect(await shared(inner, 'u2')).toBe(6);
+    expect(await qb.getApiQuotaUsage('u1')).toMatchObject({ used: 56 });
+  });
+
+  it('adds each owed count once while requests and flushes of the same keys interleave', async () => {
+    const inner = new MemoryStore();
+    const s = flakyStore(inner);
+    const quotas = quotaService(s.store);
+    const users = Array.from({ length: 150 }, (_, i) => `race-${i}`);
+    s.down(true);
+    for (const u of users) await counted(quotas, u, 3);
+    s.down(false);
+    s.slow(true); // every add answers after a macrotask: the calls below are all in flight together
+    await Promise.all([
+      quotas.flushOwed(),
+      ...users.map((u) => quotas.trackApiQuota(u)),
+      quotas.flushOwed(),
+      ...users.slice(0, 70).map((u) => quotas.trackApiQuota(u)),
+    ]);
+    await quotas.flushOwed();
+    const totals = await Promise.all(users.map((u) => shared(inner, u)));
+    expect(totals).toEqual(users.map((_, i) => (i < 70 ? 3 + 2 : 3 + 1)));
+    expect(quotas.pendingAddBacks).toBe(0);
+  });
+
+  it('keeps an add the store fails owed and adds it on a later call', async () => {
+    const inner = new MemoryStore();
+    const s = flakyStore(inner);
+    const quotas = quotaService(s.store);
+    s.down(true);
+    await counted(quotas, 'retry-req', 5);
+    for (const u of ['retry-a', 'retry-b', 'retry-c']) await counted(quotas, u, 2);
+    s.down(false);
+    // The request's add fails: it is counted here (degraded), the 5 stay owed with it.
+    s.failAdds(1);
+    expect(await quotas.trackApiQuota('retry-req')).toMatchObject({ degraded: true, used: 6 });
+    expect(await shared(inner, 'retry-req')).toBe(0);
+    // A flush whose first add fails: that key (retry-a) stays owed; the flush stops with its batch.
+    s.failAdds(1);
+    await quotas.flushOwed();
+    expect(quotas.pendingAddBacks).toBe(2);
+    expect(await shared(inner, 'retry-a')).toBe(0);
+    await quotas.flushOwed();
+    expect(quotas.pendingAddBacks).toBe(0);
+    const users = ['retry-a', 'retry-b', 'retry-c', 'retry-req'];
+    expect(await Promise.all(users.map((u) => shared(inner, u)))).toEqual([2, 2, 2, 6]);
+    expect(await quotas.trackApiQuota('retry-req')).toMatchObject({ degraded: false, used: 7 });
+    expect(await shared(inner, 'retry-req')).toBe(7);
+  });
+
+  it('drops the owed counts of a window that has ended instead of adding them to the next one (fake clock)', async () => {
+    jest.useFakeTimers({ now: Date.UTC(2024, 0, 2, 10, 0, 30), doNotFake: [...REAL_EXCEPT_DATE] });
+    const inner = new MemoryStore();
+    const s = flakyStore(inner);
+    const quotas = quotaService(s.store);
+    await counted(quotas, 'ended', 2, 'minute');
+    s.down(true);
+    await counted(quotas, 'ended', 3, 'minute');
+    jest.setSystemTime(Date.UTC(2024, 0, 2, 10, 1, 5));
+    s.down(false);
+    await quotas.flushOwed();
+    expect(await shared(inner, 'ended', 'minute')).toBe(0);
+    expect(await quotas.trackApiQuota('ended', 'minute')).toMatchObject({ used: 1 });
+    expect(quotas.droppedAddBacks).toBe(3);
+    expect(quotas.pendingAddBacks).toBe(0);
+  });
+
+  it("never adds owed counts to a later window's counter (another instance already started it)", async () => {
+    jest.useFakeTimers({ now: Date.UTC(2024, 0, 2, 10, 0, 50), doNotFake: [...REAL_EXCEPT_DATE] });
+    const inner = new MemoryStore();
+    const s = flakyStore(inner);
+    const quotas = quotaService(s.store);
+    await counted(quotas, 'skew', 1, 'minute');
+    s.down(true);
+    await counted(quotas, 'skew', 3, 'minute'); // owed, window ending at 10:01:00
+    // An instance whose clock is ahead started the next minute's counter (it lives ~60 s).
+    await inner.delete('qf:api_quota:skew:minute');
+    await inner.increment('qf:api_quota:skew:minute', 60_000, { by: 9 });
+    s.down(false);
+    expect(await quotas.trackApiQuota('skew', 'minute')).toMatchObject({ used: 10 });
+    expect(await shared(inner, 'skew', 'minute')).toBe(10);
+    expect(quotas.droppedAddBacks).toBe(3);
+  });
+
+  it("does not add back rate counts (trackRate): the store's count takes over", async () => {
+    const inner = new MemoryStore();
+    const s = flakyStore(inner);
+    const quotas = quotaService(s.store);
+    await quotas.trackRate('10.0.0.9', 'anon', 60_000);
+    s.down(true);
+    for (let i = 0; i < 5; i++) await quotas.trackRate('10.0.0.9', 'anon', 60_000);
+    expect(quotas.pendingAddBacks).toBe(0);
+    s.down(false);
+    expect(await quotas.trackRate('10.0.0.9', 'anon', 60_000)).toMatchObject({
+      count: 2,
+      degraded: false,
+    });
+  });
+
+  it('stays bounded: owed counts of keys evicted from the LRU are dropped and counted', async () => {
+    const s = flakyStore();
+    const quotas = quotaService(s.store);
+    s.down(true);
+    for (let i = 0; i < LOCAL_QUOTA_MAX_KEYS + 5; i++) await quotas.trackApiQuota(`many-${i}`);
+    expect(quotas.localKeyCount).toBe(LOCAL_QUOTA_MAX_KEYS);
+    expect(quotas.pendingAddBacks).toBe(LOCAL_QUOTA_MAX_KEYS);
+    expect(quotas.droppedAddBacks).toBe(5);
+  });
+
+  it('adds what is owed before the application shuts down', async () => {
+    const inner = new MemoryStore();
+    const s = flakyStore(inner);
+    const quotas = quotaService(s.store);
+    s.down(true);
+    await counted(quotas, 'leaving', 4);
+    s.down(false);
+    await quotas.beforeApplicationShutdown();
+    expect(await shared(inner, 'leaving')).toBe(4);
+  });
 });

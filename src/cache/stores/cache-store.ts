@@ -1,3 +1,5 @@
+import { assertTtlMs, positiveInteger } from '../util/arguments.js';
+
 /**
  * The one interface every L2 driver implements (RedisCache, MemoryStore, FileStore).
  *
@@ -40,10 +42,18 @@ export interface CacheStore {
   flushPattern(pattern: string, filter?: (key: string) => boolean): Promise<number>;
 
   /**
-   * Atomically increments the integer counter at `key`, giving it a TTL of `ttlMs` when it has
-   * none. Answers the new value and the remaining TTL in ms, or `undefined` when unavailable.
+   * Atomically adds 1 (or `options.by`) to the integer counter at `key`, giving it a TTL of
+   * `ttlMs` when it has none (a missing counter is created with it; an existing one keeps its own).
+   * With `options.maxTtlMs`, an existing counter living longer than that belongs to a later window:
+   * nothing is added and the answer says `laterWindow`. Answers the value and the remaining TTL in
+   * ms, or `undefined` when the store could not answer.
+   * @throws CacheValidationError for a bad `ttlMs`, `by` or `maxTtlMs`.
    */
-  increment(key: string, ttlMs: number): Promise<{ value: number; ttlMs: number } | undefined>;
+  increment(
+    key: string,
+    ttlMs: number,
+    options?: CounterOptions,
+  ): Promise<CounterValue | undefined>;
   /** Sets `key` to `token` only if absent, for `ttlMs` ms: a lock. 'unavailable' when the store cannot answer. */
   acquireLock(
     key: string,
@@ -131,6 +141,31 @@ export interface StorePubSub {
   publish(channel: string, message: string): Promise<boolean>;
   /** Subscribes to `channel` on a connection of its own; resolves once started (in the background when the backend is down). */
   subscribe(channel: string, handlers: StoreSubscriptionHandlers): Promise<StoreSubscription>;
+}
+
+/** Options of `CacheStore.increment`. */
+export interface CounterOptions {
+  /** What to add: a positive integer. Default 1. */
+  by?: number;
+  /** Add nothing to an existing counter that lives longer than this, in ms (it is a later window's). */
+  maxTtlMs?: number;
+}
+
+/** What `CacheStore.increment` answers. */
+export interface CounterValue {
+  /** The counter's value after the call. */
+  value: number;
+  /** Its remaining time to live, in milliseconds. */
+  ttlMs: number;
+  /** Present when nothing was added: the counter lives longer than `maxTtlMs` (a later window's). */
+  laterWindow?: true;
+}
+
+/** Checks the arguments of `CacheStore.increment` (`CacheValidationError` naming the field). */
+export function checkCounterArgs(ttlMs: number, options?: CounterOptions): void {
+  assertTtlMs(ttlMs);
+  if (options?.by !== undefined) positiveInteger(options.by, 'by');
+  if (options?.maxTtlMs !== undefined) assertTtlMs(options.maxTtlMs, 'maxTtlMs');
 }
 
 /** One entry of `pipelineSet`. */

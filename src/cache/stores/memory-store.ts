@@ -1,12 +1,15 @@
 import { LRUCache } from 'lru-cache';
 import { assertTtlMs as checkTtl, positiveInteger } from '../util/arguments.js';
 import { globToRegExp } from '../util/glob.js';
-import type {
-  CacheStore,
-  StoreDescription,
-  StoreEntry,
-  StoreHealth,
-  StoreStats,
+import {
+  checkCounterArgs,
+  type CacheStore,
+  type CounterOptions,
+  type CounterValue,
+  type StoreDescription,
+  type StoreEntry,
+  type StoreHealth,
+  type StoreStats,
 } from './cache-store.js';
 
 interface Slot {
@@ -120,11 +123,15 @@ export class MemoryStore implements CacheStore {
     return n;
   }
 
-  async increment(key: string, ttlMs: number): Promise<{ value: number; ttlMs: number }> {
-    checkTtl(ttlMs);
+  async increment(key: string, ttlMs: number, options?: CounterOptions): Promise<CounterValue> {
+    checkCounterArgs(ttlMs, options);
     const slot = this.slot(key);
-    const value = (slot ? Number(slot.value) || 0 : 0) + 1;
+    const current = slot ? Number(slot.value) || 0 : 0;
     const remaining = slot ? Math.max(1, slot.expiresAt - Date.now()) : ttlMs;
+    const max = options?.maxTtlMs;
+    if (slot && max !== undefined && remaining > max)
+      return { value: current, ttlMs: remaining, laterWindow: true };
+    const value = current + (options?.by ?? 1);
     this.put(key, String(value), remaining);
     return { value, ttlMs: remaining };
   }

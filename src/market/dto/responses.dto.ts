@@ -162,6 +162,13 @@ export class TradesMetaLineDto {
     format: 'date-time',
   })
   asOf!: string;
+  @ApiPropertyOptional({
+    format: 'date',
+    description:
+      'Present when the range goes past the last day the source holds trades for the tickers: that day. Later days are not known yet, so they were neither read nor cached',
+    example: '2024-07-31',
+  })
+  dataThrough?: string;
 }
 
 /** A post-trade event. */

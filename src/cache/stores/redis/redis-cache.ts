@@ -1,6 +1,8 @@
 import { Cluster } from 'ioredis';
 import type {
   CacheStore,
+  CounterOptions,
+  CounterValue,
   StoreDescription,
   StoreEntry,
   StoreHealth,
@@ -25,7 +27,7 @@ import * as info from './redis-info.js';
 import { NodeBreakers } from './node-breakers.js';
 import { RedisProbe, isWriteRefusal } from './redis-probe.js';
 import { masterNodes, scanNode, unlinkMatching } from './redis-scan.js';
-import { defineScripts, type ScriptClient } from './redis-scripts.js';
+import { counterCall, defineScripts, type ScriptClient } from './redis-scripts.js';
 import { RedisPubSub } from './redis-subscriber.js';
 
 export type { RedisCacheOptions } from './redis-cache.options.js';
@@ -250,20 +252,13 @@ export class RedisCache implements CacheStore {
     return removed;
   }
 
+  /** One script: INCRBY and the TTL (see `CacheStore.increment`). */
   async increment(
     key: string,
     ttlMs: number,
-  ): Promise<{ value: number; ttlMs: number } | undefined> {
-    assertTtlMs(ttlMs);
-    return this.guard(
-      'increment',
-      undefined,
-      async (c) => {
-        const [value, ttl] = await c.mcIncrement(key, Math.ceil(ttlMs));
-        return { value: Number(value), ttlMs: Number(ttl) };
-      },
-      key,
-    );
+    options?: CounterOptions,
+  ): Promise<CounterValue | undefined> {
+    return this.guard('increment', undefined, counterCall(key, ttlMs, options), key);
   }
 
   async acquireLock(

@@ -1,14 +1,23 @@
+import { checkCounterArgs, type CounterOptions, type CounterValue } from '../cache-store.js';
 import type { RedisClient } from './redis-connection.js';
 
-/** INCR, and PEXPIRE when the counter has no TTL yet: answers `[value, ttlMs]` atomically. */
+/**
+ * INCRBY ARGV[1], and PEXPIRE ARGV[2] when the counter has no TTL yet: answers `[value, ttlMs, 1]`
+ * atomically. With ARGV[3] > 0, a counter living longer than ARGV[3] ms is left as it is (a later
+ * window's): `[value, ttlMs, 0]`.
+ */
 const INCREMENT_SCRIPT = `
-local v = redis.call('INCR', KEYS[1])
 local t = redis.call('PTTL', KEYS[1])
-if t < 0 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-  t = tonumber(ARGV[1])
+local m = tonumber(ARGV[3])
+if m > 0 and t > m then
+  return {tonumber(redis.call('GET', KEYS[1])) or 0, t, 0}
 end
-return {v, t}`;
+local v = redis.call('INCRBY', KEYS[1], ARGV[1])
+if t < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  t = tonumber(ARGV[2])
+end
+return {v, t, 1}`;
 
 /** DEL only while the key still holds the caller's token (a lock release). */
 const RELEASE_SCRIPT = `
@@ -17,7 +26,12 @@ return 0`;
 
 /** The client with the store's Lua scripts defined on it. */
 export type ScriptClient = RedisClient & {
-  mcIncrement(key: string, ttlMs: number): Promise<[number, number]>;
+  mcIncrement(
+    key: string,
+    amount: number,
+    ttlMs: number,
+    maxTtlMs: number,
+  ): Promise<[number, number, number]>;
   mcRelease(key: string, token: string): Promise<number>;
 };
 
@@ -26,4 +40,23 @@ export function defineScripts(client: RedisClient): ScriptClient {
   client.defineCommand('mcIncrement', { numberOfKeys: 1, lua: INCREMENT_SCRIPT });
   client.defineCommand('mcRelease', { numberOfKeys: 1, lua: RELEASE_SCRIPT });
   return client as ScriptClient;
+}
+
+/**
+ * The guarded call of `CacheStore.increment`: `mcIncrement` adding `options.by` (1) to the counter
+ * at `key`. The arguments are checked here, before any call (`CacheValidationError`).
+ */
+export function counterCall(
+  key: string,
+  ttlMs: number,
+  options?: CounterOptions,
+): (client: ScriptClient) => Promise<CounterValue> {
+  checkCounterArgs(ttlMs, options);
+  const by = options?.by ?? 1;
+  const max = options?.maxTtlMs === undefined ? 0 : Math.ceil(options.maxTtlMs);
+  return async (client) => {
+    const [value, ttl, added] = await client.mcIncrement(key, by, Math.ceil(ttlMs), max);
+    const counted = { value: Number(value), ttlMs: Number(ttl) };
+    return Number(added) === 1 ? counted : { ...counted, laterWindow: true };
+  };
 }

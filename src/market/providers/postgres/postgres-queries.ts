@@ -62,6 +62,11 @@ export const LAST_BAR_DAYS_SQL = `SELECT t.ticker,
               to_char((SELECT MAX(b.date) FROM daily_bars b WHERE b.ticker = t.ticker), 'YYYY-MM-DD') AS last
          FROM unnest($1::text[]) AS t(ticker)`;
 
+/** Last day with a stored trade of each ticker of `$1` (a text array); tickers without trades answer null. Each MAX reads one index entry. */
+export const LAST_TRADE_DAYS_SQL = `SELECT t.ticker,
+              to_char((SELECT MAX(x.trade_date) FROM trades x WHERE x.ticker = t.ticker), 'YYYY-MM-DD') AS last
+         FROM unnest($1::text[]) AS t(ticker)`;
+
 /** Events of the trade ids `$1` (a text array), by trade, time and type. */
 export const TRADE_EVENTS_SQL =
   'SELECT trade_id, type, at, status FROM trade_events WHERE trade_id = ANY($1::text[]) ORDER BY trade_id, at, type';
