@@ -19,6 +19,7 @@ import { CacheValidationError } from './errors/cache-errors.js';
 import type { CacheKeyType } from './keys/cache-key-type.js';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import type { RedisClient } from './stores/redis/redis-connection.js';
+import type { FileStoreCaps } from './stores/file/file-store.options.js';
 
 /** Options of `MarketCacheModule.forRoot`; validated at start-up (a bad one stops start-up, named). */
 export class MarketCacheModuleOptions {
@@ -88,6 +89,11 @@ export class MarketCacheModuleOptions {
   @IsOptional()
   @IsString()
   fileDirectory?: string;
+
+  /** Caps of the file driver (entries / bytes per category and in total, checked when the store is built). Default: 10 000 entries and 256 MiB per category, no total cap. */
+  @IsOptional()
+  @IsObject()
+  fileCaps?: FileStoreCaps;
 
   /** Per-command Redis timeout, in milliseconds. Default 250. */
   @IsOptional()
@@ -184,6 +190,16 @@ export class MarketCacheModuleOptions {
   @Min(1)
   maxValueBytes?: number;
 
+  /**
+   * Longest TTL the module gives a key, in seconds: what a `CACHE_MANAGER` / Keyv write with no
+   * TTL (or TTL 0) gets, and the cap of a longer one. Default 2 592 000 (30 days).
+   */
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(365 * 86_400)
+  maxTtlSeconds?: number;
+
   /** Requests per API key per day (API_DAILY_QUOTA). Default 1000. */
   @IsOptional()
   @IsInt()
@@ -229,6 +245,7 @@ export const MARKET_CACHE_DEFAULTS = {
   hardTimeoutMs: 10_000,
   failSafeThrottleMs: 30_000,
   maxValueBytes: 4 * 1024 * 1024,
+  maxTtlSeconds: 30 * 86_400,
   apiDailyQuota: 1000,
   redisRequired: false,
   shutdownWaitMs: 1000,
@@ -290,6 +307,7 @@ export function resolveOptions(
     hardTimeoutMs,
     failSafeThrottleMs: input.failSafeThrottleMs ?? MARKET_CACHE_DEFAULTS.failSafeThrottleMs,
     maxValueBytes: input.maxValueBytes ?? MARKET_CACHE_DEFAULTS.maxValueBytes,
+    maxTtlSeconds: input.maxTtlSeconds ?? MARKET_CACHE_DEFAULTS.maxTtlSeconds,
     apiDailyQuota: input.apiDailyQuota ?? MARKET_CACHE_DEFAULTS.apiDailyQuota,
     redisRequired: input.redisRequired ?? MARKET_CACHE_DEFAULTS.redisRequired,
     shutdownWaitMs: input.shutdownWaitMs ?? MARKET_CACHE_DEFAULTS.shutdownWaitMs,
@@ -308,6 +326,7 @@ const KNOWN: ReadonlySet<string> = new Set([
   'client',
   'keyPrefix',
   'fileDirectory',
+  'fileCaps',
   'commandTimeoutMs',
   'connectTimeoutMs',
   'ttlSeconds',
@@ -323,6 +342,7 @@ const KNOWN: ReadonlySet<string> = new Set([
   'failSafeThrottleMs',
   'lockWaitMs',
   'maxValueBytes',
+  'maxTtlSeconds',
   'apiDailyQuota',
   'redisRequired',
   'instanceId',

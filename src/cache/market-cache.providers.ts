@@ -14,6 +14,7 @@ import { QuotaService } from './quota.service.js';
 import { SessionService } from './session.service.js';
 import type { CacheStore } from './stores/cache-store.js';
 import { FileStore } from './stores/file/file-store.js';
+import { fileStoreCaps } from './stores/file/file-store.options.js';
 import { MemoryStore } from './stores/memory-store.js';
 import { RedisCache } from './stores/redis/redis-cache.js';
 import { CacheStats } from './tiered/cache-stats.js';
@@ -37,7 +38,7 @@ export async function createStore(options: ResolvedMarketCacheOptions): Promise<
       connectTimeoutMs: options.connectTimeoutMs,
     });
   } else if (options.driver === 'file') {
-    store = new FileStore({ directory: options.fileDirectory });
+    store = new FileStore({ directory: options.fileDirectory, ...fileStoreCaps(options.fileCaps) });
   } else {
     store = new MemoryStore();
   }

@@ -2,6 +2,7 @@ import {
   Controller,
   Get,
   Inject,
+  Optional,
   ServiceUnavailableException,
   type BeforeApplicationShutdown,
   type OnModuleDestroy,
@@ -21,7 +22,11 @@ import {
   MarketCacheLifecycle,
   RedisHealthIndicator,
   type ResolvedMarketCacheOptions,
+  type StoreDescription,
 } from '../cache/index.js';
+import { fileService, healthReasons, sourceService, type HealthParts } from './health-reasons.js';
+import { SourceHealthMonitor } from './source-health.monitor.js';
+import { VendorBudgetHealth, withVendorBudget } from '../market/vendor-budget.health.js';
 
 /** Event-loop delay (p99 since the previous liveness probe) past which the process is reported down, in milliseconds. */
 export const MAX_EVENT_LOOP_DELAY_MS = 2000;
@@ -32,11 +37,16 @@ export const EVENT_LOOP_RESOLUTION_MS = 10;
 /**
  * Health routes for load balancers and operators:
  * - `/health/live`: the process answers and its event loop is not stalled.
- * - `/health/ready`: 200 while the app can serve. Redis down with working fallbacks is 200 with
- *   status `degraded` and Redis `down` in the details; 503 only while shutting down, or when
- *   Redis is down and the module says `redisRequired`. Answered from memory (the store's
- *   `describe()` and the cache figures): no Redis command, so it is as fast with Redis frozen.
- * - `/health/detailed`: always 200 (diagnostics); `services.redis` and `services.cache` figures.
+ * - `/health/ready`: 200 while the app can serve. A dependency down while the app still answers
+ *   (Redis down with working fallbacks, the file store unusable or refusing writes, the data
+ *   source down while cached data is served) is 200 with status `degraded`, `reason`/`reasons`
+ *   (`data_source_down`, `file_store_down`, `redis_down`, `file_store_rejecting_writes`,
+ *   `cache_degraded`) and the part in the details; 503 only while shutting down, or when Redis is
+ *   down and the module says `redisRequired`. Answered from memory (the store's `describe()`, the
+ *   source monitor's last check, the cache figures): no I/O per probe.
+ * - `/health/detailed`: always 200 (diagnostics): `services.redis`, `services.cache`,
+ *   `services.source` and, with the file driver, `services.file`; Redis, the file store and the
+ *   source are probed live, each within its bound.
  */
 @Controller('health')
 export class HealthController implements BeforeApplicationShutdown, OnModuleDestroy {
@@ -53,6 +63,12 @@ export class HealthController implements BeforeApplicationShutdown, OnModuleDest
     @Inject(CacheService) private readonly store: CacheService,
     @Inject(MarketCacheLifecycle) private readonly lifecycle: MarketCacheLifecycle,
     @Inject(MARKET_CACHE_OPTIONS) private readonly options: ResolvedMarketCacheOptions,
+    @Optional()
+    @Inject(SourceHealthMonitor)
+    private readonly source: SourceHealthMonitor | null = null,
+    @Optional()
+    @Inject(VendorBudgetHealth)
+    private readonly vendorBudget: VendorBudgetHealth | null = null,
   ) {
     this.loop.enable();
   }
@@ -70,13 +86,29 @@ export class HealthController implements BeforeApplicationShutdown, OnModuleDest
 
   /** Readiness (see the class comment), from memory. */
   @Get('ready')
-  ready(): HealthCheckResult {
-    const redis = this.redisFromMemory();
+  ready(): HealthCheckResult & { reason?: string; reasons?: string[] } {
+    const store = this.store.describeStore();
+    // With the file driver the store is listed as `file`, not as a Redis that is "up".
+    const redis: Partial<HealthIndicatorResult<'redis'>> =
+      store.kind === 'file' ? {} : this.redisFromMemory();
     const cache = this.cache.isHealthy('cache');
-    const status = this.overall(redis.redis.status === 'down', cache.cache.status === 'degraded');
-    const details: HealthIndicatorResult = { ...redis, ...cache };
-    const result: HealthCheckResult = {
+    const source = this.source?.current();
+    const details: HealthIndicatorResult = {
+      ...redis,
+      ...this.fileFromMemory(store),
+      ...cache,
+      ...(source ? this.sourceResult(source) : {}),
+    };
+    const parts: HealthParts = {
+      source,
+      store,
+      redisDown: redis.redis?.status === 'down',
+      cacheDegraded: cache.cache.status === 'degraded',
+    };
+    const { status, reasons } = this.overall(parts);
+    const result = {
       status,
+      ...(reasons.length ? { reason: reasons[0], reasons } : {}),
       info: Object.fromEntries(Object.entries(details).filter(([, v]) => v.status !== 'down')),
       error: Object.fromEntries(Object.entries(details).filter(([, v]) => v.status === 'down')),
       details,
@@ -86,14 +118,29 @@ export class HealthController implements BeforeApplicationShutdown, OnModuleDest
     return result;
   }
 
-  /** Diagnostics: Redis (status, connected, hit rate, memory, commands, uptime, clients) and cache figures. */
+  /**
+   * Diagnostics: Redis (status, connected, hit rate, memory, commands, uptime, clients), cache
+   * figures, the data source and (file driver) the file store, each probed live within its bound.
+   */
   @Get('detailed')
   async detailed(): Promise<Record<string, unknown>> {
-    const redis = await this.redis.probe();
+    const isFile = this.store.describeStore().kind === 'file';
+    const [redis, file, source] = await Promise.all([
+      this.redis.probe(),
+      isFile ? this.cache.probeStore() : undefined,
+      this.source?.check(),
+    ]);
     const cache = this.cache.figures();
-    const status = this.overall(redis.status === 'down', cache.status === 'degraded');
-    return {
+    const store = file?.store ?? this.store.describeStore();
+    const { status, reasons } = this.overall({
+      source,
+      store,
+      redisDown: redis.status === 'down',
+      cacheDegraded: cache.status === 'degraded',
+    });
+    return withVendorBudget(this.vendorBudget ?? undefined, {
       status,
+      ...(reasons.length ? { reason: reasons[0], reasons } : {}),
       timestamp: new Date().toISOString(),
       uptime_seconds: Math.round(process.uptime()),
       services: {
@@ -128,8 +175,10 @@ export class HealthController implements BeforeApplicationShutdown, OnModuleDest
           breaker: cache.breaker ?? null,
           bus_connected: cache.busConnected,
         },
+        ...(file ? { file: fileService(file.store, file.health) } : {}),
+        ...(source ? { source: sourceService(source) } : {}),
       },
-    };
+    });
   }
 
   beforeApplicationShutdown(): void {
@@ -163,11 +212,40 @@ export class HealthController implements BeforeApplicationShutdown, OnModuleDest
     return session.down({ ...details, reason: d.reasons?.[0] ?? 'not connected' });
   }
 
-  /** The overall status word of `ready` and `detailed`: shutting down, else Redis down when required, else degraded or ok. */
-  private overall(redisDown: boolean, cacheDegraded: boolean): HealthCheckStatus {
-    if (this.lifecycle.shuttingDown) return 'shutting_down';
-    if (redisDown && this.options.redisRequired) return 'error';
-    return redisDown || cacheDegraded ? 'degraded' : 'ok';
+  /** The file store as it last saw itself (`describe()`), under `file`; nothing with another driver. */
+  private fileFromMemory(
+    d: StoreDescription,
+  ): HealthIndicatorResult<'file'> | Record<string, never> {
+    if (d.kind !== 'file') return {};
+    const session = this.indicators.check('file');
+    const details = {
+      ready: d.ready,
+      state: d.status ?? (d.ready ? 'up' : 'down'),
+      ...(d.reasons?.length ? { reason: d.reasons[0] } : {}),
+      ...(d.latencyMs !== undefined ? { latencyMs: d.latencyMs } : {}),
+    };
+    if (d.status === 'down' || !d.ready) return session.down(details);
+    return d.status === 'degraded' ? session.degraded(details) : session.up(details);
+  }
+
+  /** The data source as its monitor last saw it, under `source`. */
+  private sourceResult(
+    s: ReturnType<SourceHealthMonitor['current']>,
+  ): HealthIndicatorResult<'source'> {
+    const session = this.indicators.check('source');
+    const { status, ...details } = s;
+    return status === 'down' ? session.down(details) : session.up(details);
+  }
+
+  /**
+   * The overall status word of `ready` and `detailed` and its reasons: shutting down, else Redis
+   * down when required (`error`), else `degraded` when any reason applies, else `ok`.
+   */
+  private overall(parts: HealthParts): { status: HealthCheckStatus; reasons: string[] } {
+    const reasons = healthReasons(parts);
+    if (this.lifecycle.shuttingDown) return { status: 'shutting_down', reasons };
+    if (parts.redisDown && this.options.redisRequired) return { status: 'error', reasons };
+    return { status: reasons.length ? 'degraded' : 'ok', reasons };
   }
 
   private eventLoop(): HealthIndicatorResult<'event_loop'> {

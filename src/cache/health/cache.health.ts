@@ -1,10 +1,14 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
-import { CacheHealthReport, type CacheHealthThresholds } from '../cache-health.report.js';
+import {
+  CacheHealthReport,
+  STORE_HEALTH_TIMEOUT_MS,
+  type CacheHealthThresholds,
+} from '../cache-health.report.js';
 import { CacheService } from '../cache.service.js';
 import { MARKET_CACHE_HEALTH_THRESHOLDS, MARKET_CACHE_OPTIONS } from '../constants.js';
 import type { ResolvedMarketCacheOptions } from '../market-cache.options.js';
-import type { CacheStore } from '../stores/cache-store.js';
+import type { CacheStore, StoreDescription, StoreHealth } from '../stores/cache-store.js';
 import type { BreakerState } from '../util/circuit-breaker.js';
 
 export type { CacheHealthThresholds } from '../cache-health.report.js';
@@ -50,6 +54,18 @@ export class CacheHealthIndicator {
     const session = this.indicators.check(key);
     const { status, ...details } = this.figures();
     return status === 'degraded' ? session.degraded(details) : session.up(details);
+  }
+
+  /**
+   * Probes the L2 store within `timeoutMs` milliseconds (Redis: PING + INFO; file store: its
+   * writability probe, at most once per 5 s), then reads its description, which the probe may have
+   * just updated. Never throws: no answer in time is `down` with the reason.
+   */
+  async probeStore(
+    timeoutMs = STORE_HEALTH_TIMEOUT_MS,
+  ): Promise<{ health: StoreHealth; store: StoreDescription }> {
+    const { storeHealth } = await this.report.probe(timeoutMs);
+    return { health: storeHealth, store: this.report.snapshot().store };
   }
 
   /** The current figures and status, from memory (no I/O). */

@@ -10,16 +10,19 @@ import type {
   NewsCategory,
   NewsItem,
   Quote,
+  SourceHealth,
   Trade,
   TradeEvent,
   TradeFilters,
 } from './market-data.provider.js';
 import { toMarketDataError } from './postgres/postgres-errors.js';
+import { PostgresConnector, pingPostgres } from './postgres/postgres-health.js';
 import { openProviderPool, type PostgresProviderOptions } from './postgres/postgres-pool.js';
 import {
   BARS_SQL,
   FIRST_DAYS_SQL,
   LAST_BAR_DAYS_SQL,
+  LAST_TRADE_DAYS_SQL,
   FINANCIALS_SQL,
   KNOWN_TICKERS_SQL,
   NEWS_SQL,
@@ -72,6 +75,8 @@ export class PostgresMarketDataProvider implements MarketDataProvider {
   private readonly today: () => string;
   private readonly counter = new CallCounter();
   private poolErrors = 0;
+  /** Set by `start`: the schema migrated, retried in the background while the database is out of reach. */
+  private connector: PostgresConnector | undefined;
 
   constructor(options: PostgresProviderOptions = {}) {
     this.pageSize = Math.max(1, Math.floor(options.pageSize ?? 1000));
@@ -81,6 +86,29 @@ export class PostgresMarketDataProvider implements MarketDataProvider {
     });
     this.pool = pool;
     this.ownsPool = owned;
+  }
+
+  /**
+   * Migrates the schema now; when the database cannot be reached (or used), keeps retrying in the
+   * background with back-off from 0.5 s, doubling, capped at `retryMaxMs` milliseconds, and
+   * `health` says `down` with the reason until it succeeds. Resolves true when the schema is ready
+   * now; never throws. Queries before then fail with `SOURCE_UNAVAILABLE`.
+   */
+  start(retryMaxMs = 30_000): Promise<boolean> {
+    this.connector ??= new PostgresConnector(this.pool, retryMaxMs);
+    return this.connector.start();
+  }
+
+  /**
+   * `SELECT 1 FROM tickers LIMIT 1` within `timeoutMs` ms: `up` with the round trip, or `down` with
+   * the reason (no host names). While `start` has not got the schema in place, `down` without a
+   * query; a missing schema found here makes it migrate again. Never throws; not counted.
+   */
+  health(timeoutMs: number): Promise<SourceHealth> {
+    const connector = this.connector;
+    if (connector && !connector.ready)
+      return Promise.resolve({ status: 'down', reason: connector.reason });
+    return pingPostgres(this.pool, timeoutMs, () => connector?.restart());
   }
 
   /** Errors raised by idle pooled connections since creation. */
@@ -104,6 +132,17 @@ export class PostgresMarketDataProvider implements MarketDataProvider {
     const out = new Map<string, string>();
     if (tickers.length === 0) return out;
     const rows = await this.query<{ ticker: string; last: string | null }>(LAST_BAR_DAYS_SQL, [
+      tickers,
+    ]);
+    for (const r of rows) if (r.last) out.set(r.ticker, r.last);
+    return out;
+  }
+
+  /** Last day with a stored trade of each ticker (one query; tickers without trades absent). */
+  async lastTradeDays(tickers: string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    if (tickers.length === 0) return out;
+    const rows = await this.query<{ ticker: string; last: string | null }>(LAST_TRADE_DAYS_SQL, [
       tickers,
     ]);
     for (const r of rows) if (r.last) out.set(r.ticker, r.last);
@@ -232,8 +271,9 @@ export class PostgresMarketDataProvider implements MarketDataProvider {
     this.counter.reset();
   }
 
-  /** Ends the pool if the provider created it. */
+  /** Stops the background schema retries, and ends the pool if the provider created it. */
   async close(): Promise<void> {
+    this.connector?.close();
     if (this.ownsPool) await this.pool.end();
   }
 

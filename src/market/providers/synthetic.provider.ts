@@ -29,6 +29,7 @@ import type {
   NewsCategory,
   NewsItem,
   Quote,
+  SourceHealth,
   Trade,
   TradeEvent,
   TradeFilters,
@@ -208,6 +209,11 @@ export class SyntheticMarketDataProvider implements MarketDataProvider {
   /** Bar ranges asked of `getDailyBars` since creation or the last reset, in call order. */
   getRequestedBarRanges(): RequestedBarRange[] {
     return this.barRanges.map((r) => ({ ...r }));
+  }
+
+  /** Always `up`: the data is generated in process. */
+  async health(): Promise<SourceHealth> {
+    return { status: 'up', latencyMs: 0 };
   }
 
   /** Nothing to release. */

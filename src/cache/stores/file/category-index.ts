@@ -55,6 +55,11 @@ export class CategoryIndex {
   private readonly categoryOf: (key: string) => string;
   private readonly maxEntries: number;
   private readonly maxBytes: number;
+  /** Caps over all categories (0 = none). */
+  private readonly maxTotalEntries: number;
+  private readonly maxTotalBytes: number;
+  private totalEntries = 0;
+  private totalBytes = 0;
   private readonly now: () => number;
 
   constructor(
@@ -65,6 +70,8 @@ export class CategoryIndex {
     this.categoryOf = options.categoryOf;
     this.maxEntries = options.maxEntriesPerCategory;
     this.maxBytes = options.maxBytesPerCategory;
+    this.maxTotalEntries = options.maxEntries;
+    this.maxTotalBytes = options.maxBytes;
     this.now = options.now;
   }
 
@@ -105,6 +112,8 @@ export class CategoryIndex {
     this.unindex(cat, hash);
     cat.index.set(hash, entry);
     cat.bytes += entry.size;
+    this.totalEntries++;
+    this.totalBytes += entry.size;
   }
 
   /** Removes the entry of `hash` from the index (the file stays). */
@@ -113,6 +122,8 @@ export class CategoryIndex {
     if (!old) return;
     cat.bytes -= old.size;
     cat.index.delete(hash);
+    this.totalEntries--;
+    this.totalBytes -= old.size;
   }
 
   /** Marks an entry as just used (moves it to the recent end of the LRU order). */
@@ -134,6 +145,29 @@ export class CategoryIndex {
     return oldest.done || oldest.value === keep ? undefined : oldest.value;
   }
 
+  /**
+   * While the store is over a total cap (`maxEntries`, `maxBytes`): the least recently used entry
+   * of any category (the oldest last access among the categories' LRU heads), unless it is `keep`
+   * (the entry just written, in `keepCat`). `undefined` when within the caps.
+   */
+  totalEvictionCandidate(
+    keepCat: Category | undefined,
+    keep: string | undefined,
+  ): { cat: Category; hash: string } | undefined {
+    const overEntries = this.maxTotalEntries > 0 && this.totalEntries > this.maxTotalEntries;
+    const overBytes = this.maxTotalBytes > 0 && this.totalBytes > this.maxTotalBytes;
+    if (!overEntries && !overBytes) return undefined;
+    let best: { cat: Category; hash: string; at: number } | undefined;
+    for (const cat of this.categories.values()) {
+      const head = cat.index.entries().next();
+      if (head.done) continue;
+      const [hash, entry] = head.value;
+      if (!best || entry.lastAccess < best.at) best = { cat, hash, at: entry.lastAccess };
+    }
+    if (!best || (best.cat === keepCat && best.hash === keep)) return undefined;
+    return { cat: best.cat, hash: best.hash };
+  }
+
   /** Unexpired keys matching the glob `pattern`, at `nowMs` (ms since the epoch). */
   keys(pattern: string, nowMs: number): string[] {
     const re = globToRegExp(pattern);
@@ -148,13 +182,11 @@ export class CategoryIndex {
 
   /** Indexed entries and their bytes on disk over all categories, and how many categories. */
   totals(): { entries: number; bytes: number; categories: number } {
-    let entries = 0;
-    let bytes = 0;
-    for (const cat of this.categories.values()) {
-      entries += cat.index.size;
-      bytes += cat.bytes;
-    }
-    return { entries, bytes, categories: this.categories.size };
+    return {
+      entries: this.totalEntries,
+      bytes: this.totalBytes,
+      categories: this.categories.size,
+    };
   }
 
   /** Entries, bytes and counters of each category seen since start, by category name. */

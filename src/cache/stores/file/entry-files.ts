@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
 import * as path from 'node:path';
 import type { Category, Location } from './category-index.js';
 import {
@@ -17,6 +18,18 @@ import type { IoLimiter } from './io-limiter.js';
 const HEADER_PROBE_BYTES = 4096;
 /** A temp file older than this (ms, wall clock against its mtime) belongs to no live write. */
 const ORPHAN_TMP_AGE_MS = 60_000;
+/**
+ * Flags of the start-up header reads: read-only, never blocking (opening a FIFO for reading would
+ * otherwise wait for a writer forever) and never through a symbolic link. Platforms without a flag
+ * get 0 for it.
+ */
+const HEADER_OPEN_FLAGS =
+  constants.O_RDONLY | (constants.O_NONBLOCK ?? 0) | (constants.O_NOFOLLOW ?? 0);
+
+/** False when `st` says it is not a regular file (a FIFO, socket, device or directory). */
+function regular(st: { isFile?(): boolean }): boolean {
+  return typeof st.isFile !== 'function' || st.isFile();
+}
 
 /** The header of an entry file with the file's size in bytes and mtime (ms since the epoch). */
 export interface FileRecordHead {
@@ -79,6 +92,7 @@ export class EntryFiles {
     // 2. The atomic replace.
     try {
       await this.limiter.run(() => this.fs.rename(tmp, loc.file));
+      this.counters.writeSucceeded();
       return true;
     } catch (err) {
       this.counters.fault('rename', err, cat);
@@ -87,13 +101,24 @@ export class EntryFiles {
     }
   }
 
-  /** Reads only the header line of an entry file through a file handle, plus its size and mtime. */
-  async readHeader(file: string, cat: Category): Promise<FileRecordHead | 'corrupt' | 'error'> {
+  /**
+   * Reads only the header line of an entry file through a file handle, plus its size and mtime.
+   * `'skip'` for anything that is not a regular file (a FIFO, socket, device or directory named
+   * like an entry): it is never opened (checked again on the handle, opened non-blocking, in case
+   * it was swapped in between), never read and never removed.
+   */
+  async readHeader(
+    file: string,
+    cat: Category,
+  ): Promise<FileRecordHead | 'corrupt' | 'error' | 'skip'> {
     try {
       return await this.limiter.run(async () => {
-        const handle = await this.fs.open(file, 'r');
+        if (!regular(await this.fs.stat(file))) return 'skip';
+        const handle = await this.fs.open(file, HEADER_OPEN_FLAGS);
         try {
-          const { size, mtimeMs } = await handle.stat();
+          const st = await handle.stat();
+          if (!regular(st)) return 'skip';
+          const { size, mtimeMs } = st;
           let buf = Buffer.alloc(Math.min(HEADER_PROBE_BYTES, Math.max(size, 1)));
           let filled = 0;
           for (;;) {
@@ -184,10 +209,11 @@ export class EntryFiles {
     await this.limiter.run(() => this.fs.mkdir(dir, { recursive: true }));
   }
 
-  /** Writes and removes a tiny temp file in `dir`. @throws the file system's error. */
+  /** Writes and removes a tiny temp file in `dir` (a success clears the store's write fault). @throws the file system's error. */
   async probe(dir: string): Promise<void> {
     const file = path.join(dir, `.probe.${randomBytes(6).toString('hex')}${TMP_SUFFIX}`);
     await this.limiter.run(() => this.fs.writeFile(file, Buffer.from('ok'), { flag: 'wx' }));
     await this.limiter.run(() => this.fs.unlink(file));
+    this.counters.writeSucceeded();
   }
 }

@@ -28,6 +28,17 @@ export interface FaultCategory {
   errors: number;
 }
 
+/** Operations whose failure means the directory does not take writes (or cannot be used at all). */
+const WRITE_OPS: ReadonlySet<string> = new Set(['connect', 'probe', 'write', 'rename']);
+
+/** The last failure on the write path not followed by a successful write. */
+export interface StorageFault {
+  /** `connect` (creating the directory), `probe` (the writability probe), `write` or `rename`. */
+  op: string;
+  /** The system error code (`ENOSPC`, `ENOTDIR`, `EROFS`, …) or the error's name. */
+  code: string;
+}
+
 /**
  * The store-wide counters of a `FileStore`, and its fault reporting: each fault is counted (store
  * and category) and logged at most once per 10 s per kind, naming the operation, the error code and
@@ -40,7 +51,14 @@ export class FileStoreCounters {
   corrupt = 0;
   expired = 0;
   evictions = 0;
+  /** The last write-path fault not followed by a successful write (health reads it); `undefined` when writes work. */
+  storageFault: StorageFault | undefined;
   private readonly log = new RateLimitedLogger('FileStore');
+
+  /** A write (entry or probe) reached the disk: the directory takes writes again. */
+  writeSucceeded(): void {
+    this.storageFault = undefined;
+  }
 
   /** Counts an error of operation `op` (in `cat`, when given) and logs it, rate-limited. */
   fault(op: string, err: unknown, cat?: FaultCategory): void {
@@ -50,6 +68,7 @@ export class FileStoreCounters {
       err === undefined
         ? undefined
         : (errorCode(err) ?? (err instanceof Error ? err.name : 'error'));
+    if (code !== undefined && WRITE_OPS.has(op)) this.storageFault = { op, code };
     const kind = code ? `${op}:${code}` : op;
     this.log.warn(
       kind,

@@ -12,9 +12,16 @@ export interface FileStoreFileHandle {
     length: number,
     position: number,
   ): Promise<{ bytesRead: number }>;
-  /** Size in bytes and modification time (ms since the epoch) of the open file. */
-  stat(): Promise<{ size: number; mtimeMs: number }>;
+  /** Size in bytes and modification time (ms since the epoch) of the open file; `isFile` when known. */
+  stat(): Promise<FileStoreStat>;
   close(): Promise<void>;
+}
+
+/** What `FileStore` reads of a file's status; `isFile` (as on `fs.Stats`) lets it skip FIFOs, sockets and devices. */
+export interface FileStoreStat {
+  size: number;
+  mtimeMs: number;
+  isFile?(): boolean;
 }
 
 /**
@@ -22,13 +29,14 @@ export interface FileStoreFileHandle {
  * that tests can simulate ENOSPC, EROFS, EIO and the like.
  */
 export interface FileStoreFs {
-  open(file: string, flags: string): Promise<FileStoreFileHandle>;
+  /** `flags` is a string (`'r'`) or the numeric `fs.constants` flags (start-up reads are non-blocking). */
+  open(file: string, flags: string | number): Promise<FileStoreFileHandle>;
   readFile(file: string): Promise<Buffer>;
   writeFile(file: string, data: Uint8Array, options: { flag: string }): Promise<void>;
   rename(from: string, to: string): Promise<void>;
   unlink(file: string): Promise<void>;
   readdir(dir: string): Promise<string[]>;
-  stat(file: string): Promise<{ size: number; mtimeMs: number }>;
+  stat(file: string): Promise<FileStoreStat>;
   mkdir(dir: string, options: { recursive: true }): Promise<string | undefined>;
 }
 
@@ -42,6 +50,16 @@ export interface FileStoreOptions {
   maxEntriesPerCategory?: number;
   /** Bytes on disk (header + value) kept per category before LRU eviction. Default 256 MiB. */
   maxBytesPerCategory?: number;
+  /** Entries kept over all categories before the least recently used (of any category) are evicted. Default 0: no total cap. */
+  maxEntries?: number;
+  /** Bytes on disk kept over all categories before LRU eviction (of any category). Default 0: no total cap. */
+  maxBytes?: number;
+  /**
+   * Period of the background writability probe of the directory (a tiny file written and removed),
+   * in milliseconds; health reflects a directory that went bad (or came back) within it. Default
+   * 5,000; 0 = off (probes then run only at `connect` and from `getHealth`).
+   */
+  healthProbeIntervalMs?: number;
   /** Period of the background sweep (expired entries, orphaned temp files), in milliseconds. Default 60,000; 0 = off. */
   cleanupIntervalMs?: number;
   /**
@@ -56,6 +74,32 @@ export interface FileStoreOptions {
   now?: () => number;
 }
 
+/** The caps of a `FileStore` (module option `fileCaps`; env `CACHE_FILE_MAX_*` in the app). */
+export type FileStoreCaps = Pick<
+  FileStoreOptions,
+  'maxEntriesPerCategory' | 'maxBytesPerCategory' | 'maxEntries' | 'maxBytes'
+>;
+
+/** Names of the `FileStoreCaps` fields. */
+const CAP_FIELDS = ['maxEntriesPerCategory', 'maxBytesPerCategory', 'maxEntries', 'maxBytes'];
+
+/**
+ * The caps of `caps` (absent = none given), for `FileStore` options.
+ * @throws CacheValidationError naming `fileCaps` or its unknown field; the values are checked by `FileStore`.
+ */
+export function fileStoreCaps(caps: FileStoreCaps | undefined): FileStoreCaps {
+  if (caps === undefined) return {};
+  if (caps === null || typeof caps !== 'object')
+    throw new CacheValidationError('fileCaps', 'fileCaps must be an object');
+  const unknown = Object.keys(caps).find((k) => !CAP_FIELDS.includes(k));
+  if (unknown !== undefined)
+    throw new CacheValidationError(`fileCaps.${unknown}`, `fileCaps.${unknown} is not known`);
+  const out: FileStoreCaps = {};
+  for (const k of CAP_FIELDS as (keyof FileStoreCaps)[])
+    if (caps[k] !== undefined) out[k] = caps[k];
+  return out;
+}
+
 /** `FileStoreOptions` validated, with every default filled in and the directory made absolute. */
 export type ResolvedFileStoreOptions = Required<FileStoreOptions>;
 
@@ -63,6 +107,7 @@ const DEFAULT_MAX_CONCURRENT_IO = 16;
 const DEFAULT_MAX_ENTRIES_PER_CATEGORY = 10_000;
 const DEFAULT_MAX_BYTES_PER_CATEGORY = 256 * 1024 * 1024;
 const DEFAULT_CLEANUP_INTERVAL_MS = 60_000;
+const DEFAULT_HEALTH_PROBE_INTERVAL_MS = 5_000;
 /** Longest period `setInterval` accepts, in milliseconds. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Methods an injected `fs` must provide. */
@@ -106,7 +151,16 @@ export function resolveFileStoreOptions(options: FileStoreOptions): ResolvedFile
       options.maxBytesPerCategory ?? DEFAULT_MAX_BYTES_PER_CATEGORY,
       'maxBytesPerCategory',
     ),
-    cleanupIntervalMs: cleanupInterval(options.cleanupIntervalMs ?? DEFAULT_CLEANUP_INTERVAL_MS),
+    maxEntries: totalCap(options.maxEntries, 'maxEntries'),
+    maxBytes: totalCap(options.maxBytes, 'maxBytes'),
+    cleanupIntervalMs: interval(
+      options.cleanupIntervalMs ?? DEFAULT_CLEANUP_INTERVAL_MS,
+      'cleanupIntervalMs',
+    ),
+    healthProbeIntervalMs: interval(
+      options.healthProbeIntervalMs ?? DEFAULT_HEALTH_PROBE_INTERVAL_MS,
+      'healthProbeIntervalMs',
+    ),
     categoryOf: optionalFunction(
       options.categoryOf,
       'categoryOf',
@@ -134,15 +188,21 @@ export function defaultCategoryOf(key: string): string {
   return key.slice(first + 1, second);
 }
 
-/** An integer period from 0 (off) to the longest `setInterval` accepts, in milliseconds. */
-function cleanupInterval(intervalMs: number): number {
+/** An integer period from 0 (off) to the longest `setInterval` accepts, in milliseconds; else throws naming `field`. */
+function interval(intervalMs: number, field: string): number {
   if (!Number.isInteger(intervalMs) || intervalMs < 0 || intervalMs > MAX_TIMER_MS) {
     throw new CacheValidationError(
-      'cleanupIntervalMs',
-      `cleanupIntervalMs must be an integer from 0 (off) to ${MAX_TIMER_MS} ms (got ${String(intervalMs)})`,
+      field,
+      `${field} must be an integer from 0 (off) to ${MAX_TIMER_MS} ms (got ${String(intervalMs)})`,
     );
   }
   return intervalMs;
+}
+
+/** A total cap: a non-negative integer, 0 (the default) meaning none; else throws naming `field`. */
+function totalCap(value: number | undefined, field: string): number {
+  if (value === undefined || value === 0) return 0;
+  return positiveInteger(value, field);
 }
 
 /** `value` when it is a function, `fallback` when absent; else throws naming `field`. */

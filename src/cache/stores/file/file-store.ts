@@ -1,5 +1,13 @@
 import { assertTtlMs as checkTtl } from '../../util/arguments.js';
-import type { CacheStore, StoreDescription, StoreEntry, StoreHealth } from '../cache-store.js';
+import {
+  checkCounterArgs,
+  type CacheStore,
+  type CounterOptions,
+  type CounterValue,
+  type StoreDescription,
+  type StoreEntry,
+  type StoreHealth,
+} from '../cache-store.js';
 import { CategoryIndex } from './category-index.js';
 import { EntryFiles } from './entry-files.js';
 import { encodeFileRecord } from './entry-format.js';
@@ -17,7 +25,13 @@ import { ProcessLocks } from './process-locks.js';
 import { FileSweeper, type FileStoreSweepResult } from './sweeper.js';
 
 export type { FileStoreCategoryStats, FileStoreStats } from './file-stats.js';
-export type { FileStoreFileHandle, FileStoreFs, FileStoreOptions } from './file-store.options.js';
+export type {
+  FileStoreCaps,
+  FileStoreFileHandle,
+  FileStoreFs,
+  FileStoreOptions,
+  FileStoreStat,
+} from './file-store.options.js';
 export type { FileStoreSweepResult } from './sweeper.js';
 
 /** Deletes run in batches of this many by `flushPattern`. */
@@ -73,23 +87,35 @@ export class FileStore implements CacheStore {
       files,
       o.now,
     );
-    this.health = new FileHealth(o.directory, files, this.index, this.loader, this.counters, o.now);
+    this.health = new FileHealth(
+      o.directory,
+      files,
+      this.index,
+      this.loader,
+      this.counters,
+      o.now,
+      o.healthProbeIntervalMs,
+    );
   }
 
   // ---------------------------------------------------------------- lifecycle
 
   /**
    * Creates the directory, removes every temp file, rebuilds the index from the header lines
-   * (removing expired and corrupt files) and starts the sweep timer. Resolves even when the
-   * directory is unusable (health then reports `down`; writes retry on their own).
+   * (removing expired and corrupt files; anything that is not a regular file is skipped, never
+   * opened), probes that the directory takes writes, and starts the sweep and health-probe timers.
+   * Resolves even when the directory is unusable (health then reports `down` at once; the
+   * background probe retries it).
    */
-  connect(): Promise<void> {
-    return this.loader.connect();
+  async connect(): Promise<void> {
+    await this.loader.connect();
+    await this.health.start();
   }
 
-  /** Stops the sweep timer and waits for the sweep and background removals in flight. */
+  /** Stops the timers and waits for the sweep, probe and background removals in flight. */
   async disconnect(): Promise<void> {
     this.sweeper.stop();
+    await this.health.stop();
     await this.loader.ready();
     await this.sweeper.idle();
     await this.entries.drain();
@@ -206,19 +232,21 @@ export class FileStore implements CacheStore {
   }
 
   /**
-   * Adds 1 to the decimal integer at `key` (0 when missing), atomically within the process. A new
-   * counter lives `ttlMs` milliseconds; an existing one keeps its expiry. Answers the new value and
-   * the remaining TTL in ms, or `undefined` when the value is not an integer or the disk fails.
-   * @throws CacheValidationError for a non-positive or non-finite `ttlMs`.
+   * Adds 1 (or `options.by`) to the decimal integer at `key` (0 when missing), atomically within
+   * the process. A new counter lives `ttlMs` milliseconds; an existing one keeps its expiry (and
+   * is left alone when it outlives `options.maxTtlMs`). Answers the new value and the remaining TTL
+   * in ms, or `undefined` when the value is not an integer or the disk fails.
+   * @throws CacheValidationError for a non-positive or non-finite `ttlMs`, a bad `by` or `maxTtlMs`.
    */
   async increment(
     key: string,
     ttlMs: number,
-  ): Promise<{ value: number; ttlMs: number } | undefined> {
-    checkTtl(ttlMs);
+    options?: CounterOptions,
+  ): Promise<CounterValue | undefined> {
+    checkCounterArgs(ttlMs, options);
     await this.loader.ready();
     const loc = this.index.locate(key);
-    return this.entries.increment(loc, key, ttlMs);
+    return this.entries.increment(loc, key, ttlMs, options?.by, options?.maxTtlMs);
   }
 
   // ---------------------------------------------------------------- locks
@@ -245,14 +273,18 @@ export class FileStore implements CacheStore {
   // ---------------------------------------------------------------- health, statistics, cleanup
 
   /**
-   * `up` when the directory is writable (a tiny probe file is written and removed, at most once
-   * per 5 s), with the number of entries and bytes held. Never throws.
+   * `up` when the directory takes writes (a tiny probe file is written and removed, at most once
+   * per 5 s here, and in the background), with the number of entries and bytes held; `down` with
+   * the reason while it is unusable or refuses writes. Never throws.
    */
   getHealth(): Promise<StoreHealth> {
     return this.health.report();
   }
 
-  /** Ready once connected and the last directory probe (if any) succeeded; from memory. */
+  /**
+   * From memory: `down` (not ready) while the directory is unusable, `degraded` while it refuses
+   * writes (disk full, read-only), with a reason (`file_store_down: …`, `file_store_rejecting_writes: …`).
+   */
   describe(): StoreDescription {
     return this.health.describe();
   }

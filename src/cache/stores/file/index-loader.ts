@@ -54,7 +54,11 @@ export class IndexLoader {
    * temp files (they may belong to writes in flight).
    */
   async retry(): Promise<void> {
-    if (!this.loaded && this.attempted) await this.open(false);
+    if (this.loaded || !this.attempted) return;
+    this.connecting ??= this.open(false).finally(() => {
+      this.connecting = undefined;
+    });
+    await this.connecting;
   }
 
   /** Marks the store disconnected. */
@@ -108,7 +112,7 @@ export class IndexLoader {
         // 2. Entry files: only the header is read; bad, expired and misplaced ones go.
         const hash = file.slice(0, -ENTRY_SUFFIX.length);
         const head = await this.files.readHeader(full, cat);
-        if (head === 'error') return;
+        if (head === 'error' || head === 'skip') return;
         if (head === 'corrupt' || hashKey(head.header.k) !== hash) {
           this.counters.countCorrupt(cat);
           await this.files.unlink(full, cat);

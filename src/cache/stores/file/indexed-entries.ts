@@ -93,19 +93,23 @@ export class IndexedEntries {
   }
 
   /**
-   * Adds 1 to the integer stored for `key` (0 when missing, expired or corrupt) on the key's chain;
-   * a new counter lives `ttlMs` milliseconds, an existing one keeps its expiry. Answers the value
+   * Adds `amount` to the integer stored for `key` (0 when missing, expired or corrupt) on the key's
+   * chain; a new counter lives `ttlMs` milliseconds, an existing one keeps its expiry. With
+   * `maxTtlMs`, a counter living longer than that is left alone (`laterWindow`). Answers the value
    * and the remaining TTL in ms, or `undefined` when the value is not an integer or the disk fails.
    */
   increment(
     loc: Location,
     key: string,
     ttlMs: number,
-  ): Promise<{ value: number; ttlMs: number } | undefined> {
+    amount = 1,
+    maxTtlMs?: number,
+  ): Promise<{ value: number; ttlMs: number; laterWindow?: true } | undefined> {
     return this.chains.run(loc.hash, async () => {
       // 1. The current count and expiry: 0 and a fresh TTL unless a live integer is stored.
       let current = 0;
       let expiresAt = this.now() + ttlMs;
+      let existing = false;
       const entry = this.live(loc);
       if (entry) {
         const read = await this.files.read(loc, key);
@@ -117,13 +121,18 @@ export class IndexedEntries {
           }
           current = Number(read.value);
           expiresAt = read.expiresAt;
+          existing = true;
         } else {
           // Missing, expired or corrupt: the counter starts again (the bad file is replaced below).
           this.settleFailedRead(loc, entry, read);
         }
       }
-      // 2. The new count, written in place of the old one.
-      const value = current + 1;
+      // 2. A counter of a later window (it outlives `maxTtlMs`) is left as it is.
+      const remainingMs = Math.max(1, Math.ceil(expiresAt - this.now()));
+      if (existing && maxTtlMs !== undefined && remainingMs > maxTtlMs)
+        return { value: current, ttlMs: remainingMs, laterWindow: true };
+      // 3. The new count, written in place of the old one.
+      const value = current + amount;
       if (!Number.isSafeInteger(value)) {
         this.counters.fault('increment:overflow', undefined, loc.category);
         return undefined;
@@ -163,15 +172,28 @@ export class IndexedEntries {
     return true;
   }
 
-  /** Evicts least recently used entries until `cat` is within its caps; never `keep`. */
+  /**
+   * Evicts least recently used entries until `cat` is within its caps, then the least recently
+   * used of any category until the store is within its total caps; never `keep` (of `cat`).
+   */
   enforceCaps(cat: Category, keep: string | undefined): void {
     for (;;) {
       const hash = this.index.evictionCandidate(cat, keep);
-      if (hash === undefined) return;
-      this.index.unindex(cat, hash);
-      this.counters.evictions++;
-      this.background.track(this.removeIfUnindexed(cat, hash));
+      if (hash === undefined) break;
+      this.evict(cat, hash);
     }
+    for (;;) {
+      const victim = this.index.totalEvictionCandidate(cat, keep);
+      if (victim === undefined) return;
+      this.evict(victim.cat, victim.hash);
+    }
+  }
+
+  /** Takes `hash` out of the index and removes its file in the background, counting an eviction. */
+  private evict(cat: Category, hash: string): void {
+    this.index.unindex(cat, hash);
+    this.counters.evictions++;
+    this.background.track(this.removeIfUnindexed(cat, hash));
   }
 
   /**
