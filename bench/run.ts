@@ -7,6 +7,7 @@ import { runFileStoreBench } from './file-store.bench.js';
 import { runHttpBench } from './http.bench.js';
 import { runMarketSourceBench } from './market-source.bench.js';
 import { runRangeBench } from './range.bench.js';
+import { runVendorBudgetBench } from './vendor-budget.bench.js';
 import { formatTable, type BenchRow } from './lib.js';
 
 const sections: Record<string, () => Promise<BenchRow[]>> = {
@@ -17,6 +18,7 @@ const sections: Record<string, () => Promise<BenchRow[]>> = {
   http: () => runHttpBench(),
   'http-bars': runAppBarsBench,
   deploy: () => runDeployBench(),
+  'vendor-budget': runVendorBudgetBench,
 };
 
 async function main(): Promise<void> {

@@ -14,6 +14,7 @@ import {
   FactoryTimeoutError,
   QuotaExceededError,
   RateLimitedLogger,
+  budgetErrorOf,
   errorSummary,
 } from './cache/index.js';
 import {
@@ -135,6 +136,14 @@ export function toHttpError(error: unknown): HttpErrorReply {
   }
   if (error instanceof CacheValidationError)
     return { status: 400, body: { ...reply(400, error.message), field: error.field } };
+  // The source's call budget is spent and nothing stale could stand in: 503, never the vendor's 429.
+  const budget = budgetErrorOf(error);
+  if (budget)
+    return {
+      status: 503,
+      body: { ...reply(503), code: budget.code },
+      headers: { 'Retry-After': String(budget.retryAfterSeconds) },
+    };
   if (error instanceof QuotaExceededError)
     return {
       status: 429,

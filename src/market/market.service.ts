@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import {
   CacheKeyType,
   CacheService,
@@ -26,6 +26,7 @@ import {
 } from './providers/market-data.provider.js';
 import { addDays, lastTradingDayOnOrBefore } from './providers/trading-calendar.js';
 import { isCachedAnalysis, isFinancialStatement, isNewsItems, isQuote } from './value-shapes.js';
+import { VendorRefreshes } from './vendor-refreshes.js';
 
 /** Body of the price route. */
 export interface PriceBody {
@@ -88,6 +89,8 @@ export class MarketService {
     @Inject(MARKET_DATA_PROVIDER) private readonly provider: MarketDataProvider,
     @Inject(BarsService) private readonly bars: BarsService,
     @Inject(MARKET_SETTINGS) private readonly settings: MarketSettings,
+    /** The HTTP vendor's refresh order and budget (a pass-through for other sources). */
+    @Optional() @Inject(VendorRefreshes) private readonly vendor?: VendorRefreshes,
   ) {}
 
   /** The latest quote (stock-price TTL). */
@@ -187,7 +190,9 @@ export class MarketService {
   /**
    * `getOrSetResult` whose cached answer is checked against its shape first: a cached value that
    * fails `isValid` is corrupt (counted under the key type's `corrupt`, deleted everywhere) and
-   * the source's answer is served instead. The source's own answers are not checked.
+   * the source's answer is served instead. The source's own answers are not checked here (the
+   * HTTP vendor checks its payloads itself). With the vendor, the factory goes through its budget
+   * (`VendorRefreshes.wrap`) and every read is counted for the refresh order.
    */
   private async checked<T>(
     key: string,
@@ -195,11 +200,13 @@ export class MarketService {
     keyType: CacheKeyType,
     isValid: (value: unknown) => value is T,
   ): Promise<Resolved<T>> {
-    const r = await this.cache.getOrSetResult<unknown>(key, factory, { keyType });
+    const source = this.vendor ? this.vendor.wrap(key, keyType, factory) : factory;
+    const r = await this.cache.getOrSetResult<unknown>(key, source, { keyType });
+    this.vendor?.record(key, r);
     if (r.source === 'factory' || isValid(r.value)) return r as Resolved<T>;
     this.cache.countersOf(keyType).corrupt++;
     await this.cache.delete(key);
-    return this.cache.getOrSetResult<T>(key, factory, { keyType });
+    return this.cache.getOrSetResult<T>(key, source, { keyType });
   }
 
   private served<T>(

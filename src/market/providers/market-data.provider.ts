@@ -115,10 +115,20 @@ export interface TradeFilters {
   minQuantity?: number;
 }
 
+/** A data source's health, as `MarketDataProvider.health` reports it. */
+export interface SourceHealth {
+  /** `down` when the source did not answer within the bound, or cannot be reached or used. */
+  status: 'up' | 'down';
+  /** Round trip of the check, in milliseconds (absent when nothing was sent, e.g. not connected yet). */
+  latencyMs?: number;
+  /** Why `down`, short and safe to show: no host names, credentials or keys (e.g. `connection refused (ECONNREFUSED)`). */
+  reason?: string;
+}
+
 /** A source of market data: the built-in synthetic generator or a PostgreSQL database. */
 export interface MarketDataProvider {
   /** Which implementation this is. */
-  readonly name: 'synthetic' | 'postgres';
+  readonly name: 'synthetic' | 'postgres' | 'http';
   /** True when the source knows `ticker`. */
   hasTicker(ticker: string): Promise<boolean>;
   /** Every known ticker, sorted. */
@@ -151,10 +161,21 @@ export interface MarketDataProvider {
    * always hold every day up to today leave it out.
    */
   lastBarDays?(tickers: string[]): Promise<Map<string, IsoDate>>;
+  /**
+   * The last day whose trades the source holds, per ticker (tickers without trades absent): days
+   * after it are not known yet. Sources that always hold every day up to today leave it out.
+   */
+  lastTradeDays?(tickers: string[]): Promise<Map<string, IsoDate>>;
   /** Number of calls made to each public data method since creation or the last reset. */
   getCallCounts(): Record<string, number>;
   /** Sets every call counter back to zero. */
   resetCallCounts(): void;
+  /**
+   * Checks that the source answers, within `timeoutMs` milliseconds (the app's health routes call
+   * it in the background and from `/health/detailed`). Never throws: a failure or a timeout is
+   * `down` with a reason. Not counted in `getCallCounts`. The synthetic source is always `up`.
+   */
+  health(timeoutMs: number): Promise<SourceHealth>;
   /** Releases what the provider opened (pools, timers). */
   close(): Promise<void>;
 }
