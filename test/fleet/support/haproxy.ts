@@ -70,7 +70,15 @@ export async function startHaproxy(backends: Backend[], upWithinMs = 20_000): Pr
   let out = '';
   child.stdout?.on('data', (b: Buffer) => (out += b.toString()));
   child.stderr?.on('data', (b: Buffer) => (out += b.toString()));
-  const exited = new Promise<void>((done) => child.once('exit', () => done()));
+  let spawnError: Error | undefined;
+  // A missing binary emits 'error' and never 'exit': settle on either, so nothing waits forever.
+  const exited = new Promise<void>((done) => {
+    child.once('exit', () => done());
+    child.once('error', (e) => {
+      spawnError = e;
+      done();
+    });
+  });
   let running = true;
   void exited.then(() => (running = false));
   const balancer: Balancer = {
@@ -90,6 +98,10 @@ export async function startHaproxy(backends: Backend[], upWithinMs = 20_000): Pr
     await new Promise((r) => setTimeout(r, 100));
   }
   await balancer.stop();
+  if (spawnError)
+    throw new Error(
+      `HAProxy could not start (${spawnError.message}): install it (apt-get install haproxy; .ci/run does)`,
+    );
   throw new Error(`HAProxy did not bring every server UP within ${upWithinMs} ms:\n${out}`);
 }
 
