@@ -9,6 +9,7 @@ import {
   type CacheSource,
   type CacheStore,
   type Factory,
+  type FactoryContext,
 } from '../cache/index.js';
 import type { VendorBudget, VendorCallKind } from './vendor-budget.js';
 
@@ -34,9 +35,11 @@ interface Deferred {
  * - every request of a ticker is counted (`hit`, from `VendorDemandMiddleware`, before the HTTP
  *   response cache answers it); counts halve every budget window, so "hot" means asked often
  *   lately; a key is as hot as its ticker (its entity segment);
- * - a factory call (`wrap`) is a `miss` when nobody has the data (this instance served none within
- *   TTL + max staleness, and the store holds no entry), else a `refresh`; misses may spend every
- *   token, refreshes leave the miss reserve;
+ * - a factory call (`wrap`) is a `miss` when nobody has the data, else a `refresh`, as the cache's
+ *   factory context says (a stale or fail-safe value held: `refresh`); a caller that gives no
+ *   context gets the old guess (this instance served none within TTL + max staleness, and the
+ *   store holds no entry: one `EXISTS`); misses may spend every token, refreshes leave the miss
+ *   reserve;
  * - a refused refresh, or one asked while a hotter key waits, is deferred: the reader keeps the
  *   stale value (fail-safe, within the key type's max staleness) and the refresh runs when tokens
  *   come back, hottest first, one at a time, under the cache's per-key lock (so two instances do
@@ -93,8 +96,10 @@ export class VendorRefreshes {
   /** `factory` as a vendor call of the right kind, deferred when the budget says so (see the class comment). */
   wrap<T>(key: string, keyType: CacheKeyType, factory: Factory<T>): Factory<T> {
     if (!this.budget.settings.enabled) return factory;
-    return async () => {
-      const kind = await this.kindOf(key, keyType);
+    return async (context?: FactoryContext) => {
+      // The cache says whether a value is held (no store call); the guess is for callers without it.
+      const kind = context?.kind ?? (await this.kindOf(key, keyType));
+      const run = () => factory(context ?? { kind });
       if (kind === 'refresh' && this.hotterWaiting(key)) {
         this.defer(key, keyType, factory as Factory<unknown>);
         throw new SourceBudgetExhaustedError(
@@ -103,7 +108,7 @@ export class VendorRefreshes {
         );
       }
       try {
-        const value = await this.budget.run(kind, factory);
+        const value = await this.budget.run(kind, run);
         this.deferred.delete(key);
         return value;
       } catch (e) {
@@ -185,8 +190,11 @@ export class VendorRefreshes {
       const known = this.served.get(key) ?? 0;
       const current = await this.cache.get(key, { keyType: job.keyType });
       if (current && current.source !== 'stale' && current.asOf > known) return undefined;
-      const value = await this.budget.run('refresh', job.factory);
-      await this.cache.set(key, value, { keyType: job.keyType });
+      const started = Date.now();
+      const context = { kind: 'refresh', staleAsOf: known || undefined } as const;
+      const value = await this.budget.run('refresh', () => job.factory(context));
+      // Monotonic: a value written since the refresh started is newer and stays.
+      await this.cache.set(key, value, { keyType: job.keyType, asOf: started });
       this.budget.counters.deferredRun++;
       return undefined;
     } catch (e) {

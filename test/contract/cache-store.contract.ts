@@ -1,6 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { CacheValidationError } from '../../src/cache/errors/cache-errors.js';
 import type { CacheStore } from '../../src/cache/stores/cache-store.js';
+import { encodeEntry } from '../../src/cache/tiered/cache-entry.js';
+
+/** Stored text of a tiered entry of `value` produced at `asOf` (its timeline after it). */
+function entryText(value: unknown, asOf: number): string {
+  return encodeEntry(value, asOf, asOf + 1_000, asOf + 2_000, asOf + 3_000);
+}
 
 /**
  * The one behaviour contract every `CacheStore` driver must meet. Each test works under its own
@@ -177,6 +183,85 @@ export function describeCacheStoreContract(
       expect(await store.acquireLock(k('l2'), 'a', 60)).toBe('acquired');
       await new Promise((r) => setTimeout(r, 200));
       expect(await store.acquireLock(k('l2'), 'b', 10_000)).toBe('acquired');
+    });
+
+    describe('monotonic writes (an `asOf` given)', () => {
+      const T = 1_764_633_600_000; // an instant in epoch ms
+
+      it('refuses an older write, keeping the stored entry and its TTL', async () => {
+        expect(await store.set(k('m'), entryText('new', T), 10_000, { asOf: T })).toBe('written');
+        expect(await store.set(k('m'), entryText('old', T - 1), 10_000, { asOf: T - 1 })).toBe(
+          'kept-newer',
+        );
+        expect(await store.get(k('m'))).toBe(entryText('new', T));
+        expect(await store.ttl(k('m'))).toBeGreaterThan(0);
+      });
+
+      it('accepts a newer write and an equal one (idempotent), and writes a missing key', async () => {
+        expect(await store.set(k('n'), entryText('first', T), 10_000, { asOf: T })).toBe('written');
+        expect(await store.set(k('n'), entryText('newer', T + 5), 10_000, { asOf: T + 5 })).toBe(
+          'written',
+        );
+        expect(await store.get(k('n'))).toBe(entryText('newer', T + 5));
+        expect(await store.set(k('n'), entryText('same', T + 5), 10_000, { asOf: T + 5 })).toBe(
+          'written',
+        );
+        expect(await store.get(k('n'))).toBe(entryText('same', T + 5));
+        expect(await store.set(k('absent'), entryText(1, 0), 10_000, { asOf: 0 })).toBe('written');
+        expect(await store.ttl(k('absent'))).toBeGreaterThan(0);
+      });
+
+      it('overwrites stored text that is not an entry (corrupt) or whose value only looks like a tail', async () => {
+        await store.set(k('c'), '{"v":1,"a":99999999999999', 10_000);
+        expect(await store.set(k('c'), entryText('ok', T), 10_000, { asOf: T })).toBe('written');
+        expect(await store.get(k('c'))).toBe(entryText('ok', T));
+        // A string value cannot fake the tail: its quotes are escaped, and the real tail follows it.
+        const fake = ',"a":8000000000000000,"s":1,"e":2,"k":3}';
+        await store.set(k('f'), entryText(fake, T - 10), 10_000, { asOf: T - 10 });
+        expect(await store.set(k('f'), entryText('real', T), 10_000, { asOf: T })).toBe('written');
+        expect(await store.get(k('f'))).toBe(entryText('real', T));
+      });
+
+      it('keeps plain writes plain: without `asOf` a write replaces even a newer entry', async () => {
+        await store.set(k('p'), entryText('entry', T), 10_000, { asOf: T });
+        expect(await store.set(k('p'), 'raw', 10_000)).toBe(true);
+        expect(await store.get(k('p'))).toBe('raw');
+      });
+
+      it('compares each entry of a batch, answering each outcome in order', async () => {
+        await store.set(k('b1'), entryText('b1 newer', T), 10_000, { asOf: T });
+        await store.set(k('b2'), entryText('b2 older', T - 100), 10_000, { asOf: T - 100 });
+        const batch = [
+          { key: k('b1'), value: entryText('b1 late', T - 50), ttlMs: 10_000, asOf: T - 50 },
+          { key: k('b2'), value: entryText('b2 fresh', T), ttlMs: 10_000, asOf: T },
+          { key: k('b3'), value: entryText('b3', T), ttlMs: 10_000, asOf: T },
+          { key: k('b4'), value: 'plain', ttlMs: 10_000 },
+        ];
+        expect(await store.pipelineSet(batch, { outcomes: true })).toEqual([
+          'kept-newer',
+          'written',
+          'written',
+          'written',
+        ]);
+        expect(await store.pipelineGet(batch.map((e) => e.key))).toEqual([
+          entryText('b1 newer', T),
+          entryText('b2 fresh', T),
+          entryText('b3', T),
+          'plain',
+        ]);
+        // The boolean form: an entry kept newer is not a failure.
+        expect(await store.pipelineSet([batch[0]])).toBe(true);
+        expect(await store.get(k('b1'))).toBe(entryText('b1 newer', T));
+      });
+
+      it('refuses a bad `asOf` naming the field', async () => {
+        await expect(
+          store.set(k('bad'), entryText(1, T), 10_000, { asOf: Number.NaN }),
+        ).rejects.toMatchObject({ field: 'asOf' });
+        await expect(
+          store.pipelineSet([{ key: k('bad'), value: 'x', ttlMs: 10_000, asOf: -1 }]),
+        ).rejects.toBeInstanceOf(CacheValidationError);
+      });
     });
 
     it('reports health and counters without throwing', async () => {

@@ -1,3 +1,4 @@
+import { CacheValidationError } from '../errors/cache-errors.js';
 import { assertTtlMs, positiveInteger } from '../util/arguments.js';
 
 /**
@@ -19,8 +20,17 @@ export interface CacheStore {
 
   /** The value of `key`, or `undefined` (miss or error). */
   get(key: string): Promise<string | undefined>;
-  /** Stores `value` under `key` for `ttlMs` milliseconds. `false` when it could not be stored. */
-  set(key: string, value: string, ttlMs: number): Promise<boolean>;
+  /**
+   * Stores `value` under `key` for `ttlMs` milliseconds. Without `options`, answers `false` when it
+   * could not be stored. With `options`, answers the `WriteOutcome`; with `options.asOf` the write
+   * is monotonic: it is refused (`kept-newer`) when the stored entry has a larger `asOf`.
+   */
+  set<O extends WriteOptions | undefined = undefined>(
+    key: string,
+    value: string,
+    ttlMs: number,
+    options?: O,
+  ): Promise<SetAnswer<O>>;
   /** Removes `key`. `true` when a key was removed. */
   delete(key: string): Promise<boolean>;
   /** True when `key` exists. */
@@ -33,8 +43,16 @@ export interface CacheStore {
   keys(pattern: string): Promise<string[]>;
   /** Values of many keys in as few round trips as possible, in order (`undefined` for misses). */
   pipelineGet(keys: readonly string[]): Promise<(string | undefined)[]>;
-  /** Stores many entries in as few round trips as possible. `false` when any could not be stored. */
-  pipelineSet(entries: readonly StoreEntry[]): Promise<boolean>;
+  /**
+   * Stores many entries in as few round trips as possible; an entry with an `asOf` is written only
+   * when no stored entry has a larger one (as `set` does). Answers `false` when any could not be
+   * stored (an entry kept newer is not a failure); with `{ outcomes: true }`, each entry's outcome,
+   * in order.
+   */
+  pipelineSet<O extends BatchWriteOptions | undefined = undefined>(
+    entries: readonly StoreEntry[],
+    options?: O,
+  ): Promise<BatchAnswer<O>>;
   /**
    * Removes every key matching `pattern` (and, when given, accepted by `filter`), in batches.
    * Answers how many keys were removed.
@@ -174,6 +192,80 @@ export interface StoreEntry {
   value: string;
   /** Time to live in milliseconds. */
   ttlMs: number;
+  /** When the value was produced (epoch ms): present on tiered entries, it makes the write monotonic. */
+  asOf?: number;
+}
+
+/** Options of `CacheStore.set`. */
+export interface WriteOptions {
+  /**
+   * When the value was produced (epoch ms); the value must be a tiered entry (`encodeEntry`). The
+   * write is refused when the stored entry has a larger `asOf` (an equal one is overwritten: the
+   * write is idempotent); a missing, non-entry or corrupt stored value is overwritten.
+   */
+  asOf?: number;
+}
+
+/** Options of `CacheStore.pipelineSet`. */
+export interface BatchWriteOptions {
+  /** Answer each entry's outcome rather than one boolean. */
+  outcomes: true;
+}
+
+/** What a write did: stored, refused because the stored entry is newer, or not stored (backend down, refused). */
+export type WriteOutcome = 'written' | 'kept-newer' | 'failed';
+
+/** What `set` answers: a boolean without options, the `WriteOutcome` with them (either for options that may be absent). */
+export type SetAnswer<O> = [O] extends [undefined]
+  ? boolean
+  : [O] extends [WriteOptions]
+    ? WriteOutcome
+    : boolean | WriteOutcome;
+/** What `pipelineSet` answers: a boolean, or each entry's outcome with `{ outcomes: true }`. */
+export type BatchAnswer<O> = [O] extends [undefined]
+  ? boolean
+  : [O] extends [BatchWriteOptions]
+    ? WriteOutcome[]
+    : boolean | WriteOutcome[];
+
+/** `set`'s answer for `options` from the outcome (`true` unless it failed, without options). */
+export function setAnswer<O>(options: O, outcome: WriteOutcome): SetAnswer<O> {
+  return (options === undefined ? outcome !== 'failed' : outcome) as SetAnswer<O>;
+}
+
+/** `pipelineSet`'s answer for `options` from the entries' outcomes. */
+export function batchAnswer<O>(options: O, outcomes: WriteOutcome[]): BatchAnswer<O> {
+  return (options === undefined ? !outcomes.includes('failed') : outcomes) as BatchAnswer<O>;
+}
+
+/**
+ * The tail of a stored tiered entry: `encodeEntry` writes the value first and the timeline last
+ * (`…,"a":asOf,"s":staleAt,"e":expiresAt,"k":keepUntil}`), so the `asOf` is read from the end of
+ * the text without decoding the value (a value cannot fake the tail: the tail follows it). The Lua
+ * script of the Redis store matches the same tail.
+ */
+const ENTRY_TAIL = /,"a":(-?[\d.eE+-]+),"s":-?[\d.eE+-]+,"e":-?[\d.eE+-]+,"k":-?[\d.eE+-]+\}$/;
+
+/** The `asOf` of stored entry text, or `undefined` when the text is not a tiered entry. */
+export function storedAsOf(text: string): number | undefined {
+  const m = ENTRY_TAIL.exec(text);
+  if (m === null) return undefined;
+  const asOf = Number(m[1]);
+  return Number.isFinite(asOf) ? asOf : undefined;
+}
+
+/** True when a monotonic write of `asOf` must leave `stored` as it is (its `asOf` is larger). */
+export function storedIsNewer(stored: string | undefined, asOf: number | undefined): boolean {
+  if (stored === undefined || asOf === undefined) return false;
+  const current = storedAsOf(stored);
+  return current !== undefined && current > asOf;
+}
+
+/** Checks a write's `asOf` (`CacheValidationError` naming `field`): an instant in epoch ms. */
+export function checkAsOf(asOf: number | undefined, field = 'asOf'): void {
+  if (asOf === undefined) return;
+  if (typeof asOf !== 'number' || !Number.isFinite(asOf) || asOf < 0 || asOf > 8.64e15)
+    throw new CacheValidationError(field, `${field} must be an instant in epoch ms`);
 }
 
 /** Health of a store as `getHealth` reports it. */

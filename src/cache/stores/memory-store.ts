@@ -2,7 +2,16 @@ import { LRUCache } from 'lru-cache';
 import { assertTtlMs as checkTtl, positiveInteger } from '../util/arguments.js';
 import { globToRegExp } from '../util/glob.js';
 import {
+  batchAnswer,
+  checkAsOf,
   checkCounterArgs,
+  setAnswer,
+  storedIsNewer,
+  type BatchAnswer,
+  type BatchWriteOptions,
+  type SetAnswer,
+  type WriteOptions,
+  type WriteOutcome,
   type CacheStore,
   type CounterOptions,
   type CounterValue,
@@ -73,10 +82,22 @@ export class MemoryStore implements CacheStore {
     return v;
   }
 
-  async set(key: string, value: string, ttlMs: number): Promise<boolean> {
+  async set<O extends WriteOptions | undefined = undefined>(
+    key: string,
+    value: string,
+    ttlMs: number,
+    options?: O,
+  ): Promise<SetAnswer<O>> {
     checkTtl(ttlMs);
-    this.put(key, value, ttlMs);
-    return this.lru.has(key);
+    checkAsOf(options?.asOf);
+    return setAnswer(options, this.write({ key, value, ttlMs, asOf: options?.asOf }));
+  }
+
+  /** One write, compared in process when it carries an `asOf` (see `CacheStore.set`). */
+  private write(e: StoreEntry): WriteOutcome {
+    if (storedIsNewer(this.slot(e.key)?.value, e.asOf)) return 'kept-newer';
+    this.put(e.key, e.value, e.ttlMs);
+    return this.lru.has(e.key) ? 'written' : 'failed';
   }
 
   async delete(key: string): Promise<boolean> {
@@ -111,10 +132,18 @@ export class MemoryStore implements CacheStore {
     return Promise.all(keys.map((k) => this.get(k)));
   }
 
-  async pipelineSet(entries: readonly StoreEntry[]): Promise<boolean> {
+  async pipelineSet<O extends BatchWriteOptions | undefined = undefined>(
+    entries: readonly StoreEntry[],
+    options?: O,
+  ): Promise<BatchAnswer<O>> {
     for (const e of entries) checkTtl(e.ttlMs);
-    for (const e of entries) this.put(e.key, e.value, e.ttlMs);
-    return entries.every((e) => this.lru.has(e.key));
+    for (const e of entries) checkAsOf(e.asOf, `asOf of '${e.key}'`);
+    const outcomes = entries.map((e) => this.write(e));
+    // A later entry may have evicted an earlier one (the bounds): it was not stored after all.
+    entries.forEach((e, i) => {
+      if (outcomes[i] === 'written' && !this.lru.has(e.key)) outcomes[i] = 'failed';
+    });
+    return batchAnswer(options, outcomes);
   }
 
   async flushPattern(pattern: string, filter?: (key: string) => boolean): Promise<number> {

@@ -48,14 +48,18 @@ export class BackgroundRefresher {
           return;
         }
         counters.backgroundRefreshes++;
-        const work = observedFactory(factory, key.type, 'refresh', stack.stats);
+        // The value's `asOf` is when the factory started: a write made meanwhile is newer.
+        const started = Date.now();
+        const context = { kind: 'refresh', staleAsOf } as const;
+        const work = observedFactory(factory, key.type, 'refresh', stack.stats, context);
         const outcome = await raceFactory(work, undefined, hardTimeoutMs);
         if (outcome.kind !== 'value')
           throw outcome.kind === 'error'
             ? outcome.error
             : new FactoryTimeoutError(key.storageKey, hardTimeoutMs);
         const ttl = options.ttlOf?.(outcome.value) ?? options.ttl;
-        await stack.write(key, outcome.value, stack.ttlMsOf(ttl, key.type), Date.now());
+        const ttlMs = stack.ttlMsOf(ttl, key.type);
+        await stack.write(key, outcome.value, ttlMs, Date.now(), started);
       } catch (e) {
         counters.refreshFailures++;
         stack.log.warn(

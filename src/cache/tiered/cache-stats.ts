@@ -18,6 +18,8 @@ export interface TypeCounters {
   failSafeThrottled: number;
   factoryCalls: number;
   factoryErrors: number;
+  /** Writes L2 refused because it held an entry with a larger `asOf` (monotonic writes). */
+  keptNewer: number;
   /** Range cache: requests fully served from cache / partly / not at all. */
   rangeHits: number;
   rangePartials: number;
@@ -59,6 +61,7 @@ function zero(): TypeCounters {
     failSafeThrottled: 0,
     factoryCalls: 0,
     factoryErrors: 0,
+    keptNewer: 0,
     rangeHits: 0,
     rangePartials: 0,
     rangeMisses: 0,

@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { CacheKeyType } from '../keys/cache-key-type.js';
 import type { CacheStats } from './cache-stats.js';
+import type { Factory, FactoryContext } from './tiered-cache.options.js';
 import { CacheAttr, CacheSpan, activeTracer, traced } from './tracing.js';
 
 /** Outcome of racing a factory against its soft and hard timeouts. */
@@ -39,32 +40,33 @@ export function raceFactory<T>(
   });
 }
 
-/** Calls `factory`, turning a synchronous throw into a rejected promise. */
-export function startFactory<T>(factory: () => Promise<T> | T): Promise<T> {
+/** Calls `factory` with its context, turning a synchronous throw into a rejected promise. */
+export function startFactory<T>(factory: Factory<T>, context: FactoryContext): Promise<T> {
   try {
-    return Promise.resolve(factory());
+    return Promise.resolve(factory(context));
   } catch (e) {
     return Promise.reject(e);
   }
 }
 
 /**
- * Calls `factory` as one observed run (`kind`: on a `miss`, or a background `refresh`): inside a
+ * Calls `factory` with `context` as one observed run (`kind`: on a `miss`, or a background `refresh`): inside a
  * `market-cache.factory` span when tracing is on (the active span while it runs, so the factory's
  * own cache calls nest under it), and its duration reported to `stats.factoryRan` when something
  * listens (metrics). Answers the factory's promise.
  */
 export function observedFactory<T>(
-  factory: () => Promise<T> | T,
+  factory: Factory<T>,
   keyType: CacheKeyType | undefined,
   kind: 'miss' | 'refresh',
   stats: CacheStats,
+  context: FactoryContext = { kind },
 ): Promise<T> {
   const started = performance.now();
   const tracer = activeTracer();
   const work =
     tracer === undefined
-      ? startFactory(factory)
+      ? startFactory(factory, context)
       : traced(
           tracer,
           CacheSpan.factory,
@@ -74,7 +76,7 @@ export function observedFactory<T>(
             [CacheAttr.tier]: 'factory',
             [CacheAttr.factoryKind]: kind,
           },
-          () => startFactory(factory),
+          () => startFactory(factory, context),
           (span) => span.setAttribute(CacheAttr.outcome, 'ok'),
           'factory',
         );

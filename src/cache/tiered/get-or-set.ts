@@ -63,6 +63,7 @@ import {
 } from './tracing.js';
 import type {
   Factory,
+  FactoryContext,
   Resolved,
   TieredCacheOptions,
   TieredCallOptions,
@@ -330,10 +331,16 @@ export class GetOrSetHandler {
     const started = Date.now();
     // The caller gets the value as soon as the factory answers; the L2 write, the bus message and
     // the lock release follow in the background (lock waiters poll L2, so they see the write).
-    const work = observedFactory(factory, key.type, 'miss', stack.stats).then((value) => {
+    // A value held (stale, or kept for fail-safe) makes this run a refresh of it for the factory.
+    const held = fallback && started < fallback.keepUntil ? fallback : undefined;
+    const context: FactoryContext = held
+      ? { kind: 'refresh', staleAsOf: held.asOf }
+      : { kind: 'miss' };
+    const work = observedFactory(factory, key.type, 'miss', stack.stats, context).then((value) => {
       const own = options.ttlOf?.(value);
       const ms = own === undefined ? ttlMs : stack.ttlMsOf(own, key.type);
-      const { raw, entry } = stack.encode(key, value, ms, Date.now());
+      // The value's `asOf` is when the factory started: a write made meanwhile is newer (monotonic).
+      const { raw, entry } = stack.encode(key, value, ms, Date.now(), undefined, started);
       stack.l1.set(key.storageKey, entry);
       stack.track(stack.persist(key.storageKey, raw, entry).finally(release));
       return entry;
@@ -346,21 +353,18 @@ export class GetOrSetHandler {
       }),
     );
     const hardTimeoutMs = options.hardTimeoutMs ?? this.options.hardTimeoutMs;
-    const usable = fallback && started < fallback.keepUntil ? fallback : undefined;
-    const softTimeoutMs = usable
-      ? (options.softTimeoutMs ?? this.options.softTimeoutMs)
-      : undefined;
+    const softTimeoutMs = held ? (options.softTimeoutMs ?? this.options.softTimeoutMs) : undefined;
     const outcome = await raceFactory(work, softTimeoutMs, hardTimeoutMs);
     if (outcome.kind === 'value')
       return { value: outcome.value.value, source: 'factory', asOf: outcome.value.asOf };
-    if (usable && Date.now() < usable.keepUntil) {
+    if (held && Date.now() < held.keepUntil) {
       if (outcome.kind === 'soft-timeout') counters.staleHits++;
       else {
         counters.failSafeServed++;
-        usable.failSafeUntil = Date.now() + this.options.failSafeThrottleMs;
-        stack.l1.set(key.storageKey, usable);
+        held.failSafeUntil = Date.now() + this.options.failSafeThrottleMs;
+        stack.l1.set(key.storageKey, held);
       }
-      return { value: usable.value, source: 'stale', asOf: usable.asOf };
+      return { value: held.value, source: 'stale', asOf: held.asOf };
     }
     if (outcome.kind === 'error')
       throw outcome.error instanceof CacheError

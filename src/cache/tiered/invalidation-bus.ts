@@ -6,7 +6,16 @@ import { RateLimitedLogger, errorSummary } from '../util/rate-limited-logger.js'
  * key type: the receiver finds them in its L1 entity index), or a pattern; never values.
  */
 export type BusMessage =
-  | { kind: 'keys'; keys: string[] }
+  | {
+      kind: 'keys';
+      keys: string[];
+      /**
+       * After a write: the written `asOf` of each key (epoch ms, in step with `keys`). A receiver
+       * keeps an L1 entry with a larger `asOf` and evicts the rest (a tie is evicted: in L2 the
+       * later write won); without it (an invalidation, an older sender) every key is evicted.
+       */
+      asOf?: number[];
+    }
   | { kind: 'entity'; entity: string; type?: string }
   | { kind: 'pattern'; pattern: string }
   | { kind: 'namespace'; namespace: string; version: string }
@@ -15,6 +24,8 @@ export type BusMessage =
 interface Wire {
   i: string;
   k?: string[];
+  /** The `asOf` of each key of `k` (a write); absent for an invalidation. */
+  w?: number[];
   e?: string;
   t?: string;
   p?: string;
@@ -71,8 +82,10 @@ export class InvalidationBus {
   /** Tells the other instances (fire-and-forget; a failure is counted by the store). */
   publish(message: BusMessage): Promise<boolean> {
     const wire: Wire = { i: this.instanceId };
-    if (message.kind === 'keys') wire.k = message.keys;
-    else if (message.kind === 'entity') {
+    if (message.kind === 'keys') {
+      wire.k = message.keys;
+      if (message.asOf !== undefined) wire.w = message.asOf;
+    } else if (message.kind === 'entity') {
       wire.e = message.entity;
       if (message.type !== undefined) wire.t = message.type;
     } else if (message.kind === 'pattern') wire.p = message.pattern;
@@ -94,8 +107,7 @@ export class InvalidationBus {
     }
     if (typeof wire !== 'object' || wire === null || wire.i === this.instanceId) return;
     this.received++;
-    if (Array.isArray(wire.k))
-      this.onMessage({ kind: 'keys', keys: wire.k.filter((k) => typeof k === 'string') });
+    if (Array.isArray(wire.k)) this.onMessage(keysMessage(wire.k, wire.w));
     else if (typeof wire.e === 'string')
       this.onMessage({
         kind: 'entity',
@@ -107,4 +119,21 @@ export class InvalidationBus {
       this.onMessage({ kind: 'namespace', namespace: wire.n, version: wire.v });
     else if (wire.a === 1) this.onMessage({ kind: 'all' });
   }
+}
+
+/**
+ * The `keys` message of a wire message: keys that are strings, each with its written `asOf` when
+ * the sender gave a number for it (a key without one is evicted whatever its age).
+ */
+function keysMessage(k: unknown[], w: unknown): BusMessage {
+  const written = Array.isArray(w) && w.length === k.length ? (w as unknown[]) : undefined;
+  const keys: string[] = [];
+  const asOf: number[] = [];
+  k.forEach((key, i) => {
+    if (typeof key !== 'string') return;
+    keys.push(key);
+    const a = written?.[i];
+    asOf.push(typeof a === 'number' && Number.isFinite(a) ? a : Number.NEGATIVE_INFINITY);
+  });
+  return written ? { kind: 'keys', keys, asOf } : { kind: 'keys', keys };
 }

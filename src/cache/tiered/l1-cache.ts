@@ -60,15 +60,18 @@ export class L1Cache {
    * Keeps `entry`; refuses values over `maxItemBytes`. No lru-cache TTL: every entry carries its
    * own timeline, which readers check (a hit costs no clock read inside lru-cache); entries past
    * `keepUntil` are dropped when read, or evicted by the entry/byte bounds. With `maxTtlMs`, the
-   * entry's timeline in L1 is cut to it, so the next read after it goes to L2.
+   * entry's timeline in L1 is cut to it, so the next read after it goes to L2. Monotonic: an entry
+   * with a larger `asOf` is never replaced (it stays; `false`); an equal one is.
    */
   set(storageKey: string, entry: CacheEntry, now = Date.now()): boolean {
+    const key = storageKey.slice(this.prefixLength);
+    const current = this.lru.size === 0 ? undefined : this.lru.peek(key);
+    if (current !== undefined && current.asOf > entry.asOf) return false;
     if (entry.size > this.options.maxItemBytes || entry.keepUntil <= now) {
       // A refused value never leaves an older one readable (nothing to drop in an empty L1).
-      if (this.lru.size > 0) this.lru.delete(storageKey.slice(this.prefixLength));
+      if (current !== undefined) this.lru.delete(key);
       return false;
     }
-    const key = storageKey.slice(this.prefixLength);
     const cap = this.options.maxTtlMs === undefined ? Infinity : now + this.options.maxTtlMs;
     const kept =
       cap < entry.keepUntil
@@ -93,6 +96,19 @@ export class L1Cache {
   /** Drops the entry under a stored key, if any. */
   delete(storageKey: string): void {
     if (this.lru.size > 0) this.lru.delete(storageKey.slice(this.prefixLength));
+  }
+
+  /**
+   * Drops the entry under a stored key when it is older than `asOf` (epoch ms), or as old with
+   * `orEqual`; a newer one stays. Answers whether one was dropped.
+   */
+  evictOlder(storageKey: string, asOf: number, orEqual = false): boolean {
+    if (this.lru.size === 0) return false;
+    const key = storageKey.slice(this.prefixLength);
+    const current = this.lru.peek(key);
+    if (current === undefined || current.asOf > asOf || (current.asOf === asOf && !orEqual))
+      return false;
+    return this.lru.delete(key);
   }
 
   /** Drops every entry. */

@@ -108,6 +108,7 @@ export class TierStack {
    * The stored text of a value and its frozen decoded entry; refuses values over `maxValueBytes`,
    * nested deeper than `MAX_VALUE_DEPTH` or carrying a `__proto__` key. The text is decoded once
    * (the copy L1 keeps, exactly what a reader of L2 gets): that decode is also the depth check.
+   * The timeline starts at `now`; `asOf` (default `now`) is when the source produced the value.
    */
   encode<T>(
     key: ResolvedKey,
@@ -115,12 +116,13 @@ export class TierStack {
     ttlMs: number,
     now: number,
     maxStalenessSeconds?: number,
+    asOf = now,
   ): { raw: string; entry: CacheEntry<T> } {
     const expiresAt = now + ttlMs;
     const staleAt = expiresAt - (ttlMs * this.options.swrPercent) / 100;
     const stalenessSeconds = maxStalenessSeconds ?? this.policy.maxStalenessFor(key.type);
     const keepUntil = expiresAt + stalenessSeconds * 1000;
-    const raw = encodeEntry(value, now, staleAt, expiresAt, keepUntil);
+    const raw = encodeEntry(value, asOf, staleAt, expiresAt, keepUntil);
     if (raw.length > this.options.maxValueBytes)
       throw new ValueTooLargeError(key.storageKey, raw.length, this.options.maxValueBytes);
     const entry = readEntry<T>(raw, key.type);
@@ -136,21 +138,27 @@ export class TierStack {
     return { raw, entry };
   }
 
-  /** Stores a value: L1 (a frozen decoded copy) and L2, then tells the other instances. */
+  /**
+   * Stores a value produced at `asOf` (default `now`): L1 (a frozen decoded copy) and L2, then
+   * tells the other instances. Monotonic (see `persist`): `stored` is false only when L2 failed.
+   */
   async write<T>(
     key: ResolvedKey,
     value: T,
     ttlMs: number,
     now: number,
+    asOf = now,
   ): Promise<{ entry: CacheEntry<T>; stored: boolean }> {
-    const { raw, entry } = this.encode(key, value, ttlMs, now);
+    const { raw, entry } = this.encode(key, value, ttlMs, now, undefined, asOf);
     this.l1.set(key.storageKey, entry, now);
     return { entry, stored: await this.persist(key.storageKey, raw, entry) };
   }
 
   /**
-   * Writes an encoded entry to L2 (TTL: until `keepUntil`) and evicts it from the other instances'
-   * L1; a `market-cache.write` span (child of the active span) when tracing is on.
+   * Writes an encoded entry to L2 (TTL: until `keepUntil`), monotonic on its `asOf`, and evicts
+   * older copies from the other instances' L1; a `market-cache.write` span (child of the active
+   * span) when tracing is on. When L2 keeps a newer entry, this L1 drops the older value (the next
+   * read fetches the newer one). `false` only when L2 could not take the write.
    */
   persist(storageKey: string, raw: string, entry: CacheEntry): Promise<boolean> {
     const tracer = activeTracer();
@@ -167,9 +175,14 @@ export class TierStack {
 
   /** `persist` without a span. */
   private async persistNow(storageKey: string, raw: string, entry: CacheEntry): Promise<boolean> {
-    const stored = await this.store.set(storageKey, raw, Math.max(1, entry.keepUntil - Date.now()));
-    await this.publish({ kind: 'keys', keys: [storageKey] });
-    return stored;
+    const ttlMs = Math.max(1, entry.keepUntil - Date.now());
+    const outcome = await this.store.set(storageKey, raw, ttlMs, { asOf: entry.asOf });
+    if (outcome === 'kept-newer') {
+      this.stats.of(entry.keyType).keptNewer++;
+      this.l1.evictOlder(storageKey, entry.asOf, true);
+    }
+    await this.publish({ kind: 'keys', keys: [storageKey], asOf: [entry.asOf] });
+    return outcome !== 'failed';
   }
 
   /** Failed L2 calls since start (the read path compares it around a read to see a failure). */
@@ -275,19 +288,34 @@ export class TierStack {
     return out;
   }
 
-  /** Stores encoded values made at `now`: L1, then one L2 batch, then one bus message for all. */
+  /**
+   * Stores encoded values made at `now`: L1, then one L2 batch (each entry monotonic on its
+   * `asOf`, as `persist`), then one bus message for all. `false` when any could not be stored.
+   */
   async writeMany(encoded: readonly EncodedEntry[], now: number): Promise<boolean> {
     for (const e of encoded) this.l1.set(e.key.storageKey, e.entry, now);
-    const stored = await this.store.pipelineSet(
+    const outcomes = await this.store.pipelineSet(
       encoded.map((e) => ({
         key: e.key.storageKey,
         value: e.raw,
         ttlMs: e.entry.keepUntil - now,
+        asOf: e.entry.asOf,
       })),
+      { outcomes: true },
     );
+    outcomes.forEach((outcome, i) => {
+      if (outcome !== 'kept-newer') return;
+      const { key, entry } = encoded[i];
+      this.stats.of(entry.keyType).keptNewer++;
+      this.l1.evictOlder(key.storageKey, entry.asOf, true);
+    });
     if (encoded.length)
-      await this.publish({ kind: 'keys', keys: encoded.map((e) => e.key.storageKey) });
-    return stored;
+      await this.publish({
+        kind: 'keys',
+        keys: encoded.map((e) => e.key.storageKey),
+        asOf: encoded.map((e) => e.entry.asOf),
+      });
+    return !outcomes.includes('failed');
   }
 
   /** Statistics: total and per key type, with L1 size and bytes and L2 store errors. */

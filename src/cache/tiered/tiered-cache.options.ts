@@ -41,6 +41,11 @@ export interface TieredCallOptions {
   softTimeoutMs?: number;
   /** Overrides the hard timeout for this call, in ms. */
   hardTimeoutMs?: number;
+  /**
+   * `set` only: when the source produced the value, in epoch ms (default: now). The write is
+   * monotonic: it never replaces an entry with a larger `asOf`, in L2 or any L1.
+   */
+  asOf?: number;
 }
 
 /** A value with where it came from and when its source produced it. */
@@ -60,7 +65,22 @@ export interface BatchEntry {
   keyType?: CacheKeyType;
   /** Seconds past expiry the value may still be served (fail-safe). Default: the key type's. */
   maxStalenessSeconds?: number;
+  /** When the source produced the value, in epoch ms (default: now); monotonic as `set`'s. */
+  asOf?: number;
 }
 
-/** A factory producing the value on a miss; it may be sync or async. */
-export type Factory<T> = () => Promise<T> | T;
+/**
+ * What a factory is told about its run: `miss` when no value is held for the key, `refresh` when
+ * a stale one is (a stale-while-revalidate refresh, or a run while an expired value is kept for
+ * fail-safe); `staleAsOf` is then that value's `asOf` (epoch ms).
+ */
+export interface FactoryContext {
+  kind: 'miss' | 'refresh';
+  staleAsOf?: number;
+}
+
+/**
+ * A factory producing the value on a miss or a refresh; it may be sync or async. It may ignore its
+ * context: `() => …` factories are factories.
+ */
+export type Factory<T> = (context: FactoryContext) => Promise<T> | T;

@@ -3,7 +3,7 @@ import { CacheKeyBuilder, type ResolvedKey } from '../keys/cache-key-builder.js'
 import type { CacheKeyType } from '../keys/cache-key-type.js';
 import type { CacheTTLPolicy } from '../keys/cache-ttl-policy.js';
 import type { TtlInput } from '../keys/ttl.js';
-import type { CacheStore } from '../stores/cache-store.js';
+import { checkAsOf, type CacheStore } from '../stores/cache-store.js';
 import type { CacheEntry } from './cache-entry.js';
 import type { CacheStats, TieredStatsView } from './cache-stats.js';
 import { GetOrSetHandler } from './get-or-set.js';
@@ -28,6 +28,7 @@ export type { InvalidationResult } from './invalidation-target.js';
 export type {
   BatchEntry,
   Factory,
+  FactoryContext,
   Resolved,
   TieredCacheOptions,
   TieredCallOptions,
@@ -99,8 +100,13 @@ export class TieredCache {
    * instance's pending invalidations at once: the store answers again.
    */
   onBusMessage(message: BusMessage): void {
-    if (message.kind === 'keys') for (const k of message.keys) this.l1.delete(k);
-    else if (message.kind === 'entity') this.l1.deleteEntity(message.entity, message.type);
+    if (message.kind === 'keys') {
+      // After a write (`asOf` given) only a newer L1 entry stays; a tie goes as in L2 (later wins).
+      const { keys, asOf } = message;
+      for (let i = 0; i < keys.length; i++)
+        if (asOf === undefined) this.l1.delete(keys[i]);
+        else this.l1.evictOlder(keys[i], asOf[i], true);
+    } else if (message.kind === 'entity') this.l1.deleteEntity(message.entity, message.type);
     else if (message.kind === 'pattern') {
       const re = globToRegExp(message.pattern);
       this.l1.deleteWhere((k) => re.test(k));
@@ -198,7 +204,11 @@ export class TieredCache {
     return this.handler.read<T>(resolved);
   }
 
-  /** Stores `value` in L1 and L2 and evicts `key` from every other instance's L1. */
+  /**
+   * Stores `value` in L1 and L2 and evicts older copies of `key` from every other instance's L1.
+   * Monotonic on `options.asOf` (default now): an entry with a larger `asOf` is never replaced.
+   * `true` when L2 holds this value or a newer one; `false` when L2 could not take it.
+   */
   async set<T>(key: string, value: T, options: TieredCallOptions = {}): Promise<boolean> {
     const tracer = callTracer();
     if (tracer !== undefined)
@@ -208,7 +218,9 @@ export class TieredCache {
         ? this.resolved.resolve(key, options.keyType)
         : await this.resolveIn(key, options.namespace, options.keyType);
     const ttlMs = this.stack.ttlMsOf(options.ttl, resolved.type);
-    return (await this.stack.write(resolved, value, ttlMs, Date.now())).stored;
+    checkAsOf(options.asOf);
+    const now = Date.now();
+    return (await this.stack.write(resolved, value, ttlMs, now, options.asOf ?? now)).stored;
   }
 
   /** Removes `key` from L1, L2 and every other instance's L1 (see `invalidate`); `true` when L2 held it. */
@@ -300,6 +312,7 @@ export class TieredCache {
   /**
    * Stores many values in one L2 batch, then tells the other instances in one message. An entry's
    * `maxStalenessSeconds` overrides its key type's (0: never served past its TTL, e.g. a live day).
+   * Each entry is monotonic on its `asOf` (default now), as `set`.
    */
   async setMany(entries: readonly BatchEntry[]): Promise<boolean> {
     const tracer = callTracer();
@@ -309,7 +322,9 @@ export class TieredCache {
     const encoded = entries.map((e, i) => {
       const key = this.resolved.resolve(e.key, e.keyType, `entries[${i}].key`);
       const ttlMs = this.stack.ttlMsOf(e.ttl, key.type);
-      return { key, ...this.stack.encode(key, e.value, ttlMs, now, e.maxStalenessSeconds) };
+      checkAsOf(e.asOf, `entries[${i}].asOf`);
+      const encoded = this.stack.encode(key, e.value, ttlMs, now, e.maxStalenessSeconds, e.asOf);
+      return { key, ...encoded };
     });
     return this.stack.writeMany(encoded, now);
   }

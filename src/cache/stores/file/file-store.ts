@@ -1,6 +1,14 @@
 import { assertTtlMs as checkTtl } from '../../util/arguments.js';
 import {
+  batchAnswer,
+  checkAsOf,
   checkCounterArgs,
+  setAnswer,
+  type BatchAnswer,
+  type BatchWriteOptions,
+  type SetAnswer,
+  type WriteOptions,
+  type WriteOutcome,
   type CacheStore,
   type CounterOptions,
   type CounterValue,
@@ -169,31 +177,57 @@ export class FileStore implements CacheStore {
   // ---------------------------------------------------------------- writes
 
   /**
-   * Stores `value` under `key` for `ttlMs` milliseconds (atomic replace). `false` when it could not
-   * be written (disk full, read-only, permissions) or is larger than `maxBytesPerCategory`.
-   * @throws CacheValidationError for a non-positive or non-finite `ttlMs`, or a key too long for a header.
+   * Stores `value` under `key` for `ttlMs` milliseconds (atomic replace); with `options.asOf`, only
+   * when the stored entry is not newer (read and compared on the key's chain: atomic in the
+   * process). `false` / `failed` when it could not be written (disk full, read-only, permissions)
+   * or is larger than `maxBytesPerCategory`.
+   * @throws CacheValidationError for a non-positive or non-finite `ttlMs`, a bad `asOf`, or a key too long for a header.
    */
-  async set(key: string, value: string, ttlMs: number): Promise<boolean> {
+  async set<O extends WriteOptions | undefined = undefined>(
+    key: string,
+    value: string,
+    ttlMs: number,
+    options?: O,
+  ): Promise<SetAnswer<O>> {
     checkTtl(ttlMs);
+    checkAsOf(options?.asOf);
+    return setAnswer(options, await this.write(key, value, ttlMs, options?.asOf));
+  }
+
+  /** One write (see `set`), answering its outcome. */
+  private async write(
+    key: string,
+    value: string,
+    ttlMs: number,
+    asOf: number | undefined,
+  ): Promise<WriteOutcome> {
     await this.loader.ready();
     const loc = this.index.locate(key);
     const expiresAt = this.now() + ttlMs;
     const body = encodeFileRecord(key, value, expiresAt);
     if (body.length > this.maxBytes) {
       this.counters.fault('set:too-large', undefined, loc.category);
-      return false;
+      return 'failed';
     }
-    return this.entries.store(loc, key, body, expiresAt);
+    if (asOf !== undefined) return this.entries.storeIfNewer(loc, key, body, expiresAt, asOf);
+    return (await this.entries.store(loc, key, body, expiresAt)) ? 'written' : 'failed';
   }
 
   /**
-   * Stores every entry (concurrently, under the I/O limit). `false` when any could not be stored.
-   * @throws CacheValidationError before writing anything when any `ttlMs` is invalid.
+   * Stores every entry (concurrently, under the I/O limit), each as `set` does. `false` when any
+   * could not be stored; with `{ outcomes: true }`, each entry's outcome.
+   * @throws CacheValidationError before writing anything when any `ttlMs` or `asOf` is invalid.
    */
-  async pipelineSet(entries: readonly StoreEntry[]): Promise<boolean> {
+  async pipelineSet<O extends BatchWriteOptions | undefined = undefined>(
+    entries: readonly StoreEntry[],
+    options?: O,
+  ): Promise<BatchAnswer<O>> {
     for (const e of entries) checkTtl(e.ttlMs);
-    const results = await Promise.all(entries.map((e) => this.set(e.key, e.value, e.ttlMs)));
-    return results.every(Boolean);
+    for (const e of entries) checkAsOf(e.asOf, `asOf of '${e.key}'`);
+    const outcomes = await Promise.all(
+      entries.map((e) => this.write(e.key, e.value, e.ttlMs, e.asOf)),
+    );
+    return batchAnswer(options, outcomes);
   }
 
   /**

@@ -4,6 +4,7 @@ import type { Category, CategoryIndex, IndexEntry, Location } from './category-i
 import type { EntryFiles } from './entry-files.js';
 import { ENTRY_SUFFIX, encodeFileRecord, type FileRecordRead } from './entry-format.js';
 import type { FileStoreCounters } from './file-stats.js';
+import { storedIsNewer, type WriteOutcome } from '../cache-store.js';
 import { KeyChains } from './key-chains.js';
 
 /** A decimal integer, as `increment` accepts it. */
@@ -79,6 +80,25 @@ export class IndexedEntries {
   /** Writes `body` (the record of `key`, expiring at `expiresAt` ms since the epoch) on the key's chain. `true` when stored. */
   store(loc: Location, key: string, body: Buffer, expiresAt: number): Promise<boolean> {
     return this.chains.run(loc.hash, () => this.write(loc, key, body, expiresAt));
+  }
+
+  /**
+   * A monotonic `store` (see `CacheStore.set`): on the key's chain, reads the live value and keeps
+   * it when it is an entry with an `asOf` larger than `asOf`; else writes `body`.
+   */
+  storeIfNewer(
+    loc: Location,
+    key: string,
+    body: Buffer,
+    expiresAt: number,
+    asOf: number,
+  ): Promise<WriteOutcome> {
+    return this.chains.run(loc.hash, async () => {
+      const entry = this.live(loc);
+      const current = entry ? await this.load(loc, key, entry) : undefined;
+      if (storedIsNewer(current?.value, asOf)) return 'kept-newer';
+      return (await this.write(loc, key, body, expiresAt)) ? 'written' : 'failed';
+    });
   }
 
   /** Rewrites the live entry of `key` with a TTL of `ttlMs` milliseconds, on the key's chain. `true` when it existed. */

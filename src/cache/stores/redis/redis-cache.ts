@@ -1,18 +1,26 @@
 import { Cluster } from 'ioredis';
-import type {
-  CacheStore,
-  CounterOptions,
-  CounterValue,
-  StoreDescription,
-  StoreEntry,
-  StoreHealth,
-  StorePubSub,
-  StoreStats,
+import {
+  batchAnswer,
+  checkAsOf,
+  setAnswer,
+  type BatchAnswer,
+  type BatchWriteOptions,
+  type CacheStore,
+  type CounterOptions,
+  type CounterValue,
+  type SetAnswer,
+  type StoreDescription,
+  type StoreEntry,
+  type StoreHealth,
+  type StorePubSub,
+  type StoreStats,
+  type WriteOptions,
+  type WriteOutcome,
 } from '../cache-store.js';
 import { assertTtlMs } from '../../util/arguments.js';
 import type { CircuitBreaker } from '../../util/circuit-breaker.js';
 import { RateLimitedLogger, errorSummary } from '../../util/rate-limited-logger.js';
-import { ReadCoalescer, groupBySlot } from './read-coalescer.js';
+import { ReadCoalescer } from './read-coalescer.js';
 import {
   closeClient,
   connectAtStartup,
@@ -29,6 +37,7 @@ import { RedisProbe, isWriteRefusal } from './redis-probe.js';
 import { masterNodes, scanNode, unlinkMatching } from './redis-scan.js';
 import { counterCall, defineScripts, type ScriptClient } from './redis-scripts.js';
 import { RedisPubSub } from './redis-subscriber.js';
+import { writeMany, writeOne } from './redis-writes.js';
 
 export type { RedisCacheOptions } from './redis-cache.options.js';
 export { isWriteRefusal } from './redis-probe.js';
@@ -169,14 +178,17 @@ export class RedisCache implements CacheStore {
     return this.reads.get(key);
   }
 
-  async set(key: string, value: string, ttlMs: number): Promise<boolean> {
+  /** A plain SET, or with `options.asOf` the monotonic script (see `CacheStore.set`). */
+  async set<O extends WriteOptions | undefined = undefined>(
+    key: string,
+    value: string,
+    ttlMs: number,
+    options?: O,
+  ): Promise<SetAnswer<O>> {
     assertTtlMs(ttlMs);
-    return this.guard(
-      'set',
-      false,
-      async (c) => (await c.set(key, value, 'PX', Math.ceil(ttlMs))) === 'OK',
-      key,
-    );
+    checkAsOf(options?.asOf);
+    const write = (c: ScriptClient) => writeOne(c, key, value, ttlMs, options?.asOf);
+    return setAnswer(options, await this.guard<WriteOutcome>('set', 'failed', write, key));
   }
 
   async delete(key: string): Promise<boolean> {
@@ -206,32 +218,15 @@ export class RedisCache implements CacheStore {
     return this.reads.getMany(keys);
   }
 
-  async pipelineSet(entries: readonly StoreEntry[]): Promise<boolean> {
+  /** Pipelined writes, one pipeline per hash slot on a cluster (see `writeMany`). */
+  async pipelineSet<O extends BatchWriteOptions | undefined = undefined>(
+    entries: readonly StoreEntry[],
+    options?: O,
+  ): Promise<BatchAnswer<O>> {
     for (const e of entries) assertTtlMs(e.ttlMs, `ttlMs of '${e.key}'`);
-    if (entries.length === 0) return true;
-    // The last entry of a key wins; one pipeline per hash slot on a cluster.
-    const unique = [...new Map(entries.map((e) => [e.key, e])).values()];
-    const groups = this.isCluster
-      ? groupBySlot(unique.map((e) => e.key)).map((g) => g.map((i) => unique[i]))
-      : [unique];
-    const results = await Promise.all(
-      groups.map((group) =>
-        this.guard(
-          'pipelineSet',
-          false,
-          async (c) => {
-            const p = c.pipeline();
-            for (const e of group) p.set(e.key, e.value, 'PX', Math.ceil(e.ttlMs));
-            const replies = (await p.exec()) ?? [];
-            const failed = replies.find(([err]) => err);
-            if (failed) throw failed[0];
-            return replies.length === group.length;
-          },
-          this.isCluster ? group[0].key : undefined,
-        ),
-      ),
-    );
-    return results.every(Boolean);
+    for (const e of entries) checkAsOf(e.asOf, `asOf of '${e.key}'`);
+    if (entries.length === 0) return batchAnswer(options, []);
+    return batchAnswer(options, await writeMany(this.guard.bind(this), this.isCluster, entries));
   }
 
   async keys(pattern: string): Promise<string[]> {

@@ -24,6 +24,23 @@ const RELEASE_SCRIPT = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`;
 
+/**
+ * A monotonic write (see `WriteOptions.asOf`): SET ARGV[1] PX ARGV[2] unless the stored text is a
+ * tiered entry whose `asOf` (read from the tail of the text, as `storedAsOf` does) is larger than
+ * ARGV[3] (only the last 160 characters are matched: the tail is shorter). Answers 1 when
+ * written, 0 when the stored entry was kept. A value of another type, or text that is not an entry
+ * (corrupt), is overwritten.
+ */
+const SET_IF_NEWER_SCRIPT = `
+local cur = redis.pcall('GET', KEYS[1])
+if type(cur) == 'string' then
+  local n = '[%d%.eE%+%-]+'
+  local a = string.match(string.sub(cur, -160), ',"a":(%-?' .. n .. '),"s":%-?' .. n .. ',"e":%-?' .. n .. ',"k":%-?' .. n .. '}$')
+  if a and tonumber(a) and tonumber(a) > tonumber(ARGV[3]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1`;
+
 /** The client with the store's Lua scripts defined on it. */
 export type ScriptClient = RedisClient & {
   mcIncrement(
@@ -33,12 +50,14 @@ export type ScriptClient = RedisClient & {
     maxTtlMs: number,
   ): Promise<[number, number, number]>;
   mcRelease(key: string, token: string): Promise<number>;
+  mcSetIfNewer(key: string, value: string, ttlMs: number, asOf: number): Promise<number>;
 };
 
-/** Defines the store's Lua scripts (`mcIncrement`, `mcRelease`) on `client`. */
+/** Defines the store's Lua scripts (`mcIncrement`, `mcRelease`, `mcSetIfNewer`) on `client`. */
 export function defineScripts(client: RedisClient): ScriptClient {
   client.defineCommand('mcIncrement', { numberOfKeys: 1, lua: INCREMENT_SCRIPT });
   client.defineCommand('mcRelease', { numberOfKeys: 1, lua: RELEASE_SCRIPT });
+  client.defineCommand('mcSetIfNewer', { numberOfKeys: 1, lua: SET_IF_NEWER_SCRIPT });
   return client as ScriptClient;
 }
 
