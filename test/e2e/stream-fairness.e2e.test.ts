@@ -30,13 +30,15 @@ const BODY = {
   to: '2023-12-31',
 };
 /**
- * A probe's answers while the streams run: p99 below this. The issue asks for 50 ms; that holds
- * when the server gets its CPU (32.7 ms measured) but not always in a full suite on 2 shared cores
- * (63.7 ms once, 20 % CPU wait), so the bound asserted is 200 ms — still far below an unfair
- * writer (STREAM_SLICE_MS=1000: 384 ms) or the original bug (/health/live timing out at 2 s) —
- * and the figures are printed.
+ * A probe's answers while the streams run: p99 below this, the issue's bound. Measured with the
+ * reader at the lowest priority and a probe every 5 ms: p99 20.0–37.3 ms over six runs (25–38
+ * answers per probe), the server's thread waiting for a CPU 11–19 % of the run. Writers made
+ * worse for comparison stayed under it too (a 1 s loop-budget slice: 21.4 ms; no budget and no
+ * backpressure: 21.8 ms; the whole body joined and sent at once: 33.6 ms): a warm stream is
+ * stored fragments whose chunks each wait for the socket, so this run holds the promise, and the
+ * loop budget's own behaviour is held by test/market/ndjson-writer.test.ts.
  */
-const PROBE_P99_LIMIT_MS = 200;
+const PROBE_P99_LIMIT_MS = 50;
 /**
  * The p99 bound holds for a server that gets its CPU. On a shared machine other processes can keep
  * the server's thread waiting for a CPU for half the run; then a probe waits too, whatever the
@@ -47,7 +49,7 @@ const PROBE_P99_LIMIT_MS = 200;
 const MAX_CPU_WAIT_SHARE = 0.25;
 const STARVED_P99_LIMIT_MS = 250;
 /** Pause between two answers of one probe, in ms. */
-const PROBE_EVERY_MS = 20;
+const PROBE_EVERY_MS = 5;
 const CHILD = fileURLToPath(new URL('./support/stream-fairness.child.mjs', import.meta.url));
 
 /** A stream as the reading client saw it (`endedAt`: epoch ms). */
@@ -78,10 +80,10 @@ interface ChildRun<R> {
 function startChild<R>(args: Record<string, unknown>): ChildRun<R> {
   const command = [process.execPath, CHILD, JSON.stringify(args)];
   // The reader stands for clients on other machines: on a small shared box it must not take the
-  // server's CPU, so it runs at a lower priority (the server and the prober at the normal one).
+  // server's CPU, so it runs at the lowest priority (the server and the prober at the normal one).
   const child = spawn(
     args.mode === 'read' ? 'nice' : command[0]!,
-    args.mode === 'read' ? ['-n', '10', ...command] : command.slice(1),
+    args.mode === 'read' ? ['-n', '19', ...command] : command.slice(1),
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';
