@@ -6,6 +6,7 @@ import {
   FragmentRangeCache,
   checkDayRange,
   chunkByDay,
+  type FillBounds,
   type RangeResult,
   type RangeText,
 } from '../cache/index.js';
@@ -101,7 +102,7 @@ export class BarsService {
     const known = await this.knownSpan(ticker, from, to);
     const result: RangeResult<DailyBar> = known.empty
       ? { ...belowFloorCoverage(), items: [] }
-      : await this.range.getRange(ticker, known.from, known.to);
+      : await this.range.getRange(ticker, known.from, known.to, known.fill);
     return { ticker, from, to, result, maxAgeSeconds: this.maxAgeOf(to), ...known.through };
   }
 
@@ -110,19 +111,26 @@ export class BarsService {
     const known = await this.knownSpan(ticker, from, to);
     const result: RangeText = known.empty
       ? { ...belowFloorCoverage(), json: '[]', tag: 'none' }
-      : await this.range.getText(ticker, known.from, known.to);
+      : await this.range.getText(ticker, known.from, known.to, known.fill);
     return { ticker, from, to, result, maxAgeSeconds: this.maxAgeOf(to), ...known.through };
   }
 
   /**
    * The part of `[from, to]` the source can answer: from the floor (`DataFloor`) to the last day
-   * it holds (`DataThrough`); `empty` when none of the range is in it.
+   * it holds (`DataThrough`); `empty` when none of the range is in it. `fill`: the same bounds for
+   * the days a read may add to complete the closed months at the range's ends (see `FillBounds`).
    */
   private async knownSpan(
     ticker: string,
     from: string,
     to: string,
-  ): Promise<{ from: string; to: string; empty: boolean; through?: { dataThrough: string } }> {
+  ): Promise<{
+    from: string;
+    to: string;
+    empty: boolean;
+    fill: FillBounds;
+    through?: { dataThrough: string };
+  }> {
     const [floor, last] = await Promise.all([
       this.floor.floorOf([ticker]),
       this.through.barsThrough(ticker),
@@ -134,6 +142,7 @@ export class BarsService {
       from: start,
       to: end,
       empty: to < floor || end < start,
+      fill: last === undefined ? { from: floor } : { from: floor, to: last },
       ...(beyond ? { through: { dataThrough: last } } : {}),
     };
   }

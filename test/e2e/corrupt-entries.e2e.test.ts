@@ -145,17 +145,22 @@ describe('a planted bars day that is not a valid day: the day is fetched again, 
       .get(`/api/stocks/${ticker}/bars?from=2024-03-04&to=2024-03-06`)
       .expect(200);
     expect(res.headers['x-cache']).toBe('MISS');
+    // One source call; it covers the rest of March too (a closed month, so it is folded).
     expect(m.provider.getRequestedBarRanges()).toEqual([
-      { ticker, from: '2024-03-04', to: '2024-03-06' },
+      { ticker, from: '2024-03-01', to: '2024-03-31' },
     ]);
     const fresh = await m.provider.getDailyBars(ticker, '2024-03-04', '2024-03-06');
     expect(res.body.bars).toEqual(fresh);
     expect(await corruptOf('price_bars')).toBe(before + 1);
-    // Rewritten as a day fragment: the day's bars as JSON bytes, each followed by a comma.
-    const day = (await stored(key))?.v as { b: string };
-    expect(JSON.parse(`[${day.b.slice(0, -1)}]`)).toEqual(
-      fresh.filter((b) => b.date === '2024-03-05'),
-    );
+    // The planted day is gone; the day is in March's bucket: the month's bars as JSON bytes,
+    // each followed by a comma.
+    expect(await stored(key)).toBeNull();
+    const month = (await stored(`price_bars:${ticker}:2024-03`))?.v as { b: string };
+    expect(
+      (JSON.parse(`[${month.b.slice(0, -1)}]`) as Array<{ date: string }>).filter(
+        (b) => b.date === '2024-03-05',
+      ),
+    ).toEqual(fresh.filter((b) => b.date === '2024-03-05'));
   });
 
   it('control: a sound planted day is served from the cache', async () => {

@@ -3,6 +3,7 @@
  * month per day, folding when a month closes, delta fetching across months, corrupt buckets,
  * buckets of the earlier inline layout, and the content tag.
  */
+import { jest } from '@jest/globals';
 import { CacheKeyType } from '../../src/cache/keys/cache-key-type.js';
 import { chunkByDay, type DayChunk } from '../../src/cache/range/day-chunks.js';
 import { hashFragment } from '../../src/cache/range/fragment-bucket.js';
@@ -236,5 +237,73 @@ describe('FragmentRangeCache', () => {
     expect(await ttlMsOf(dayKey('LIVE', '2024-06-15'))).toBeLessThanOrEqual(60_000);
     expect(await ttlMsOf(dayKey('LIVE', '2024-06-14'))).toBeGreaterThan(60_000);
     expect(await storedKeys('LIVE')).toHaveLength(6);
+  });
+
+  describe('with fill bounds (the days the source can answer)', () => {
+    it('widens the gap over the rest of a closed month the range starts in, folds it, and the warm read then reads no key of it but its bucket', async () => {
+      const source = new BarSource();
+      const cache = rangeCache(source);
+      const cold = await cache.getText('FILL', '2024-01-17', '2024-04-30', { from: '2020-01-01' });
+      // One call, as without bounds, only starting at January's first day.
+      expect(source.calls).toEqual([['2024-01-01', '2024-04-30']]);
+      expect(cold.fetched).toEqual([['2024-01-01', '2024-04-30']]);
+      expect(cold.status).toBe('miss');
+      expect(JSON.parse(cold.json)).toEqual(source.expected('2024-01-17', '2024-04-30'));
+      expect(await ctx.cache.get(monthKey('FILL', '2024-01'))).toBeDefined();
+      expect(await storedKeys('FILL')).toHaveLength(4);
+
+      source.calls.length = 0;
+      const reads = jest.spyOn(ctx.store, 'pipelineGet');
+      ctx.tiered.l1.clear();
+      try {
+        const warm = await cache.getText('FILL', '2024-01-17', '2024-04-30', {
+          from: '2020-01-01',
+        });
+        expect(warm.status).toBe('hit');
+        expect(warm.json).toBe(cold.json);
+        expect(source.calls).toEqual([]);
+        // One batch of the four month keys: no day key of January is read.
+        expect(reads.mock.calls.map(([keys]) => keys.length)).toEqual([4]);
+      } finally {
+        reads.mockRestore();
+      }
+    });
+
+    it('widens forward over the rest of a closed month the range ends in, never past the upper bound', async () => {
+      const source = new BarSource();
+      const cache = rangeCache(source);
+      await cache.getText('FWD', '2024-02-01', '2024-03-10', { to: '2024-03-20' });
+      expect(source.calls).toEqual([['2024-02-01', '2024-03-20']]);
+      // March is not wholly known (the bound stops at the 20th): per day, up to the bound only.
+      expect(await ctx.cache.get(monthKey('FWD', '2024-03'))).toBeUndefined();
+      expect(await ctx.cache.get(dayKey('FWD', '2024-03-20'))).toBeDefined();
+      expect(await ctx.cache.get(dayKey('FWD', '2024-03-21'))).toBeUndefined();
+    });
+
+    it('never fetches before the lower bound, nor adds a source call for a month whose requested days are all cached', async () => {
+      const source = new BarSource();
+      const cache = rangeCache(source);
+      await cache.getText('LOW', '2024-02-10', '2024-02-20');
+      expect(source.calls).toEqual([['2024-02-10', '2024-02-20']]);
+      source.calls.length = 0;
+      // Every requested day is cached: no call, although February is not wholly known.
+      const warm = await cache.getText('LOW', '2024-02-12', '2024-02-18', { from: '2024-01-01' });
+      expect(warm.status).toBe('hit');
+      expect(source.calls).toEqual([]);
+      // A gap at the range's start widens back only to the bound.
+      const wider = await cache.getText('LOW', '2024-02-05', '2024-02-20', { from: '2024-02-03' });
+      expect(source.calls).toEqual([['2024-02-03', '2024-02-09']]);
+      expect(wider.status).toBe('partial');
+      expect(wider.cachedDays).toBe(11);
+      expect(JSON.parse(wider.json)).toEqual(source.expected('2024-02-05', '2024-02-20'));
+      expect(await ctx.cache.get(dayKey('LOW', '2024-02-02'))).toBeUndefined();
+    });
+
+    it('refuses a bound that is not a date, naming it', () => {
+      const cache = rangeCache(new BarSource());
+      expect(() => cache.getText('BAD', '2024-02-01', '2024-02-02', { to: '2024-13-01' })).toThrow(
+        /fill\.to/,
+      );
+    });
   });
 });

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Logger } from '@nestjs/common';
+import { CacheValidationError } from '../errors/cache-errors.js';
 import type { CacheService } from '../cache.service.js';
 import { RateLimitedLogger, errorSummary } from '../util/rate-limited-logger.js';
 import type { CacheKeyType } from '../keys/cache-key-type.js';
@@ -7,7 +8,14 @@ import type { WriteEntry } from './range-buckets.js';
 import { resolveRangeSettings, type RangeSettings } from './range-cache.options.js';
 import type { RangeFetcher, RangeTtlRules } from './range-cache.options.js';
 import { countCoverage, type RangeCoverage, type RangeResult } from './range-coverage.js';
-import { checkDayRange, contiguousRuns, type IsoDay } from './range-days.js';
+import {
+  checkDayRange,
+  contiguousRuns,
+  dayNumber,
+  dayOfNumber,
+  isIsoDay,
+  type IsoDay,
+} from './range-days.js';
 import {
   foldMonth,
   fromInlineDay,
@@ -44,6 +52,19 @@ export interface RangeText extends RangeCoverage {
   json: string;
   /** Hash of the answer's content, made from its buckets' hashes (for an ETag). */
   tag: string;
+}
+
+/**
+ * Days outside a requested range that its read may fetch too, so that the closed months it
+ * touches are wholly known and fold into their buckets: a gap of the range that reaches the
+ * range's first (or last) day is widened back (or forward) over the missing days of that same
+ * closed month, within these bounds (each end optional, inclusive). It never adds a source call,
+ * and never reaches past a bound: days the source cannot answer (before a ticker's first day,
+ * after the last day it has loaded) are never fetched this way.
+ */
+export interface FillBounds {
+  from?: IsoDay;
+  to?: IsoDay;
 }
 
 /** What is known of one month of a range once it is read (and its gaps fetched). */
@@ -97,36 +118,43 @@ export class FragmentRangeCache<T, S = string> {
    * The range as one JSON array (bytes, not objects). Concurrent calls for the same scope and
    * range share one read and one fetch per gap (in this process).
    */
-  getText(scope: S, from: IsoDay, to: IsoDay): Promise<RangeText> {
+  getText(scope: S, from: IsoDay, to: IsoDay, fill?: FillBounds): Promise<RangeText> {
     checkDayRange(from, to, this.settings.maxDays);
+    if (fill !== undefined) checkFillBounds(fill);
     return this.inflight.run(`${this.options.dayKey(scope, from)}|${to}`, () =>
-      this.read(scope, from, to),
+      this.read(scope, from, to, fill),
     );
   }
 
   /** The range as items, in date order (parsed from `getText`). */
-  async getRange(scope: S, from: IsoDay, to: IsoDay): Promise<RangeResult<T>> {
-    const text = await this.getText(scope, from, to);
+  async getRange(scope: S, from: IsoDay, to: IsoDay, fill?: FillBounds): Promise<RangeResult<T>> {
+    const text = await this.getText(scope, from, to, fill);
     const { status, fetched, totalDays, cachedDays, asOf } = text;
     return { status, fetched, totalDays, cachedDays, asOf, items: JSON.parse(text.json) as T[] };
   }
 
-  private async read(scope: S, from: IsoDay, to: IsoDay): Promise<RangeText> {
+  private async read(scope: S, from: IsoDay, to: IsoDay, fill?: FillBounds): Promise<RangeText> {
     const states = await this.readCached(scope, from, to);
+    // The requested days not cached; with `fill`, also the other missing days of the closed
+    // months read per day, within `fill`: a gap's fetch may widen over them (never a new call).
     const missing: IsoDay[] = [];
     const slotOf = new Map<IsoDay, [SegmentState, number]>();
     for (const state of states) {
       if (state.month) continue;
-      const { segment, days } = state;
-      const offset = segment.closed ? segment.first : 0;
-      segment.days.forEach((day, k) => {
-        if ((days as (FragmentBucket | undefined)[])[offset + k] === undefined) {
-          missing.push(day);
-          slotOf.set(day, [state, offset + k]);
-        }
-      });
+      const { segment } = state;
+      const slots = state.days as (FragmentBucket | undefined)[];
+      const dates = segment.closed ? segment.monthDays : segment.days;
+      const first = segment.closed ? segment.first : 0;
+      const last = first + segment.days.length - 1;
+      for (let k = 0; k < dates.length; k++) {
+        if (slots[k] !== undefined) continue;
+        const asked = k >= first && k <= last;
+        if (!asked && !(fill && withinFill(dates[k], fill))) continue;
+        if (asked) missing.push(dates[k]);
+        slotOf.set(dates[k], [state, k]);
+      }
     }
-    const runs = contiguousRuns(missing);
+    const runs = contiguousRuns(missing).map(([a, b]) => widenRun(a, b, slotOf));
     let failure: unknown;
     try {
       for (const [a, b] of runs)
@@ -166,6 +194,7 @@ export class FragmentRangeCache<T, S = string> {
     const raw = await this.cache.pipelineGet<unknown>(keys);
     const counters = this.cache.countersOf(this.options.keyType);
     const unfolded: SegmentState[] = [];
+    const corrupt: string[] = [];
     let at = 0;
     for (const state of states) {
       const { segment } = state;
@@ -175,26 +204,44 @@ export class FragmentRangeCache<T, S = string> {
         if (value !== undefined && !state.month) counters.corrupt++;
         if (!state.month) unfolded.push(state);
       } else {
-        state.days = segment.days.map(() => this.dayOf(raw[at++]));
+        state.days = segment.days.map(() => this.dayOf(keys[at], raw[at++], corrupt));
       }
     }
     if (unfolded.length) {
-      const dayRaw = await this.cache.pipelineGet<unknown>(
-        unfolded.flatMap((s) => s.segment.monthDays.map((d) => dayKey(scope, d))),
-      );
+      const dayKeys = unfolded.flatMap((s) => s.segment.monthDays.map((d) => dayKey(scope, d)));
+      const dayRaw = await this.cache.pipelineGet<unknown>(dayKeys);
       at = 0;
       for (const state of unfolded)
-        state.days = state.segment.monthDays.map(() => this.dayOf(dayRaw[at++]));
+        state.days = state.segment.monthDays.map(() =>
+          this.dayOf(dayKeys[at], dayRaw[at++], corrupt),
+        );
     }
+    await this.deleteCorrupt(corrupt);
     return states;
   }
 
-  /** A stored day (either layout), or undefined; a stored value that is neither is counted corrupt. */
-  private dayOf(value: unknown): FragmentBucket | undefined {
+  /**
+   * A stored day (either layout), or undefined; a stored value that is neither is counted corrupt
+   * and its key added to `corrupt` (deleted: a day folded into its month is not written again).
+   */
+  private dayOf(key: string, value: unknown, corrupt: string[]): FragmentBucket | undefined {
     if (value === undefined) return undefined;
     const bucket = parseFragment(value, 1) ?? fromInlineDay(value, this.options.isItem);
-    if (!bucket) this.cache.countersOf(this.options.keyType).corrupt++;
+    if (!bucket) {
+      this.cache.countersOf(this.options.keyType).corrupt++;
+      corrupt.push(key);
+    }
     return bucket;
+  }
+
+  /** Deletes the keys of corrupt days; never throws (the read goes on without them). */
+  private async deleteCorrupt(keys: readonly string[]): Promise<void> {
+    for (const key of keys)
+      try {
+        await this.cache.delete(key);
+      } catch (err) {
+        this.log.warn('delete', `corrupt day could not be deleted: ${errorSummary(err)}`);
+      }
   }
 
   /** Folds closed months whose every day is now known; writes the other fetched days. Never throws. */
@@ -239,6 +286,27 @@ export class FragmentRangeCache<T, S = string> {
       }
     }
   }
+}
+
+function checkFillBounds(fill: FillBounds): void {
+  for (const end of ['from', 'to'] as const) {
+    const day = fill[end];
+    if (day !== undefined && !isIsoDay(day))
+      throw new CacheValidationError(`fill.${end}`, `fill.${end} must be a YYYY-MM-DD date`);
+  }
+}
+
+function withinFill(day: IsoDay, fill: FillBounds): boolean {
+  return (fill.from === undefined || day >= fill.from) && (fill.to === undefined || day <= fill.to);
+}
+
+/** `[a, b]` widened over the neighbouring days that have a slot to fill (see `FillBounds`). */
+function widenRun(a: IsoDay, b: IsoDay, slotOf: ReadonlyMap<IsoDay, unknown>): [IsoDay, IsoDay] {
+  let start = dayNumber(a);
+  while (slotOf.has(dayOfNumber(start - 1))) start--;
+  let end = dayNumber(b);
+  while (slotOf.has(dayOfNumber(end + 1))) end++;
+  return [dayOfNumber(start), dayOfNumber(end)];
 }
 
 /** The answer's JSON, content tag and `asOf` (the oldest bucket's `at`) from the states, in order. */
