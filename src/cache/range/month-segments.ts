@@ -9,8 +9,8 @@ export interface MonthSegment {
   days: IsoDay[];
   /** 0-based day-of-month of `days[0]`. */
   first: number;
-  /** Every day of the month, in order. */
-  monthDays: IsoDay[];
+  /** Every day of the month, in order (shared between reads: never changed). */
+  monthDays: readonly IsoDay[];
   /** True when the whole month is before today (its data can no longer change). */
   closed: boolean;
 }
@@ -21,7 +21,7 @@ export function monthSegments(from: IsoDay, to: IsoDay, today: IsoDay): MonthSeg
   let start = from;
   while (start <= to) {
     const month = start.slice(0, 7);
-    const monthDays = daysOf(`${month}-01`, lastDayOf(month));
+    const monthDays = daysOfMonth(month);
     const end = monthDays[monthDays.length - 1];
     const last = end < to ? end : to;
     const first = Number(start.slice(8, 10)) - 1;
@@ -35,6 +35,25 @@ export function monthSegments(from: IsoDay, to: IsoDay, today: IsoDay): MonthSeg
     start = nextMonthStart(month);
   }
   return out;
+}
+
+/** Months whose days were listed, remembered: a range read lists the same months again and again. */
+const MONTH_DAYS = new Map<string, readonly IsoDay[]>();
+/** Most months remembered (about 400 years); past it the memory starts over. */
+const MAX_REMEMBERED_MONTHS = 4800;
+
+/**
+ * Every day of `month` (`YYYY-MM`), in order: one list per month, shared by every caller (read
+ * only; not frozen, as `slice` of a frozen array leaves V8's fast path).
+ */
+function daysOfMonth(month: string): readonly IsoDay[] {
+  let days = MONTH_DAYS.get(month);
+  if (days === undefined) {
+    if (MONTH_DAYS.size >= MAX_REMEMBERED_MONTHS) MONTH_DAYS.clear();
+    days = daysOf(`${month}-01`, lastDayOf(month));
+    MONTH_DAYS.set(month, days);
+  }
+  return days;
 }
 
 /** Days of `[a, b]` counted inclusively, both in the same month. */
