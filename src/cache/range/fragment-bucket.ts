@@ -4,7 +4,7 @@
  * A warm range is answered by concatenating slices of these fragments: nothing is parsed and
  * re-serialized, and the answer's ETag comes from the buckets' hashes.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { ItemCheck } from './range-buckets.js';
 
 /**
@@ -31,7 +31,8 @@ const MAX_HASH_CHARS = 64;
 
 /** Content hash of a fragment (SHA-1, base64url). */
 export function hashFragment(body: string): string {
-  return createHash('sha1').update(body).digest('base64url');
+  // One-shot (no Hash object per call): the same digest as createHash('sha1').
+  return hash('sha1', body, 'base64url');
 }
 
 /** The fragment of items: each item's JSON followed by a comma. */

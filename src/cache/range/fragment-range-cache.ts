@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import { CacheValidationError } from '../errors/cache-errors.js';
 import type { CacheService } from '../cache.service.js';
@@ -316,13 +316,14 @@ function assemble(
   states: readonly SegmentState[],
 ): { json: string; tag: string; asOf: number } {
   const pieces: string[] = [];
-  const tag = createHash('sha1').update(`${from}|${to}`);
+  // What the tag is made of (the same text as one hash update per bucket), hashed once.
+  let tagText = `${from}|${to}`;
   let asOf = Number.POSITIVE_INFINITY;
   for (const { segment, month, days } of states) {
     const last = segment.first + segment.days.length - 1;
     if (month) {
       pieces.push(sliceMonth(month, segment.first, last));
-      tag.update(`|${month.h}@${segment.first}-${last}`);
+      tagText += `|${month.h}@${segment.first}-${last}`;
       if (month.at < asOf) asOf = month.at;
       continue;
     }
@@ -330,13 +331,13 @@ function assemble(
     for (let k = 0; k < segment.days.length; k++) {
       const day = (days as FragmentBucket[])[offset + k];
       pieces.push(day.b);
-      tag.update(`|${day.h}`);
+      tagText += `|${day.h}`;
       if (day.at < asOf) asOf = day.at;
     }
   }
   return {
     json: joinFragments(pieces),
-    tag: tag.digest('base64url'),
+    tag: hash('sha1', tagText, 'base64url'),
     asOf: Number.isFinite(asOf) ? asOf : Date.now(),
   };
 }
