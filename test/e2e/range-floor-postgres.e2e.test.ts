@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { Pool } from 'pg';
 import request from 'supertest';
-import { daysOf } from '../../src/cache/index.js';
+import { daysInMonth, daysOf } from '../../src/cache/index.js';
 import type { Trade } from '../../src/market/providers/market-data.provider.js';
 import type { PostgresMarketDataProvider } from '../../src/market/providers/postgres.provider.js';
 import { dropDatabase, ensureDatabase } from '../../src/market/providers/postgres/database.js';
@@ -37,11 +37,8 @@ function dayOfKey(key: string): string {
 function daysOfKey(key: string): string[] {
   const month = /:(\d{4})-(\d{2})$/.exec(key);
   if (!month) return [dayOfKey(key)];
-  const last = new Date(Date.UTC(Number(month[1]), Number(month[2]), 0)).getUTCDate();
-  return daysOf(
-    `${month[1]}-${month[2]}-01`,
-    `${month[1]}-${month[2]}-${String(last).padStart(2, '0')}`,
-  );
+  const last = daysInMonth(Number(month[1]), Number(month[2]));
+  return daysOf(`${month[1]}-${month[2]}-01`, `${month[1]}-${month[2]}-${last}`);
 }
 
 describeWithPostgres('range floor on the PostgreSQL source (the first stored day)', () => {

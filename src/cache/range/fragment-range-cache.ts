@@ -216,13 +216,15 @@ export class FragmentRangeCache<T, S = string> {
           this.dayOf(dayKeys[at], dayRaw[at++], corrupt),
         );
     }
-    await this.deleteCorrupt(corrupt);
+    // A corrupt day is deleted (a day folded into its month is not written again); `delete`
+    // never throws: an L2 that cannot take it gets the invalidation replayed.
+    for (const key of corrupt) await this.cache.delete(key);
     return states;
   }
 
   /**
    * A stored day (either layout), or undefined; a stored value that is neither is counted corrupt
-   * and its key added to `corrupt` (deleted: a day folded into its month is not written again).
+   * and its key added to `corrupt`.
    */
   private dayOf(key: string, value: unknown, corrupt: string[]): FragmentBucket | undefined {
     if (value === undefined) return undefined;
@@ -232,16 +234,6 @@ export class FragmentRangeCache<T, S = string> {
       corrupt.push(key);
     }
     return bucket;
-  }
-
-  /** Deletes the keys of corrupt days; never throws (the read goes on without them). */
-  private async deleteCorrupt(keys: readonly string[]): Promise<void> {
-    for (const key of keys)
-      try {
-        await this.cache.delete(key);
-      } catch (err) {
-        this.log.warn('delete', `corrupt day could not be deleted: ${errorSummary(err)}`);
-      }
   }
 
   /** Folds closed months whose every day is now known; writes the other fetched days. Never throws. */
