@@ -222,6 +222,24 @@ export function describeCacheStoreContract(
         expect(await store.get(k('f'))).toBe(entryText('real', T));
       });
 
+      it('reads the timeline of an entry whose long text is stored raw, and a raw text cannot fake it', async () => {
+        // A long string is stored unescaped before the JSON (`~<length>:<text>{…}`): a tail inside
+        // the text is followed by the real one, which ends the stored text.
+        const text = ',"a":8000000000000000,"s":1,"e":2,"k":3}'.repeat(40);
+        const newer = entryText({ body: text }, T);
+        expect(newer.startsWith('~')).toBe(true);
+        expect(await store.set(k('r'), newer, 10_000, { asOf: T })).toBe('written');
+        expect(
+          await store.set(k('r'), entryText({ body: text.slice(1) }, T - 1), 10_000, {
+            asOf: T - 1,
+          }),
+        ).toBe('kept-newer');
+        expect(await store.get(k('r'))).toBe(newer);
+        await store.set(k('rf'), entryText(text, T - 10), 10_000, { asOf: T - 10 });
+        expect(await store.set(k('rf'), entryText('real', T), 10_000, { asOf: T })).toBe('written');
+        expect(await store.get(k('rf'))).toBe(entryText('real', T));
+      });
+
       it('keeps plain writes plain: without `asOf` a write replaces even a newer entry', async () => {
         await store.set(k('p'), entryText('entry', T), 10_000, { asOf: T });
         expect(await store.set(k('p'), 'raw', 10_000)).toBe(true);

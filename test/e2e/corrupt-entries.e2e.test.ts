@@ -8,6 +8,7 @@
  */
 import request from 'supertest';
 import type { SyntheticMarketDataProvider } from '../../src/market/providers/synthetic.provider.js';
+import { readEntry } from '../../src/cache/tiered/cache-entry.js';
 import { startMarketApp, type MarketApp } from './market-e2e-support.js';
 
 let m: MarketApp<SyntheticMarketDataProvider>;
@@ -51,7 +52,11 @@ const corruptOf = async (type: string): Promise<number> => {
 const plant = (key: string, text: string) => m.redis.set(`${m.prefix}:${key}`, text, 'EX', 300);
 const stored = async (key: string) => {
   const raw = await m.redis.get(`${m.prefix}:${key}`);
-  return raw === null ? null : (JSON.parse(raw) as { v: unknown; a: number });
+  if (raw === null) return null;
+  // Through the codec: a long text (a month's bars) is stored raw, after a length prefix.
+  const entry = readEntry(raw, undefined);
+  if (typeof entry === 'string') throw new Error(`${key} holds no entry (${entry})`);
+  return { v: entry.value, a: entry.asOf };
 };
 
 describe('a planted quote entry that is not a valid entry: fresh from the source, replaced, counted once', () => {

@@ -44,9 +44,27 @@ export const MAX_DATE_MS = 8.64e15;
 const hasOwn = Object.hasOwn;
 
 /**
- * Serializes an entry's envelope as JSON (`SerializationError` for cycles, BigInt and the like).
- * Depth and `__proto__` keys are checked on the text by `readEntry`, which every write runs on it
- * (the tier stack keeps the decoded copy in L1): one walk per write, not two.
+ * Strings this long or longer (a string value, or the longest string field of a plain object
+ * value) are stored after a length prefix instead of inside the JSON: no escaping on write, no
+ * unescaping on read (the reader slices them out of the stored text).
+ */
+export const RAW_TEXT_MIN_CHARS = 1024;
+/** First character of an entry with raw text; JSON never starts with it. */
+const RAW_MARK = '~';
+/** `String.prototype.isWellFormed` (Node 20 has it; the ES2022 lib this project compiles against does not). */
+const isWellFormed = (text: string): boolean =>
+  (text as unknown as { isWellFormed(): boolean }).isWellFormed();
+/** Most digits of a raw text's length prefix. */
+const MAX_LENGTH_DIGITS = 15;
+
+/**
+ * Serializes an entry's envelope (`SerializationError` for cycles, BigInt and the like): JSON
+ * `{"v":…,"a":…,"s":…,"e":…,"k":…}`, the timeline always last. A long well-formed string (see
+ * `RAW_TEXT_MIN_CHARS`) is taken out of the JSON: the text is `~<length>:<string>` followed by the
+ * JSON, whose `v` holds `null` in its place and whose `r` says where it goes (`true`: it is the
+ * value; a name: that field of the value). Depth and `__proto__` keys are checked on the text by
+ * `readEntry`, which every write runs on it (the tier stack keeps the decoded copy in L1): one
+ * walk per write, not two.
  */
 export function encodeEntry(
   value: unknown,
@@ -56,19 +74,57 @@ export function encodeEntry(
   keepUntil: number,
 ): string {
   try {
-    return JSON.stringify({
-      v: value,
+    const raw = rawTextOf(value);
+    if (raw === undefined)
+      return JSON.stringify({
+        v: value,
+        a: asOf,
+        s: staleAt,
+        e: expiresAt,
+        k: keepUntil,
+      } satisfies Envelope);
+    const rest = raw.field === true ? null : { ...(value as object), [raw.field]: null };
+    const json = JSON.stringify({
+      v: rest,
+      r: raw.field,
       a: asOf,
       s: staleAt,
       e: expiresAt,
       k: keepUntil,
-    } satisfies Envelope);
+    });
+    return `${RAW_MARK}${raw.text.length}:${raw.text}${json}`;
   } catch (e) {
     throw new SerializationError(
       `value is not JSON-serializable: ${e instanceof Error ? e.message : String(e)}`,
       e,
     );
   }
+}
+
+/**
+ * The string of `value` stored as raw text, and where it goes (`true`: the value itself), or
+ * undefined: a string value, or the longest string field of a plain object (no `toJSON`), of at
+ * least `RAW_TEXT_MIN_CHARS` characters and well-formed (a lone surrogate would not survive UTF-8;
+ * JSON escapes it).
+ */
+function rawTextOf(value: unknown): { text: string; field: string | true } | undefined {
+  if (typeof value === 'string')
+    return value.length >= RAW_TEXT_MIN_CHARS && isWellFormed(value)
+      ? { text: value, field: true }
+      : undefined;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const proto: unknown = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return undefined;
+  const fields = value as Record<string, unknown>;
+  if ('toJSON' in fields) return undefined;
+  let best: { text: string; field: string } | undefined;
+  for (const field of Object.keys(fields)) {
+    const text = fields[field];
+    if (typeof text !== 'string' || text.length < (best?.text.length ?? RAW_TEXT_MIN_CHARS))
+      continue;
+    if (field !== '__proto__' && isWellFormed(text)) best = { text, field };
+  }
+  return best;
 }
 
 /**
@@ -105,19 +161,60 @@ export function readEntry<T>(
  * defines them as own properties, escaped spellings included) and freezes.
  */
 export function readEnvelope<T>(raw: string): Envelope<T> | EntryDefect {
+  let text: string | undefined;
+  let json = raw;
+  if (raw.charCodeAt(0) === 126 /* ~ */) {
+    const split = splitRawText(raw);
+    if (split === undefined) return 'json';
+    [text, json] = split;
+  }
   let env: unknown;
   try {
-    env = JSON.parse(raw);
+    env = JSON.parse(json);
   } catch {
     return 'json'; // callers count it as corrupt and delete the key
   }
   if (typeof env !== 'object' || env === null || Array.isArray(env) || !('v' in env))
     return 'shape';
   if (hasOwn(env, '__proto__')) return 'proto';
-  const { v, a, s, e, k } = env as Envelope;
+  const { a, s, e, k } = env as Envelope;
   if (!isInstant(a) || !isInstant(s) || !isInstant(e) || !isInstant(k)) return 'shape';
   if (s > e || e > k) return 'shape';
-  return checkParsed(v, MAX_VALUE_DEPTH, true) ?? (env as Envelope<T>);
+  if (text !== undefined && !placeRawText(env as { v: unknown; r?: unknown }, text)) return 'shape';
+  return checkParsed((env as Envelope).v, MAX_VALUE_DEPTH, true) ?? (env as Envelope<T>);
+}
+
+/** `[text, json]` of an entry with raw text (`~<length>:<text><json>`), or undefined when the prefix is not one. */
+function splitRawText(raw: string): [string, string] | undefined {
+  let length = 0;
+  let at = 1;
+  for (; at < raw.length && at <= MAX_LENGTH_DIGITS; at++) {
+    const digit = raw.charCodeAt(at) - 48;
+    if (digit < 0 || digit > 9) break;
+    length = length * 10 + digit;
+  }
+  if (at === 1 || raw.charCodeAt(at) !== 58 /* : */) return undefined;
+  const end = at + 1 + length;
+  if (end >= raw.length) return undefined;
+  return [raw.slice(at + 1, end), raw.slice(end)];
+}
+
+/**
+ * Puts raw text where the envelope's `r` says (`true`: the value, which must be `null`; a field
+ * name: that own field of the value object, which must hold `null`). False when it does not fit.
+ */
+function placeRawText(env: { v: unknown; r?: unknown }, text: string): boolean {
+  const { v, r } = env;
+  if (r === true) {
+    if (v !== null) return false;
+    env.v = text;
+    return true;
+  }
+  if (typeof r !== 'string' || r === '__proto__') return false;
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  if (!hasOwn(v, r) || (v as Record<string, unknown>)[r] !== null) return false;
+  (v as Record<string, unknown>)[r] = text;
+  return true;
 }
 
 /** The entry of a checked envelope read from `size` characters of stored text. */
