@@ -51,6 +51,7 @@ const hasOwn = Object.hasOwn;
 export const RAW_TEXT_MIN_CHARS = 1024;
 /** First character of an entry with raw text; JSON never starts with it. */
 const RAW_MARK = '~';
+const RAW_MARK_CODE = RAW_MARK.charCodeAt(0);
 /** `String.prototype.isWellFormed` (Node 20 has it; the ES2022 lib this project compiles against does not). */
 const isWellFormed = (text: string): boolean =>
   (text as unknown as { isWellFormed(): boolean }).isWellFormed();
@@ -83,6 +84,7 @@ export function encodeEntry(
         e: expiresAt,
         k: keepUntil,
       } satisfies Envelope);
+    // The same envelope, with the text's place (`r`) before the timeline, which stays last.
     const rest = raw.field === true ? null : { ...(value as object), [raw.field]: null };
     const json = JSON.stringify({
       v: rest,
@@ -118,11 +120,13 @@ function rawTextOf(value: unknown): { text: string; field: string | true } | und
   const fields = value as Record<string, unknown>;
   if ('toJSON' in fields) return undefined;
   let best: { text: string; field: string } | undefined;
-  for (const field of Object.keys(fields)) {
+  // `for…in`, not `Object.keys`: no array per write; an inherited key is skipped below.
+  for (const field in fields) {
     const text = fields[field];
     if (typeof text !== 'string' || text.length < (best?.text.length ?? RAW_TEXT_MIN_CHARS))
       continue;
-    if (field !== '__proto__' && isWellFormed(text)) best = { text, field };
+    if (field !== '__proto__' && hasOwn(fields, field) && isWellFormed(text))
+      best = { text, field };
   }
   return best;
 }
@@ -163,7 +167,7 @@ export function readEntry<T>(
 export function readEnvelope<T>(raw: string): Envelope<T> | EntryDefect {
   let text: string | undefined;
   let json = raw;
-  if (raw.charCodeAt(0) === 126 /* ~ */) {
+  if (raw.charCodeAt(0) === RAW_MARK_CODE) {
     const split = splitRawText(raw);
     if (split === undefined) return 'json';
     [text, json] = split;
