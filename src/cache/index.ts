@@ -41,3 +41,4 @@ export * from './metrics/metrics.controller.js';
 export * from './range/index.js';
 export * from './budget/refresh-budget.js';
 export * from './budget/store-refresh-budget.js';
+export * from './budget/refresh-waiting-list.js';

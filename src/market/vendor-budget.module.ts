@@ -15,6 +15,7 @@ import {
   CacheTTLPolicy,
   MARKET_CACHE_STORE,
   StoreRefreshBudget,
+  StoreRefreshWaitingList,
   type CacheStore,
 } from '../cache/index.js';
 import { VendorBudget, type VendorBudgetSettings } from './vendor-budget.js';
@@ -41,13 +42,13 @@ export function vendorBudgetSettings(config: Pick<AppConfig, 'vendor'>): VendorB
   };
 }
 
-/** Stops the deferred refreshes' timer on shutdown. */
+/** Stops the deferred refreshes' timer on shutdown and takes them off the fleet's waiting list. */
 @Injectable()
 export class VendorRefreshesLifecycle implements OnApplicationShutdown {
   constructor(@Inject(VendorRefreshes) private readonly refreshes: VendorRefreshes) {}
 
-  onApplicationShutdown(): void {
-    this.refreshes.close();
+  onApplicationShutdown(): Promise<void> {
+    return this.refreshes.close();
   }
 }
 
@@ -98,7 +99,10 @@ export class VendorBudgetModule implements NestModule {
             store: CacheStore,
             keys: CacheKeyBuilder,
             budget: VendorBudget,
-          ) => new VendorRefreshes(cache, policy, store, keys, budget),
+          ) =>
+            new VendorRefreshes(cache, policy, store, keys, budget, {
+              waiting: new StoreRefreshWaitingList(store, keys),
+            }),
         },
         VendorBudgetHealth,
         VendorBudgetMetrics,

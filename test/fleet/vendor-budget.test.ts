@@ -3,7 +3,8 @@
  * limited to 10 calls per window. 500 requests over 50 tickers (Zipf) inside one window: the
  * vendor sees at most 10 calls and never answers 429; every answer is 200 (fresh or stale, with
  * its asOf) or 503 with Retry-After for a ticker not cached yet; the refreshes deferred meanwhile
- * run in the next window, hottest first. The window is short (VENDOR_BUDGET_WINDOW_MS) so the
+ * run in the next window, hottest first across both instances (each instance holds only the
+ * refreshes it deferred itself; the fleet's waiting list in Redis orders them). The window is short (VENDOR_BUDGET_WINDOW_MS) so the
  * test needs seconds, not minutes; the vendor's window is 10 s, the budget's 10.5 s (its slack); the load is spread over 3 s,
  * so a loaded machine has 7 s of room before it would spill into the next window.
  */
@@ -169,7 +170,8 @@ describe('vendor budget across two instances on one Redis (real processes)', () 
     console.log(
       `refresh order (requests per ticker): ${counts.join(', ')}; hottest cached ${hottestCached}`,
     );
-    expect(Math.max(counts[0], counts[1] ?? 0)).toBe(hottestCached);
+    // Hottest first across the fleet, whichever instance holds it and whichever looks first.
+    expect(counts[0]).toBe(hottestCached);
     let inversions = 0;
     let pairs = 0;
     for (let i = 0; i < counts.length; i++)
