@@ -18,8 +18,10 @@ import { CacheKeyBuilder } from '../../src/cache/keys/cache-key-builder.js';
 import { CacheKeyType } from '../../src/cache/keys/cache-key-type.js';
 import { CacheTTLPolicy } from '../../src/cache/keys/cache-ttl-policy.js';
 import { MemoryStore } from '../../src/cache/stores/memory-store.js';
+import { RedisCache } from '../../src/cache/stores/redis/redis-cache.js';
 import { VendorBudget } from '../../src/market/vendor-budget.js';
 import { VendorRefreshes } from '../../src/market/vendor-refreshes.js';
+import { freePort } from '../harness/redis-server.js';
 import { testRedis } from '../harness/test-env.js';
 import {
   createCacheContext,
@@ -252,6 +254,49 @@ describe('StoreRefreshWaitingList', () => {
     expect(
       () => new StoreRefreshWaitingList(new MemoryStore(), new CacheKeyBuilder('m'), 0),
     ).toThrow(/maxEntries/);
+  });
+
+  it('ignores a score that is not a finite number', async () => {
+    const { list: l } = await list();
+    await l.announce('vendor', 'inf', Infinity, 10_000);
+    await l.announce('vendor', 'nan', Number.NaN, 10_000);
+    expect(await l.top('vendor')).toBeUndefined();
+  });
+
+  it('withdraws any number of keys (in batches)', async () => {
+    const { list: l } = await list();
+    const keys = Array.from({ length: 1201 }, (_, i) => `stock_price:T${i}:latest`);
+    for (const [i, k] of keys.entries()) await l.announce('vendor', k, i, 10_000);
+    expect((await l.top('vendor'))?.key).toBe(keys[1200]);
+    await l.withdraw('vendor', keys.slice(1));
+    expect(await l.top('vendor')).toEqual({ key: keys[0], score: 0 });
+    await l.withdraw('vendor', []);
+    expect(await l.top('vendor')).toEqual({ key: keys[0], score: 0 });
+  });
+
+  it('takes maxEntries as a positive integer', () => {
+    const keys = new CacheKeyBuilder('m');
+    expect(() => new StoreRefreshWaitingList(new MemoryStore(), keys, 1)).not.toThrow();
+    for (const bad of [0, -1, 1.5, Number.NaN])
+      expect(() => new StoreRefreshWaitingList(new MemoryStore(), keys, bad)).toThrow(/maxEntries/);
+  });
+
+  it('answers nothing and throws nothing while Redis cannot answer', async () => {
+    const store = new RedisCache({
+      url: `redis://127.0.0.1:${await freePort()}`,
+      commandTimeoutMs: 200,
+      connectTimeoutMs: 200,
+    });
+    await store.connect();
+    try {
+      const l = new StoreRefreshWaitingList(store, new CacheKeyBuilder('down'));
+      expect(l.shared).toBe(true);
+      await expect(l.announce('vendor', 'k', 1, 1000)).resolves.toBeUndefined();
+      await expect(l.top('vendor')).resolves.toBeUndefined();
+      await expect(l.withdraw('vendor', ['k'])).resolves.toBeUndefined();
+    } finally {
+      await store.disconnect();
+    }
   });
 
   it('keeps nothing with the memory driver (one instance: its own order is the fleet order)', async () => {
