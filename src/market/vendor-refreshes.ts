@@ -195,10 +195,9 @@ export class VendorRefreshes {
     if (waitMs !== undefined || this.timer === undefined) this.schedule(waitMs ?? 1000);
   }
 
-  /** Puts `key` on the fleet's list with its demand, unless it is there with about as much. */
-  private async announce(key: string, job: Deferred): Promise<void> {
+  /** Puts `key` on the fleet's list with its demand (`score`), unless it is there with about as much. */
+  private async announce(key: string, job: Deferred, score = this.score(key)): Promise<void> {
     if (!this.waiting) return;
-    const score = this.score(key);
     if (job.announced !== undefined && score < job.announced + ANNOUNCE_STEP) return;
     job.announced = score;
     const { name, limits } = this.budget.settings;
@@ -284,9 +283,10 @@ export class VendorRefreshes {
     const now = Date.now();
     const mine = this.hottest(now);
     if (!this.waiting) return mine;
-    if (mine !== undefined) await this.announce(mine, this.deferred.get(mine)!);
+    const mineScore = mine === undefined ? -Infinity : this.score(mine);
+    if (mine !== undefined) await this.announce(mine, this.deferred.get(mine)!, mineScore);
     const top = await this.waiting.top(this.budget.settings.name);
-    if (!top || top.key === mine || (mine !== undefined && top.score <= this.score(mine))) {
+    if (!top || top.key === mine || top.score <= mineScore) {
       this.yielding = undefined;
       return mine;
     }

@@ -161,16 +161,24 @@ describe('VendorRefreshes: deferred refreshes hottest first across instances', (
     expect(calls).toEqual(['WARM', 'COOL', 'HOT']);
   });
 
-  it('does not wait past the grace for an instance that never runs its refresh, and takes it off the list', async () => {
+  /**
+   * A defers the hottest refresh, then does not look at the budget again for a minute; B defers a
+   * cooler one and looks every 20 ms, waiting at most `yieldGraceMs` for A. The gate is closed.
+   */
+  async function idleHolder(yieldGraceMs: number) {
     const prefix = uniquePrefix('vrf');
     const gate = { open: false };
     const calls: string[] = [];
-    // A defers the hottest refresh, then stops looking at the budget (its next look is a minute away).
     const a = await instance(prefix, gate, 60_000, calls);
-    const b = await instance(prefix, gate, 20, calls, { yieldGraceMs: 300 });
+    const b = await instance(prefix, gate, 20, calls, { yieldGraceMs });
     await a.defer('HOT', 50);
     await b.defer('WARM', 30);
     const list = new StoreRefreshWaitingList(contexts[1].store, b.keys);
+    return { a, gate, calls, list };
+  }
+
+  it('does not wait past the grace for an instance that never runs its refresh, and takes it off the list', async () => {
+    const { a, gate, calls, list } = await idleHolder(300);
     expect((await list.top('vendor'))?.key).toBe('stock_price:HOT:latest');
     const opened = performance.now();
     gate.open = true;
@@ -184,15 +192,8 @@ describe('VendorRefreshes: deferred refreshes hottest first across instances', (
   });
 
   it('a stopping instance takes its refreshes off the list, so the others do not wait for them', async () => {
-    const prefix = uniquePrefix('vrf');
-    const gate = { open: false };
-    const calls: string[] = [];
-    const a = await instance(prefix, gate, 60_000, calls);
-    const b = await instance(prefix, gate, 20, calls, { yieldGraceMs: 60_000 });
-    await a.defer('HOT', 50);
-    await b.defer('WARM', 30);
+    const { a, gate, calls, list } = await idleHolder(60_000);
     await a.refreshes.close();
-    const list = new StoreRefreshWaitingList(contexts[1].store, b.keys);
     expect((await list.top('vendor'))?.key).toBe('stock_price:WARM:latest');
     gate.open = true;
     await waitFor(() => calls.length === 1, 10_000);

@@ -1,8 +1,9 @@
-import { CacheKeyBuilder } from '../keys/cache-key-builder.js';
-import { CacheKeyType } from '../keys/cache-key-type.js';
+import type { CacheKeyBuilder } from '../keys/cache-key-builder.js';
 import type { CacheStore } from '../stores/cache-store.js';
 import { RedisCache } from '../stores/redis/redis-cache.js';
 import type { RedisClient } from '../stores/redis/redis-connection.js';
+import { withScript } from '../stores/redis/redis-scripts.js';
+import { budgetStorageKey } from './store-refresh-budget.js';
 
 /** Most keys a waiting list holds; past it the least demanded go first. */
 export const MAX_WAITING_REFRESHES = 10_000;
@@ -52,16 +53,6 @@ type WaitingListClient = RedisClient & {
   mcWaitingAnnounce(key: string, ...args: (string | number)[]): Promise<number>;
 };
 
-const defined = new WeakSet<object>();
-
-function waitingListClient(client: RedisClient): WaitingListClient {
-  if (!defined.has(client)) {
-    client.defineCommand('mcWaitingAnnounce', { numberOfKeys: 1, lua: ANNOUNCE_SCRIPT });
-    defined.add(client);
-  }
-  return client as WaitingListClient;
-}
-
 /**
  * The waiting list kept in the module's store: on Redis, one sorted set per budget,
  * `{prefix}:api_quota:{{name}}:budget:waiting` (the budget's hash tag, so one slot on a cluster;
@@ -92,7 +83,14 @@ export class StoreRefreshWaitingList implements RefreshWaitingList {
     await this.store.guard(
       'budget',
       0,
-      (c) => waitingListClient(c).mcWaitingAnnounce(list, key, score, ttlMs, this.maxEntries),
+      (c) =>
+        withScript<WaitingListClient>(c, 'mcWaitingAnnounce', 1, ANNOUNCE_SCRIPT).mcWaitingAnnounce(
+          list,
+          key,
+          score,
+          ttlMs,
+          this.maxEntries,
+        ),
       list,
     );
   }
@@ -120,9 +118,6 @@ export class StoreRefreshWaitingList implements RefreshWaitingList {
   }
 
   private listKey(name: string): string {
-    const entity = `{${CacheKeyBuilder.escape(name)}}`;
-    return this.keys.storageKey(
-      this.keys.build(CacheKeyType.API_QUOTA, entity, 'budget', 'waiting'),
-    );
+    return budgetStorageKey(this.keys, name, 'waiting');
   }
 }

@@ -4,6 +4,7 @@ import { CacheKeyType } from '../keys/cache-key-type.js';
 import type { CacheStore } from '../stores/cache-store.js';
 import { RedisCache } from '../stores/redis/redis-cache.js';
 import type { RedisClient } from '../stores/redis/redis-connection.js';
+import { withScript } from '../stores/redis/redis-scripts.js';
 import {
   DAY_MS,
   LocalRefreshBudget,
@@ -67,14 +68,13 @@ type BudgetClient = RedisClient & {
   ): Promise<[number, number, number]>;
 };
 
-const defined = new WeakSet<object>();
-
-function budgetClient(client: RedisClient): BudgetClient {
-  if (!defined.has(client)) {
-    client.defineCommand('mcBudgetTake', { numberOfKeys: 2, lua: TAKE_SCRIPT });
-    defined.add(client);
-  }
-  return client as BudgetClient;
+/**
+ * Storage key `part` of budget `name`: `{prefix}:api_quota:{{name}}:budget:{part}` (one hash tag
+ * per budget, so all its keys share a cluster slot).
+ */
+export function budgetStorageKey(keys: CacheKeyBuilder, name: string, part: string): string {
+  const entity = `{${CacheKeyBuilder.escape(name)}}`;
+  return keys.storageKey(keys.build(CacheKeyType.API_QUOTA, entity, 'budget', part));
 }
 
 /** Options of `StoreRefreshBudget`. */
@@ -117,18 +117,13 @@ export class StoreRefreshBudget implements RefreshBudget {
     const store = this.store;
     if (!(store instanceof RedisCache)) return this.local.take(name, cost, limits, options);
     const { perWindow, perDay, windowMs } = normalizeLimits(limits);
-    const entity = `{${CacheKeyBuilder.escape(name)}}`;
-    const windowKey = this.keys.storageKey(
-      this.keys.build(CacheKeyType.API_QUOTA, entity, 'budget', 'window'),
-    );
-    const dayKey = this.keys.storageKey(
-      this.keys.build(CacheKeyType.API_QUOTA, entity, 'budget', 'day'),
-    );
+    const windowKey = budgetStorageKey(this.keys, name, 'window');
+    const dayKey = budgetStorageKey(this.keys, name, 'day');
     const answer = await store.guard<[number, number, number] | undefined>(
       'budget',
       undefined,
       (c) =>
-        budgetClient(c).mcBudgetTake(
+        withScript<BudgetClient>(c, 'mcBudgetTake', 2, TAKE_SCRIPT).mcBudgetTake(
           windowKey,
           dayKey,
           cost,

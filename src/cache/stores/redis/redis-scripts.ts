@@ -61,6 +61,28 @@ export function defineScripts(client: RedisClient): ScriptClient {
   return client as ScriptClient;
 }
 
+/** Names of the scripts `withScript` has defined, per client. */
+const definedScripts = new WeakMap<RedisClient, Set<string>>();
+
+/**
+ * `client` with the Lua script `name` defined on it (the first call per client defines it), for
+ * scripts that live beside their callers (the budget's take, the waiting list's announce).
+ */
+export function withScript<C extends RedisClient>(
+  client: RedisClient,
+  name: string,
+  numberOfKeys: number,
+  lua: string,
+): C {
+  let names = definedScripts.get(client);
+  if (!names) definedScripts.set(client, (names = new Set()));
+  if (!names.has(name)) {
+    client.defineCommand(name, { numberOfKeys, lua });
+    names.add(name);
+  }
+  return client as C;
+}
+
 /**
  * The guarded call of `CacheStore.increment`: `mcIncrement` adding `options.by` (1) to the counter
  * at `key`. The arguments are checked here, before any call (`CacheValidationError`).
