@@ -1,3 +1,4 @@
+import { Cluster, type Redis } from 'ioredis';
 import type { StorePubSub, StoreSubscription, StoreSubscriptionHandlers } from '../cache-store.js';
 import { errorSummary, type RateLimitedLogger } from '../../util/rate-limited-logger.js';
 import { withTimeout } from '../../util/with-timeout.js';
@@ -9,8 +10,26 @@ const SUBSCRIBER_CONNECT_TIMEOUT_MS = 2000;
 const SUBSCRIBE_RETRY_MS = 200;
 
 /**
+ * The connection every PUBLISH of `client` goes through. On a cluster, one node (the master of the
+ * lowest address): a keyless command otherwise goes to a random node, and messages published
+ * through different nodes can overtake each other on the cluster bus, so a subscriber could see
+ * one publisher's messages out of order (an eviction after the barrier that was meant to follow it).
+ */
+function publisherOf(client: RedisClient): RedisClient {
+  if (!(client instanceof Cluster)) return client;
+  let pinned: Redis | undefined;
+  let pinnedName = '';
+  for (const node of client.nodes('master')) {
+    const name = `${node.options.host ?? ''}:${String(node.options.port ?? '').padStart(5, '0')}`;
+    if (pinned === undefined || name < pinnedName) [pinned, pinnedName] = [node, name];
+  }
+  return pinned ?? client;
+}
+
+/**
  * Redis pub/sub behind the store's `StorePubSub` port. Publishing goes through the store's guarded
- * path on the shared connection (works on a cluster: PUBLISH reaches every node); each subscription
+ * path on the shared connection (on a cluster through one node, `publisherOf`: PUBLISH reaches
+ * every node, and one node keeps one publisher's messages in order); each subscription
  * gets a subscriber connection of its own, a duplicate of the shared client.
  */
 export class RedisPubSub implements StorePubSub {
@@ -22,7 +41,11 @@ export class RedisPubSub implements StorePubSub {
 
   /** Publishes `message` on `channel`; `false` when it could not be sent (counted by the store). */
   publish(channel: string, message: string): Promise<boolean> {
-    return this.guard('publish', false, async (c) => (await c.publish(channel, message)) >= 0);
+    return this.guard(
+      'publish',
+      false,
+      async (c) => (await publisherOf(c).publish(channel, message)) >= 0,
+    );
   }
 
   /** Opens a subscriber connection to `channel`; resolves once connected, or after the connect timeout while it keeps retrying. */
