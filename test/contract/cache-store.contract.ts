@@ -43,6 +43,21 @@ export function describeCacheStoreContract(
       const big = 'ü€𝄞'.repeat(10_000) + JSON.stringify({ a: [1, 2, 3] });
       expect(await store.set(k('big'), big, 10_000)).toBe(true);
       expect(await store.get(k('big'))).toBe(big);
+      // Batch reads too (on Redis: MGET, answered as bytes and decoded by the store), the
+      // 90 KB value spanning several socket reads with its multi-byte characters cut anywhere.
+      const small = 'Zürich €5 𝄞';
+      await store.set(k('small'), small, 10_000);
+      expect(await store.pipelineGet([k('big'), k('absent'), k('small')])).toEqual([
+        big,
+        undefined,
+        small,
+      ]);
+      // Reads that overlap are sent together (one MGET on Redis): each gets its own value.
+      expect(
+        await Promise.all(
+          [k('small'), k('big'), k('absent'), k('small')].map((key) => store.get(key)),
+        ),
+      ).toEqual([small, big, undefined, small]);
     });
 
     it('overwrites and deletes', async () => {
