@@ -160,13 +160,20 @@ describe('FragmentRangeCache', () => {
     const cache = rangeCache(source);
     const first = await cache.getText('BAD', '2023-01-01', '2023-06-30');
     const counters = ctx.cache.countersOf(CacheKeyType.PRICE_BARS);
-    const sound = (await ctx.cache.get<{ b: string; h: string }>(monthKey('BAD', '2023-03')))
-      ?.value as { b: string; h: string };
-    // Same length, offsets still fit: only the hash tells the bytes were changed.
+    const sound = (
+      await ctx.cache.get<{ b: string; h: string; c?: number }>(monthKey('BAD', '2023-03'))
+    )?.value as { b: string; h: string; c?: number };
+    expect(typeof sound.c).toBe('number');
+    // Same length, offsets still fit: only the checksum tells the bytes were changed ...
     const tampered = { ...sound, b: sound.b.replace('"close":20', '"close":99') };
     expect(tampered.b).not.toBe(sound.b);
+    // ... or, in a bucket written before checksums (no `c`), its hash.
+    const older: Partial<typeof tampered> = { ...tampered };
+    delete older.c;
     for (const planted of [
       tampered,
+      older,
+      { ...sound, c: String(sound.c) },
       { at: Date.now(), n: 1, h: 'x', b: '{"date":"2023-03-01","close":0},' },
       { at: Date.now(), n: 1, h: hashFragment('{"nope":1},'), b: '{"nope":1},', o: [0, 11] },
       { at: 1e300, n: 0, h: hashFragment(''), b: '', o: new Array(32).fill(0) },
@@ -184,6 +191,26 @@ describe('FragmentRangeCache', () => {
       expect(typeof rewritten?.value.h).toBe('string');
       expect(rewritten?.value.h).not.toBe('x');
     }
+  });
+
+  it('serves a month bucket written before checksums (no `c`) when its hash holds', async () => {
+    const source = new BarSource();
+    const cache = rangeCache(source);
+    const first = await cache.getText('PRE', '2023-01-01', '2023-06-30');
+    const key = monthKey('PRE', '2023-03');
+    const sound = (await ctx.cache.get<{ b: string; c?: number }>(key))?.value as { c?: number };
+    const older = { ...sound };
+    delete older.c;
+    await ctx.cache.set(key, older, { ttl: 3600 });
+    const counters = ctx.cache.countersOf(CacheKeyType.PRICE_BARS);
+    const before = counters.corrupt;
+    source.calls.length = 0;
+    const again = await cache.getText('PRE', '2023-01-01', '2023-06-30');
+    expect(source.calls).toEqual([]);
+    expect(again.status).toBe('hit');
+    expect(again.json).toBe(first.json);
+    expect(again.tag).toBe(first.tag);
+    expect(counters.corrupt).toBe(before);
   });
 
   it('serves days of the earlier inline layout without fetching, and refetches one whose bars fail the item check', async () => {
