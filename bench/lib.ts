@@ -22,8 +22,25 @@ export interface MeasureOptions {
   concurrency?: number;
   /** Untimed operations run first. Default: 10% of ops. */
   warmup?: number;
+  /**
+   * Least time the untimed warm-up lasts, in ms (more operations are run until it has, at most
+   * 4 × `ops` more): a path reaches its steady state only after some thousand calls (V8
+   * optimizes it and settles where its allocations live; before that, a five-year range read
+   * from Redis ran at half its steady rate, its young-generation collections copying 3 MB
+   * each). A server runs at its steady state; every line is measured there. Default 2000;
+   * 0 = `warmup` operations only.
+   */
+  warmupMs?: number;
   /** Time every n-th operation only (for sub-microsecond operations, where the clock costs more than the work). Default 1. */
   sampleEvery?: number;
+}
+
+/** Default least warm-up time of `measure`, in ms. */
+const DEFAULT_WARMUP_MS = 2000;
+
+/** Collects garbage when the process runs with `--expose-gc`. */
+export function collectGarbage(): void {
+  (globalThis as { gc?: () => void }).gc?.();
 }
 
 /**
@@ -38,11 +55,17 @@ export async function measure(
 ): Promise<BenchRow> {
   const concurrency = options.concurrency ?? 1;
   const warmup = options.warmup ?? Math.ceil(options.ops / 10);
-  for (let i = 0; i < warmup; i += concurrency) {
-    await Promise.all(
-      Array.from({ length: Math.min(concurrency, warmup - i) }, (_, j) => op(i + j)),
-    );
+  const warmupUntil = performance.now() + (options.warmupMs ?? DEFAULT_WARMUP_MS);
+  // At least `warmup` operations, and on until `warmupMs` has passed (at most 4 × `ops` more).
+  const most = warmup + 4 * options.ops;
+  for (let i = 0; i < warmup || (performance.now() < warmupUntil && i < most);) {
+    const n = i < warmup ? Math.min(concurrency, warmup - i) : concurrency;
+    await Promise.all(Array.from({ length: n }, (_, j) => op(i + j)));
+    i += n;
   }
+  // Each line starts on a collected heap (when run with --expose-gc, as `npm run bench` is):
+  // the garbage of the line before is not charged to this one.
+  collectGarbage();
   const sampleEvery = options.sampleEvery ?? 1;
   const latencies = new Float64Array(
     concurrency === 1 ? Math.ceil(options.ops / sampleEvery) : options.ops,
@@ -96,8 +119,13 @@ export async function measurePaired(
   cases: { name: string; op: (i: number) => Promise<unknown> }[],
   ops: number,
   warmup = Math.ceil(ops / 10),
+  warmupMs = DEFAULT_WARMUP_MS,
 ): Promise<BenchRow[]> {
-  for (let i = 0; i < warmup; i++) for (const c of cases) await c.op(i);
+  // As `measure`: at least `warmup` rounds, and on until `warmupMs` has passed.
+  const warmupUntil = performance.now() + warmupMs;
+  for (let i = 0; i < warmup || (performance.now() < warmupUntil && i < warmup + 4 * ops); i++)
+    for (const c of cases) await c.op(i);
+  collectGarbage();
   const latencies = cases.map(() => new Float64Array(ops));
   for (let i = 0; i < ops; i++) {
     for (let j = 0; j < cases.length; j++) {

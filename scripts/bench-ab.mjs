@@ -46,7 +46,7 @@ try {
       ['after', root],
     ]) {
       process.stderr.write(`round ${r + 1}/${rounds}: ${side}\n`);
-      const out = run(dir, 'node', ['dist-bench/bench/run.js', ...sections]);
+      const out = run(dir, 'node', ['--expose-gc', 'dist-bench/bench/run.js', ...sections]);
       for (const row of out.split('\n')) {
         const cells = row.split('|').map((c) => c.trim());
         if (cells.length < 8 || !/^[\d,]+$/.test(cells[3])) continue;
