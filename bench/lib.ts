@@ -109,32 +109,55 @@ export async function measure(
   };
 }
 
+/** How `measurePaired` runs its cases. */
+export interface PairedOptions {
+  /** Least untimed rounds first. Default: 10% of ops. */
+  warmup?: number;
+  /** Least time the warm-up lasts, in ms, as in `measure` (at most 4 × `ops` more rounds). Default 2000. */
+  warmupMs?: number;
+  /**
+   * Operations of one case run back to back before the next case takes its turn. Default 1
+   * (every round runs each case once). Blocks of a few dozen keep the cases side by side on the
+   * machine's busy and quiet moments (a block lasts milliseconds) without timing each case
+   * right after the other's garbage and cache misses.
+   */
+  block?: number;
+}
+
 /**
- * Times several awaited-one-at-a-time operations side by side: every iteration runs each case
- * once (in rotating order) and times it, so a slower or faster machine moment hits every case
- * alike. ops/s is 1 / mean latency; p50/p99 per case.
+ * Times several awaited-one-at-a-time operations side by side: every round runs each case (one
+ * operation, or a block of them) in rotating order and times each operation, so a slower or
+ * faster machine moment hits every case alike. ops/s is 1 / mean latency; p50/p99 per case.
  */
 export async function measurePaired(
   section: string,
   cases: { name: string; op: (i: number) => Promise<unknown> }[],
   ops: number,
-  warmup = Math.ceil(ops / 10),
-  warmupMs = DEFAULT_WARMUP_MS,
+  options: PairedOptions = {},
 ): Promise<BenchRow[]> {
+  const warmup = options.warmup ?? Math.ceil(ops / 10);
+  const block = Math.max(1, Math.floor(options.block ?? 1));
   // As `measure`: at least `warmup` rounds, and on until `warmupMs` has passed.
-  const warmupUntil = performance.now() + warmupMs;
+  const warmupUntil = performance.now() + (options.warmupMs ?? DEFAULT_WARMUP_MS);
   for (let i = 0; i < warmup || (performance.now() < warmupUntil && i < warmup + 4 * ops); i++)
     for (const c of cases) await c.op(i);
   collectGarbage();
   const latencies = cases.map(() => new Float64Array(ops));
-  for (let i = 0; i < ops; i++) {
+  for (let first = 0, round = 0; first < ops; first += block, round++) {
+    const last = Math.min(ops, first + block);
     for (let j = 0; j < cases.length; j++) {
-      const k = (i + j) % cases.length;
-      const t0 = performance.now();
-      await cases[k].op(i);
-      latencies[k][i] = performance.now() - t0;
+      const k = (round + j) % cases.length;
+      for (let i = first; i < last; i++) {
+        const t0 = performance.now();
+        await cases[k].op(i);
+        latencies[k][i] = performance.now() - t0;
+      }
     }
   }
+  const note =
+    block === 1
+      ? 'paired: each iteration runs every case once'
+      : `paired: blocks of ${block} of each case in turn`;
   return cases.map((c, k) => {
     const sorted = Array.from(latencies[k]).sort((a, b) => a - b);
     const meanMs = sorted.reduce((a, b) => a + b, 0) / sorted.length;
@@ -144,7 +167,7 @@ export async function measurePaired(
       opsPerSec: 1000 / meanMs,
       p50Us: sorted[Math.floor(sorted.length * 0.5)] * 1000,
       p99Us: sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))] * 1000,
-      note: 'paired: each iteration runs every case once',
+      note,
     };
   });
 }

@@ -50,6 +50,8 @@ const BARS = 'range-bars';
 const TRADES = 'range-trades';
 const TICKER = 'AAPL';
 const LATENCY_MS = 20;
+/** Operations of one case in a row when the Redis-only bars are paired with PostgreSQL. */
+const BLOCK = Number(process.env.BENCH_BLOCK ?? 50);
 const FIVE_YEARS_DAYS = Math.round(5 * 365.25);
 const BENCH_DB_URL =
   process.env.MARKET_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/market_cache_bench';
@@ -235,10 +237,10 @@ export async function runRangeBench(): Promise<BenchRow[]> {
     let baseline: BenchRow | undefined;
     try {
       if (pg) {
-        // The line the target is about, side by side with its baseline: every iteration runs
-        // each once (in turn), so a busier moment of the shared machine hits both alike. Paired,
-        // both settle slower (each one's garbage lands on the other): in chunks of 800 rounds
-        // the ratio went 3.1, 3.9, 4.1 (2026-12-03), so the warm-up is 1,500+ rounds, not 2 s.
+        // The line the target is about, side by side with its baseline: blocks of BLOCK
+        // operations of each in turn, so a busier moment of the shared machine hits both alike.
+        // Paired, both settle slower (each one's garbage lands on the other): in chunks of 800
+        // rounds the ratio went 3.1, 3.9, 4.1 (2026-12-03), so the warm-up is 1,500+ rounds.
         const [redisRow, pgRow] = await measurePaired(
           BARS,
           [
@@ -246,7 +248,7 @@ export async function runRangeBench(): Promise<BenchRow[]> {
             { name: 'postgres direct query (5 y), rows to JSON', op: pg.op },
           ],
           500,
-          1500,
+          { warmup: 1500, block: BLOCK },
         );
         rows.push({ ...redisRow, note: `${redisNote}; paired with the postgres line` });
         baseline = {
