@@ -4,8 +4,10 @@
 // see the same machine load. The earlier commit is checked out in a temporary git worktree that
 // shares this tree's node_modules. Prints, per line, the median ops/s and the median ratio to the
 // section's first row (its raw-client baseline) of each side, and after ÷ before of those ratios.
+// `--same-bench`: both sides run this tree's bench/ (copied into the earlier checkout), so the
+// comparison is of the code measured, not of how the bench measures.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -13,13 +15,15 @@ const root = resolve(import.meta.dirname, '..');
 const args = process.argv.slice(2);
 const rev = args.shift();
 if (!rev || rev.startsWith('-')) {
-  console.error('usage: npm run bench:ab -- <rev> [--rounds N] [section ...]');
+  console.error('usage: npm run bench:ab -- <rev> [--rounds N] [--same-bench] [section ...]');
   process.exit(2);
 }
 let rounds = 3;
+let sameBench = false;
 const sections = [];
 for (let i = 0; i < args.length; i++) {
-  if (args[i] === '--rounds') {
+  if (args[i] === '--same-bench') sameBench = true;
+  else if (args[i] === '--rounds') {
     rounds = Number(args[++i]);
     if (!Number.isInteger(rounds) || rounds < 1 || rounds > 20) {
       console.error(`--rounds must be an integer from 1 to 20, got '${args[i]}'`);
@@ -36,6 +40,10 @@ const before = mkdtempSync(join(tmpdir(), 'bench-ab-'));
 try {
   run(root, 'git', ['worktree', 'add', '--detach', before, rev]);
   symlinkSync(join(root, 'node_modules'), join(before, 'node_modules'));
+  if (sameBench) {
+    rmSync(join(before, 'bench'), { recursive: true, force: true });
+    cpSync(join(root, 'bench'), join(before, 'bench'), { recursive: true });
+  }
   for (const dir of [before, root]) run(dir, 'npx', ['tsc', '-p', 'tsconfig.bench.json']);
 
   /** @type {Map<string, {before: number[][], after: number[][]}>} line → [opsPerSec, ratio] samples */
