@@ -44,6 +44,24 @@ export function collectGarbage(): void {
 }
 
 /**
+ * The untimed warm-up of `measure` and `measurePaired`: `step(i)` (which answers how many
+ * operations it ran) at least `warmup` times, and on until `warmupMs` has passed (at most
+ * 4 × `ops` more); then a collected heap (when run with --expose-gc, as `npm run bench` is), so
+ * the garbage of the line before is not charged to the timed one.
+ */
+async function warmUp(
+  warmup: number,
+  ops: number,
+  warmupMs: number | undefined,
+  step: (i: number) => Promise<number>,
+): Promise<void> {
+  const until = performance.now() + (warmupMs ?? DEFAULT_WARMUP_MS);
+  const most = warmup + 4 * ops;
+  for (let i = 0; i < warmup || (performance.now() < until && i < most);) i += await step(i);
+  collectGarbage();
+}
+
+/**
  * Times `op` `ops` times with `concurrency` in flight and answers ops/s with p50/p99 latency.
  * With concurrency > 1 each batch of `concurrency` operations is started together and awaited.
  */
@@ -55,17 +73,11 @@ export async function measure(
 ): Promise<BenchRow> {
   const concurrency = options.concurrency ?? 1;
   const warmup = options.warmup ?? Math.ceil(options.ops / 10);
-  const warmupUntil = performance.now() + (options.warmupMs ?? DEFAULT_WARMUP_MS);
-  // At least `warmup` operations, and on until `warmupMs` has passed (at most 4 × `ops` more).
-  const most = warmup + 4 * options.ops;
-  for (let i = 0; i < warmup || (performance.now() < warmupUntil && i < most);) {
+  await warmUp(warmup, options.ops, options.warmupMs, async (i) => {
     const n = i < warmup ? Math.min(concurrency, warmup - i) : concurrency;
     await Promise.all(Array.from({ length: n }, (_, j) => op(i + j)));
-    i += n;
-  }
-  // Each line starts on a collected heap (when run with --expose-gc, as `npm run bench` is):
-  // the garbage of the line before is not charged to this one.
-  collectGarbage();
+    return n;
+  });
   const sampleEvery = options.sampleEvery ?? 1;
   const latencies = new Float64Array(
     concurrency === 1 ? Math.ceil(options.ops / sampleEvery) : options.ops,
@@ -137,11 +149,10 @@ export async function measurePaired(
 ): Promise<BenchRow[]> {
   const warmup = options.warmup ?? Math.ceil(ops / 10);
   const block = Math.max(1, Math.floor(options.block ?? 1));
-  // As `measure`: at least `warmup` rounds, and on until `warmupMs` has passed.
-  const warmupUntil = performance.now() + (options.warmupMs ?? DEFAULT_WARMUP_MS);
-  for (let i = 0; i < warmup || (performance.now() < warmupUntil && i < warmup + 4 * ops); i++)
+  await warmUp(warmup, ops, options.warmupMs, async (i) => {
     for (const c of cases) await c.op(i);
-  collectGarbage();
+    return 1;
+  });
   const latencies = cases.map(() => new Float64Array(ops));
   for (let first = 0, round = 0; first < ops; first += block, round++) {
     const last = Math.min(ops, first + block);
