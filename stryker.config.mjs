@@ -19,6 +19,11 @@ export default {
     projectType: 'custom',
     configFile: 'jest.config.js',
     config: {
+      // Hands jest only the test files that hold a test which reached the active mutant (see
+      // the file); without it every related file is loaded, 128-149 s per mutant.
+      testSequencer: '<rootDir>/test/harness/stryker-sequencer.mjs',
+      // Stops a mutant's run at its first failing test file (jest's own bail exits the process).
+      runner: '<rootDir>/test/harness/stryker-bail-runner.cjs',
       // The architecture test reads src/ from disk and limits file length; in the sandbox it
       // would read Stryker's instrumented copies and fail the initial run. It kills no mutant.
       // The package test packs and installs the project: minutes per mutant, and it kills none
@@ -50,11 +55,15 @@ export default {
   ],
   // Keep build output and scratch dirs out of the sandbox copy.
   ignorePatterns: ['dist', 'dist-bench', 'coverage', '.test-redis', '.cache-files', 'reports'],
-  // Every jest run starts one standalone Redis and a 6-node cluster (free ports, env file keyed
-  // by pid, so parallel runs do not collide); 2 runners fit a 2-core machine.
+  // Each worker starts one standalone Redis and a 6-node cluster (free ports, env file keyed by
+  // pid, so parallel workers do not collide) and keeps them, emptied, for its next run
+  // (test/harness/redis-setup.ts); 2 runners fit a 2-core machine.
   concurrency: 2,
-  // Timeout = net test time * factor + timeoutMS + per-run overhead (about 40-50 s here: Redis
-  // start-up plus loading each related test file's ESM graph). Keep it above jest's own 30 s
+  // A worker's heap grows with every ESM test file it loads (jest keeps a module registry per
+  // file); a fresh worker every 40 mutants keeps each under ~3 GB.
+  maxTestRunnerReuse: 40,
+  // Timeout = net test time * factor + timeoutMS + per-run overhead (loading each selected test
+  // file's ESM graph, about 1 s a file). Keep it above jest's own 30 s
   // testTimeout, so that a hung promise fails its test (Killed) instead of becoming a Timeout:
   // with 10 s, a loaded machine turned surviving mutants into false Timeouts.
   timeoutMS: 60000,

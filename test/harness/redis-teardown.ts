@@ -5,7 +5,8 @@ import { TEST_ENV_FILE } from './test-env.js';
 /** Stops everything started in global setup. */
 export default async function globalTeardown(): Promise<void> {
   const state = globalThis.__MARKET_CACHE_REDIS__;
-  if (!state) return;
+  // A Stryker worker keeps them for its next run (redis-setup.ts, reuseKept).
+  if (!state || state.kept) return;
   await Promise.allSettled([state.standalone?.stop(), state.cluster?.stop()]);
   // Anything that refused to die gets SIGKILLed (also removes remaining temp dirs).
   state.standalone?.killSync();
