@@ -31,7 +31,7 @@ const MAP_FILE = '.stryker-mutant-test-files.json';
 /**
  * Read once per worker: mutant id -> test file paths, and each file's run time in the initial
  * run (files are run fastest first: with the bail runner, a quick kill skips the slow files).
- * @type {{ files: Map<string, Set<string>>, runtimeMs: Record<string, number> } | undefined}
+ * @type {{ file: string, files: Map<string, Set<string>>, runtimeMs: Record<string, number> } | undefined}
  */
 let plan;
 
@@ -41,10 +41,12 @@ function mapPath(tests) {
 }
 
 function loadPlan(tests) {
-  if (plan) return plan;
+  const file = mapPath(tests);
+  if (plan?.file === file) return plan;
   try {
-    const raw = JSON.parse(fs.readFileSync(mapPath(tests), 'utf8'));
+    const raw = JSON.parse(fs.readFileSync(file, 'utf8'));
     plan = {
+      file,
       files: new Map(Object.entries(raw.files).map(([id, files]) => [id, new Set(files)])),
       runtimeMs: raw.runtimeMs,
     };
