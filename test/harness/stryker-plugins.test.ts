@@ -6,7 +6,6 @@
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import { createRequire } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -32,18 +31,23 @@ interface StrykerState {
   instrumenterContext: { mutantCoverage?: { perTest: Record<string, Record<string, number>> } };
 }
 
-async function loadSequencer(): Promise<new () => Sequencer> {
-  const url = pathToFileURL(path.join(HARNESS, 'stryker-sequencer.mjs')).href;
-  const mod = (await import(url)) as { default: new () => Sequencer };
-  return mod.default;
+interface SequencerModule {
+  default: new () => Sequencer;
+  /** The object Stryker's jest runner shares with the sequencer (Node's own module cache). */
+  state: StrykerState;
 }
 
-/** The object Stryker's jest runner shares with the sequencer (Node's own module cache). */
-function strykerState(): StrykerState {
-  const require = createRequire(path.join(HARNESS, 'stryker-sequencer.mjs'));
-  const dir = path.dirname(require.resolve('@stryker-mutator/jest-runner/package.json'));
-  return (require(path.join(dir, 'dist/src/jest-plugins/messaging.cjs')) as { state: StrykerState })
-    .state;
+async function loadModule(): Promise<SequencerModule> {
+  const url = pathToFileURL(path.join(HARNESS, 'stryker-sequencer.mjs')).href;
+  return (await import(url)) as SequencerModule;
+}
+
+async function loadSequencer(): Promise<new () => Sequencer> {
+  return (await loadModule()).default;
+}
+
+async function strykerState(): Promise<StrykerState> {
+  return (await loadModule()).state;
 }
 
 describe('mutation-run test sequencer', () => {
@@ -58,17 +62,17 @@ describe('mutation-run test sequencer', () => {
       context: { config: { rootDir: root } },
     }));
   });
-  afterEach(() => {
+  afterEach(async () => {
     delete process.env[ACTIVE_MUTANT];
-    const state = strykerState();
+    const state = await strykerState();
     state.coverageAnalysis = 'off';
     state.instrumenterContext = {};
     fs.rmSync(root, { recursive: true, force: true });
   });
 
   /** The initial run: a and b reached mutant 2, only a reached mutant 1, c reached none. */
-  function recordInitialRun(Sequencer: new () => Sequencer): void {
-    const state = strykerState();
+  async function recordInitialRun(Sequencer: new () => Sequencer): Promise<void> {
+    const state = await strykerState();
     state.coverageAnalysis = 'perTest';
     state.instrumenterContext = {
       mutantCoverage: { perTest: { 'A one': { '1': 1, '2': 3 }, 'B two': { '2': 1 } } },
@@ -90,13 +94,13 @@ describe('mutation-run test sequencer', () => {
 
   it('runs every file, in path order, outside a mutant run', async () => {
     const Sequencer = await loadSequencer();
-    recordInitialRun(Sequencer);
+    await recordInitialRun(Sequencer);
     expect(names(new Sequencer().sort(tests))).toEqual(['a.test.ts', 'b.test.ts', 'c.test.ts']);
   });
 
   it('runs only the files whose tests reached the active mutant, fastest first', async () => {
     const Sequencer = await loadSequencer();
-    recordInitialRun(Sequencer);
+    await recordInitialRun(Sequencer);
     process.env[ACTIVE_MUTANT] = '2';
     expect(names(new Sequencer().sort(tests))).toEqual(['b.test.ts', 'a.test.ts']);
     process.env[ACTIVE_MUTANT] = '1';
@@ -105,14 +109,14 @@ describe('mutation-run test sequencer', () => {
 
   it('runs every file for a mutant the initial run did not record', async () => {
     const Sequencer = await loadSequencer();
-    recordInitialRun(Sequencer);
+    await recordInitialRun(Sequencer);
     process.env[ACTIVE_MUTANT] = '7';
     expect(names(new Sequencer().sort(tests))).toEqual(['a.test.ts', 'b.test.ts', 'c.test.ts']);
   });
 
   it('records nothing from a run without per-test coverage (a mutant run)', async () => {
     const Sequencer = await loadSequencer();
-    const state = strykerState();
+    const state = await strykerState();
     state.instrumenterContext = { mutantCoverage: { perTest: { 'A one': { '1': 1 } } } };
     new Sequencer().cacheResults(tests, {
       testResults: [

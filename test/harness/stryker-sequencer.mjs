@@ -17,8 +17,8 @@ import { createRequire } from 'node:module';
 import * as path from 'node:path';
 
 const require = createRequire(import.meta.url);
-// The state object Stryker's jest runner shares with its jest environment (same process).
-const { state } = require(
+/** The state object Stryker's jest runner shares with its jest environment (same process). */
+export const { state } = require(
   path.join(
     path.dirname(require.resolve('@stryker-mutator/jest-runner/package.json')),
     'dist/src/jest-plugins/messaging.cjs',
