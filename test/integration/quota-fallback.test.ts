@@ -9,6 +9,7 @@
  * counts (`trackRate`) are not added back.
  */
 import { jest } from '@jest/globals';
+import { CacheValidationError } from '../../src/cache/errors/cache-errors.js';
 import { CacheKeyBuilder } from '../../src/cache/keys/cache-key-builder.js';
 import { resolveOptions } from '../../src/cache/market-cache.options.js';
 import { LOCAL_QUOTA_MAX_KEYS, QuotaService } from '../../src/cache/quota.service.js';
@@ -148,6 +149,175 @@ describe('QuotaService fail-open fallback', () => {
     // The most recent keys are still counted (LRU): k59999 is at 1, a second request makes 2.
     expect(await quotas.trackApiQuota('k59999')).toMatchObject({ used: 2, degraded: true });
   }, 60_000);
+});
+
+describe('QuotaService flushes: batches, back-off after a failed add, later windows', () => {
+  afterEach(() => jest.useRealTimers());
+  const T0 = Date.UTC(2024, 0, 2, 10, 0, 0);
+  /** Lets a flush started in the background (with an in-memory store) run to its end. */
+  const settle = async (): Promise<void> => {
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+  };
+
+  it('adds more than one batch of keys in one flush, with the TTL left in their window', async () => {
+    jest.useFakeTimers({ now: T0, doNotFake: [...REAL_EXCEPT_DATE] });
+    const inner = new MemoryStore();
+    const s = flakyStore(inner);
+    const quotas = quotaService(s.store);
+    const users = Array.from({ length: 70 }, (_, i) => `batch-${i}`);
+    s.down(true);
+    for (const u of users) await counted(quotas, u, 2);
+    s.down(false);
+    expect(quotas.pendingAddBacks).toBe(140);
+    await quotas.flushOwed();
+    expect(quotas.pendingAddBacks).toBe(0);
+    expect(await Promise.all(users.map((u) => shared(inner, u)))).toEqual(users.map(() => 2));
+    // The counters are new: they live until the end of the UTC day of the counts.
+    expect(await inner.ttl('qf:api_quota:batch-69:daily')).toBe(14 * 3_600_000);
+    // What the store answered is the count the instance continues from in the next outage.
+    s.down(true);
+    expect(await quotas.trackApiQuota('batch-3')).toMatchObject({ used: 3, degraded: true });
+  });
+
+  it('stops at the first batch the store does not fully take, and starts no flush by itself for the next second (fake clock)', async () => {
+    jest.useFakeTimers({ now: T0, doNotFake: [...REAL_EXCEPT_DATE] });
+    const inner = new MemoryStore();
+    const s = flakyStore(inner);
+    const quotas = quotaService(s.store);
+    const users = Array.from({ length: 70 }, (_, i) => `stop-${i}`);
+    s.down(true);
+    for (const u of users) await counted(quotas, u, 1);
+    s.down(false);
+    s.failAdds(1);
+    await quotas.flushOwed();
+    // One add of the first 64 failed: that key stays owed, the 6 keys after the batch are not tried.
+    expect(quotas.pendingAddBacks).toBe(1 + 6);
+    // A request the store counts would start a flush, but not within a second of the failure.
+    await quotas.trackApiQuota('other');
+    await settle();
+    jest.setSystemTime(T0 + 999);
+    await quotas.trackApiQuota('other');
+    await settle();
+    expect(quotas.pendingAddBacks).toBe(7);
+    jest.setSystemTime(T0 + 1000);
+    expect(await quotas.trackApiQuota('other')).toMatchObject({ used: 3, degraded: false });
+    await settle();
+    expect(quotas.pendingAddBacks).toBe(0);
+    expect((await Promise.all(users.map((u) => shared(inner, u)))).every((n) => n === 1)).toBe(
+      true,
+    );
+    // That flush went through: the next owed count is flushed by the next request at once.
+    s.down(true);
+    await counted(quotas, 'late', 2);
+    s.down(false);
+    await quotas.trackApiQuota('other');
+    await settle();
+    expect(await shared(inner, 'late')).toBe(2);
+  });
+
+  it("drops owed counts a flush finds a later window's counter for (another instance started it)", async () => {
+    jest.useFakeTimers({ now: Date.UTC(2024, 0, 2, 10, 0, 50), doNotFake: [...REAL_EXCEPT_DATE] });
+    const inner = new MemoryStore();
+    const s = flakyStore(inner);
+    const quotas = quotaService(s.store);
+    s.down(true);
+    await counted(quotas, 'skewed', 3, 'minute');
+    s.down(false);
+    await inner.increment('qf:api_quota:skewed:minute', 60_000, { by: 9 });
+    await quotas.flushOwed();
+    expect(await shared(inner, 'skewed', 'minute')).toBe(9);
+    expect(quotas.droppedAddBacks).toBe(3);
+    expect(quotas.pendingAddBacks).toBe(0);
+  });
+});
+
+describe('QuotaService usage and arguments', () => {
+  afterEach(() => jest.useRealTimers());
+
+  it('reports usage with what this instance still owes the store, without counting', async () => {
+    const inner = new MemoryStore();
+    const s = flakyStore(inner);
+    const quotas = quotaService(s.store);
+    await counted(quotas, 'owing', 2);
+    s.down(true);
+    await counted(quotas, 'owing', 3);
+    s.down(false);
+    expect(await quotas.getApiQuotaUsage('owing')).toMatchObject({ used: 5, remaining: 0 });
+    expect(await shared(inner, 'owing')).toBe(2);
+    expect(quotas.pendingAddBacks).toBe(3);
+  });
+
+  it("reports the reset from the counter's TTL, else from the end of the window (fake clock)", async () => {
+    jest.useFakeTimers({ now: Date.UTC(2024, 0, 2, 10, 0, 0), doNotFake: [...REAL_EXCEPT_DATE] });
+    const inner = new MemoryStore();
+    const quotas = quotaService(flakyStore(inner).store);
+    expect(await quotas.getApiQuotaUsage('fresh', 'hourly')).toMatchObject({
+      used: 0,
+      resetInSeconds: 3600,
+    });
+    await inner.increment('qf:api_quota:short:hourly', 5_000);
+    expect(await quotas.getApiQuotaUsage('short', 'hourly')).toMatchObject({
+      used: 1,
+      resetAt: Date.UTC(2024, 0, 2, 10, 0, 5),
+      resetInSeconds: 5,
+    });
+  });
+
+  it('counts no local count of an ended window while the store cannot answer (fake clock)', async () => {
+    jest.useFakeTimers({ now: Date.UTC(2024, 0, 2, 10, 0, 30), doNotFake: [...REAL_EXCEPT_DATE] });
+    const s = flakyStore();
+    const quotas = quotaService(s.store);
+    s.down(true);
+    await counted(quotas, 'alone', 2, 'minute');
+    expect(await quotas.getApiQuotaUsage('alone', 'minute')).toMatchObject({ used: 2 });
+    jest.setSystemTime(Date.UTC(2024, 0, 2, 10, 1, 0));
+    expect(await quotas.getApiQuotaUsage('alone', 'minute')).toMatchObject({ used: 0 });
+  });
+
+  it('refuses bad arguments naming the field, and counts nothing', async () => {
+    const inner = new MemoryStore();
+    const quotas = quotaService(flakyStore(inner).store);
+    const bad = [
+      [
+        () => quotas.trackApiQuota('u', 'weekly' as never),
+        'window',
+        'window must be one of minute, hourly, daily',
+      ],
+      [
+        () => quotas.getApiQuotaUsage('u', 'daily', -1),
+        'limit',
+        'limit must be a non-negative integer',
+      ],
+      [
+        () => quotas.trackApiQuota('u', 'daily', 1.5),
+        'limit',
+        'limit must be a non-negative integer',
+      ],
+      [() => quotas.trackRate('', 'anon', 1000), 'subject', undefined],
+      [() => quotas.trackRate('s', '', 1000), 'name', undefined],
+      [
+        () => quotas.trackRate('s', 'anon', 0),
+        'windowMs',
+        'windowMs must be a positive integer (ms)',
+      ],
+      [
+        () => quotas.trackRate('s', 'anon', 2.5),
+        'windowMs',
+        'windowMs must be a positive integer (ms)',
+      ],
+    ] as const;
+    for (const [call, field, message] of bad) {
+      const refusal = await call().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(refusal).toBeInstanceOf(CacheValidationError);
+      expect(refusal).toMatchObject({ field, ...(message ? { message } : {}) });
+    }
+    expect(await quotas.trackRate('s', 'anon', 1)).toMatchObject({ count: 1, degraded: false });
+    expect(await quotas.trackApiQuota('u', 'daily', 0)).toMatchObject({ used: 1, allowed: false });
+    expect(await inner.get('qf:api_quota:u:daily')).toBe('1');
+  });
 });
 
 /** The shared counter of `user` in `window`, as the store holds it (0 when absent). */
