@@ -78,8 +78,13 @@ describe('CacheTTLPolicy', () => {
       field: 'ttlSeconds.news_data',
       message: expect.stringContaining('positive number of seconds'),
     });
-    expect(refusal({ maxStalenessSeconds: { [CacheKeyType.NEWS_DATA]: -1 } })).toMatchObject({
+    expect(refusal({ maxStalenessSeconds: { [CacheKeyType.NEWS_DATA]: -1 } })).toEqual({
       field: 'maxStalenessSeconds.news_data',
+      message: 'maxStalenessSeconds.news_data must be a non-negative number of seconds, got -1',
+    });
+    expect(refusal({ maxStalenessSeconds: { bogus: 5 } as never })).toEqual({
+      field: 'maxStalenessSeconds.bogus',
+      message: "maxStalenessSeconds: unknown key type 'bogus'",
     });
     expect(refusal({ defaultTtlSeconds: 0 })).toMatchObject({
       field: 'defaultTtlSeconds',
