@@ -9,6 +9,7 @@
  * counts (`trackRate`) are not added back.
  */
 import { jest } from '@jest/globals';
+import { Logger } from '@nestjs/common';
 import { CacheValidationError } from '../../src/cache/errors/cache-errors.js';
 import { CacheKeyBuilder } from '../../src/cache/keys/cache-key-builder.js';
 import { resolveOptions } from '../../src/cache/market-cache.options.js';
@@ -171,6 +172,7 @@ describe('QuotaService flushes: batches, back-off after a failed add, later wind
     expect(quotas.pendingAddBacks).toBe(140);
     await quotas.flushOwed();
     expect(quotas.pendingAddBacks).toBe(0);
+    expect(quotas.droppedAddBacks).toBe(0);
     expect(await Promise.all(users.map((u) => shared(inner, u)))).toEqual(users.map(() => 2));
     // The counters are new: they live until the end of the UTC day of the counts.
     expect(await inner.ttl('qf:api_quota:batch-69:daily')).toBe(14 * 3_600_000);
@@ -331,7 +333,10 @@ async function counted(quotas: QuotaService, user: string, n: number, window?: '
 }
 
 describe('QuotaService add-back: the counts taken while the store was down reach the shared counter', () => {
-  afterEach(() => jest.useRealTimers());
+  afterEach(() => {
+    jest.useRealTimers();
+    jest.restoreAllMocks();
+  });
 
   it("adds two instances' outage counts to the shared counters exactly once (next request, then a flush)", async () => {
     const inner = new MemoryStore();
@@ -365,6 +370,9 @@ describe('QuotaService add-back: the counts taken while the store was down reach
   });
 
   it('adds each owed count once while requests and flushes of the same keys interleave', async () => {
+    // Date frozen: the back-off after a failed flush (1 s) cannot run out during the test.
+    jest.useFakeTimers({ now: Date.UTC(2024, 0, 2, 10, 0, 0), doNotFake: [...REAL_EXCEPT_DATE] });
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
     const inner = new MemoryStore();
     const s = flakyStore(inner);
     const quotas = quotaService(s.store);
@@ -383,6 +391,16 @@ describe('QuotaService add-back: the counts taken while the store was down reach
     const totals = await Promise.all(users.map((u) => shared(inner, u)));
     expect(totals).toEqual(users.map((_, i) => (i < 70 ? 3 + 2 : 3 + 1)));
     expect(quotas.pendingAddBacks).toBe(0);
+    // A key whose counts a request took first is no failure: nothing logged, no back-off, so
+    // the next request the store counts flushes a new owed count at once.
+    expect(warn).not.toHaveBeenCalled();
+    s.slow(false);
+    s.down(true);
+    await counted(quotas, 'after-race', 1);
+    s.down(false);
+    await quotas.trackApiQuota('race-0');
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    expect(await shared(inner, 'after-race')).toBe(1);
   });
 
   it('keeps an add the store fails owed and adds it on a later call', async () => {
